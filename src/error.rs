@@ -1,0 +1,77 @@
+//! The typed errors of the core: every failure the store, the rules and the scripting layer can
+//! report, each naming what was wrong.
+
+use std::path::PathBuf;
+
+/// A result whose error is the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong below the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("User not found: id={id}")]
+    UserNotFound { id: u64 },
+
+    #[error("username {username:?} is already taken by user id={id}")]
+    UsernameTaken { username: String, id: u64 },
+
+    #[error("email {email:?} is already taken by user id={id}")]
+    EmailTaken { email: String, id: u64 },
+
+    #[error("user id={id} already exists")]
+    UserIdTaken { id: u64 },
+
+    #[error("invalid {field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+
+    #[error("cannot revoke the current session {private_id}: it would sign you out")]
+    CannotRevokeCurrent { private_id: String },
+
+    #[error("session {public_id_hint} not found for user id={user_id}")]
+    SessionNotFound { user_id: u64, public_id_hint: String },
+
+    #[error("unknown setting {key:?}; the settings are session_limit and session_expire_delay")]
+    UnknownSetting { key: String },
+
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    InvalidSetting { key: String, value: String, reason: String },
+
+    #[error("database {} is in use by another process", path.display())]
+    DatabaseInUse { path: PathBuf },
+
+    #[error(
+        "database {} has format version {found}, but this sessionctl reads version {supported}",
+        path.display()
+    )]
+    UnsupportedFormat { path: PathBuf, found: u32, supported: u32 },
+
+    #[error("database {} is not a sessionctl database: {reason}", path.display())]
+    NotADatabase { path: PathBuf, reason: String },
+
+    #[error("corrupt {what} record ({key}): {reason}")]
+    CorruptRecord { what: &'static str, key: String, reason: String },
+
+    #[error("database error: {message}")]
+    Storage { message: String },
+
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// True for errors about the database itself (opening, format, storage), which the binary
+    /// maps to exit code 2.
+    pub fn is_database_error(&self) -> bool {
+        matches!(
+            self,
+            Error::DatabaseInUse { .. }
+                | Error::UnsupportedFormat { .. }
+                | Error::NotADatabase { .. }
+                | Error::Storage { .. }
+                | Error::Io { .. }
+        )
+    }
+}

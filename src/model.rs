@@ -1,0 +1,185 @@
+//! The records the product is about: users, their active sessions, remember-me tokens, the
+//! stored settings and audit entries. Plain data; the rules that change them live in
+//! [`crate::registry`].
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Whether a user may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserState {
+    Active,
+    Blocked,
+}
+
+impl UserState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Active => "active",
+            UserState::Blocked => "blocked",
+        }
+    }
+}
+
+/// An account of the web application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub state: UserState,
+    pub admin: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+/// What is needed to create a user; the id and times are assigned by the registry.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub admin: bool,
+    pub blocked: bool,
+}
+
+/// One signed-in device of a user, as GitLab's `ActiveSession` stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveSession {
+    /// `2::` + hex SHA-256 of the public session id; the public id itself is never stored.
+    pub session_private_id: String,
+    pub user_id: u64,
+    pub ip_address: String,
+    pub browser: String,
+    pub os: String,
+    pub device_name: String,
+    pub device_type: String,
+    pub is_impersonated: bool,
+    pub admin_mode: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ActiveSession {
+    /// Whether the session has expired at `now`: its last request is `expire_delay` or more ago.
+    pub fn is_expired(&self, now: DateTime<Utc>, expire_delay: Duration) -> bool {
+        self.updated_at + expire_delay <= now
+    }
+
+    /// GitLab's `human_device_type`: the device type for people ("Smartphone", "Desktop").
+    pub fn human_device_type(&self) -> String {
+        let mut words = self.device_type.replace('_', " ");
+        if let Some(first) = words.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        words
+    }
+}
+
+/// A remember-me token of a user, stored only as the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberToken {
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A sign-in or an authenticated request, as `ActiveSession.set` receives it.
+#[derive(Debug, Clone, Default)]
+pub struct SignIn {
+    /// The session's public id (the cookie value). `None` starts a new session with a fresh
+    /// random id, which is handed back once.
+    pub public_id: Option<String>,
+    pub ip_address: String,
+    pub user_agent: String,
+    pub impersonated: bool,
+    pub admin_mode: bool,
+}
+
+/// What `set` did.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: ActiveSession,
+    /// The public id of the session. Only ever returned here, never stored.
+    pub public_id: String,
+    /// True when a new session was created, false when an existing one was refreshed.
+    pub created: bool,
+    /// Sessions removed by the limit.
+    pub evicted: Vec<String>,
+}
+
+/// Settings kept in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The most sessions a user keeps; GitLab hard-codes 100.
+    pub session_limit: u32,
+    /// Minutes after its last request that a session expires; GitLab's default is 7 days.
+    pub session_expire_delay: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { session_limit: 100, session_expire_delay: 10_080 }
+    }
+}
+
+impl Settings {
+    pub const KEYS: [&'static str; 2] = ["session_limit", "session_expire_delay"];
+
+    pub fn expire_delay(&self) -> Duration {
+        Duration::minutes(i64::from(self.session_expire_delay))
+    }
+
+    pub fn get(&self, key: &str) -> crate::Result<u32> {
+        match key {
+            "session_limit" => Ok(self.session_limit),
+            "session_expire_delay" => Ok(self.session_expire_delay),
+            _ => Err(crate::Error::UnknownSetting { key: key.to_owned() }),
+        }
+    }
+
+    /// Sets `key` from its text form, refusing values that would make the product unusable.
+    pub fn set(&mut self, key: &str, value: &str) -> crate::Result<()> {
+        let invalid = |reason: &str| crate::Error::InvalidSetting {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let number: u32 = value.trim().parse().map_err(|_| invalid("expected a whole number"))?;
+        if number == 0 {
+            return Err(invalid("must be at least 1"));
+        }
+        match key {
+            "session_limit" => self.session_limit = number,
+            "session_expire_delay" => self.session_expire_delay = number,
+            _ => return Err(crate::Error::UnknownSetting { key: key.to_owned() }),
+        }
+        Ok(())
+    }
+}
+
+/// One entry of the audit log: a mutation, who made it and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// The operating-system user that ran sessionctl.
+    pub os_user: String,
+    /// `console`, `-e`, a script's path, or a subcommand.
+    pub origin: String,
+    /// What was done, e.g. `destroy_session`.
+    pub action: String,
+    /// The users affected (may be empty for actions on everyone).
+    pub user_ids: Vec<u64>,
+    /// How many sessions were removed.
+    pub sessions: u64,
+    /// A short human description.
+    pub detail: String,
+}
+
+/// Totals returned by bulk revocations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Revoked {
+    pub sessions: u64,
+    pub users: u64,
+}

@@ -1,0 +1,637 @@
+//! The domain: every rule of GitLab's `ActiveSession`, in one place. The registry reads and
+//! writes through a [`Backend`] and takes "now" from a [`Clock`]; the scripting layer and the
+//! command line call it and add no rules of their own.
+//!
+//! Rules kept here: the session limit with least-recently-used eviction, expiry (expired
+//! sessions are never returned and are removed when met), hashed ids, revocation of
+//! remember-me tokens with every revoked session, the current session's protection, dry run
+//! and the audit log.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::model::{
+    ActiveSession, AuditEntry, NewUser, RememberToken, Revoked, Settings, SignIn, SignedIn, User,
+    UserState,
+};
+use crate::store::{Backend, Changes, Disagreement, Stream};
+use crate::{Error, Result, secret, useragent};
+
+/// The longest User-Agent kept; GitLab cuts it the same way before parsing.
+pub const MAX_USER_AGENT_CHARS: usize = 1024;
+
+/// Who is making changes, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The operating-system user.
+    pub os_user: String,
+    /// `console`, `-e`, a script path or a subcommand.
+    pub origin: String,
+}
+
+impl Actor {
+    /// The current operating-system user acting from `origin`.
+    pub fn current(origin: impl Into<String>) -> Self {
+        Self { os_user: whoami::username(), origin: origin.into() }
+    }
+}
+
+/// Users, sessions and remember-me tokens with GitLab's rules.
+pub struct Registry {
+    store: Box<dyn Backend + Send + Sync>,
+    clock: Arc<dyn Clock>,
+    settings: RwLock<Settings>,
+    actor: Option<Actor>,
+    dry_run: bool,
+    planned: Mutex<Vec<AuditEntry>>,
+}
+
+impl Registry {
+    /// A registry over `store`. Mutations are not audited until [`Registry::audited_as`].
+    pub fn new(store: Box<dyn Backend + Send + Sync>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let settings = store.settings()?;
+        Ok(Self {
+            store,
+            clock,
+            settings: RwLock::new(settings),
+            actor: None,
+            dry_run: false,
+            planned: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Records every mutation in the audit log as made by `actor`.
+    #[must_use]
+    pub fn audited_as(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// With dry run on, mutations compute and report what they would do and write nothing.
+    #[must_use]
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The mutations that dry run skipped since the last call, oldest first.
+    pub fn take_planned(&self) -> Vec<AuditEntry> {
+        std::mem::take(&mut *self.planned.lock().expect("planned lock"))
+    }
+
+    // ----- settings -----
+
+    pub fn settings(&self) -> Settings {
+        *self.settings.read().expect("settings lock")
+    }
+
+    /// Changes one setting (`session_limit` or `session_expire_delay`) from its text form.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<Settings> {
+        let mut settings = self.settings();
+        let before = settings.get(key)?;
+        settings.set(key, value)?;
+        let entry = self.audit_entry("config", vec![], 0, format!("{key}: {before} -> {value}"));
+        if self.dry_run {
+            self.plan(entry);
+            return Ok(settings);
+        }
+        self.store.put_settings(&settings)?;
+        if let Some(entry) = entry {
+            self.store.append_audit(&entry)?;
+        }
+        *self.settings.write().expect("settings lock") = settings;
+        Ok(settings)
+    }
+
+    // ----- users -----
+
+    /// Creates a user. A clash of username or email is an error naming it, and nothing is
+    /// written.
+    pub fn create_user(&self, new: NewUser) -> Result<User> {
+        let user = User {
+            id: 0,
+            username: validate_username(&new.username)?,
+            email: validate_email(&new.email)?,
+            name: new.name.trim().to_owned(),
+            state: if new.blocked { UserState::Blocked } else { UserState::Active },
+            admin: new.admin,
+            created_at: self.now(),
+            last_sign_in_at: None,
+        };
+        self.insert_users(vec![user]).map(|mut users| users.remove(0))
+    }
+
+    /// Inserts complete users (ids of 0 are assigned), all or none: for import and seeding.
+    pub fn insert_users(&self, users: Vec<User>) -> Result<Vec<User>> {
+        for user in &users {
+            if let Some(id) = self.store.user_id_by_username(&user.username)? {
+                return Err(Error::UsernameTaken { username: user.username.clone(), id });
+            }
+            if let Some(id) = self.store.user_id_by_email(&user.email)? {
+                return Err(Error::EmailTaken { email: user.email.clone(), id });
+            }
+        }
+        let detail = match users.as_slice() {
+            [one] => format!("user {} <{}>", one.username, one.email),
+            many => format!("{} users", many.len()),
+        };
+        let entry = self.audit_entry("create_user", users.iter().map(|u| u.id).collect(), 0, detail);
+        if self.dry_run {
+            self.plan(entry);
+            return Ok(users);
+        }
+        let changes = Changes { new_users: users, audit: entry, ..Changes::default() };
+        Ok(self.store.apply(changes)?.created_users)
+    }
+
+    /// The user with this id, or [`Error::UserNotFound`].
+    pub fn find_user(&self, id: u64) -> Result<User> {
+        self.store.user(id)?.ok_or(Error::UserNotFound { id })
+    }
+
+    pub fn user(&self, id: u64) -> Result<Option<User>> {
+        self.store.user(id)
+    }
+
+    /// The user with this username, compared case-insensitively.
+    pub fn find_by_username(&self, username: &str) -> Result<Option<User>> {
+        match self.store.user_id_by_username(username)? {
+            Some(id) => self.store.user(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The user with this email, compared case-insensitively.
+    pub fn find_by_email(&self, email: &str) -> Result<Option<User>> {
+        match self.store.user_id_by_email(email)? {
+            Some(id) => self.store.user(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn user_count(&self) -> Result<u64> {
+        self.store.user_count()
+    }
+
+    /// Every user with an id above `after`, in id order, read lazily: memory stays constant
+    /// however many users there are.
+    pub fn users(&self, after: Option<u64>) -> Stream<'_, User> {
+        self.store.users(after)
+    }
+
+    /// Up to `size` users with ids above `after`, in id order: one batch of `find_each`.
+    pub fn user_batch(&self, after: Option<u64>, size: usize) -> Result<Vec<User>> {
+        self.store.users(after).take(size).collect()
+    }
+
+    // ----- sessions -----
+
+    /// `ActiveSession.set`: records a sign-in (no public id, or one not stored yet) or an
+    /// authenticated request (a known public id) of `user_id`.
+    pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
+        let mut user = self.find_user(user_id)?;
+        if user.state == UserState::Blocked {
+            return Err(Error::InvalidField {
+                field: "user",
+                reason: format!("user {} (id={user_id}) is blocked and cannot sign in", user.username),
+            });
+        }
+        let now = self.now();
+        let settings = self.settings();
+        let public_id = match request.public_id {
+            Some(id) if id.is_empty() => {
+                return Err(Error::InvalidField { field: "public_id", reason: "is empty".into() });
+            }
+            Some(id) => id,
+            None => secret::generate_public_id(),
+        };
+        let private_id = secret::private_id(&public_id);
+        let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
+        let device = useragent::parse(user_agent);
+        let existing = self
+            .store
+            .session(user_id, &private_id)?
+            .filter(|s| !s.is_expired(now, settings.expire_delay()));
+        let created = existing.is_none();
+        let session = ActiveSession {
+            session_private_id: private_id,
+            user_id,
+            ip_address: request.ip_address,
+            browser: device.browser,
+            os: device.os,
+            device_name: device.device_name,
+            device_type: device.device_type,
+            is_impersonated: request.impersonated,
+            admin_mode: request.admin_mode,
+            created_at: existing.map_or(now, |s| s.created_at),
+            updated_at: now,
+        };
+        let mut changes = Changes { sessions: vec![session.clone()], ..Changes::default() };
+        let mut evicted = Vec::new();
+        if created {
+            // A sign-in: the limit applies, least recently used first out.
+            user.last_sign_in_at = Some(now);
+            changes.users.push(user.clone());
+            let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
+            live.retain(|s| s.session_private_id != session.session_private_id);
+            changes.removed_sessions.extend(expired.into_iter().map(|s| (user_id, s.session_private_id)));
+            evicted = over_limit(live, settings.session_limit as usize - 1);
+            changes.removed_sessions.extend(evicted.iter().map(|id| (user_id, id.clone())));
+        }
+        changes.audit = self.audit_entry(
+            if created { "sign_in" } else { "refresh_session" },
+            vec![user_id],
+            evicted.len() as u64,
+            format!(
+                "{} from {} ({} on {}){}",
+                user.username,
+                session.ip_address,
+                session.browser,
+                session.os,
+                if evicted.is_empty() { String::new() } else { format!(", {} evicted by the limit", evicted.len()) }
+            ),
+        );
+        self.commit(changes)?;
+        Ok(SignedIn { session, public_id, created, evicted })
+    }
+
+    /// `ActiveSession.list(user)`: the user's live sessions, most recently active first.
+    /// Expired sessions met here are removed.
+    pub fn list(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
+        let now = self.now();
+        let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
+        self.forget_expired(&expired)?;
+        sort_most_recent_first(&mut live);
+        Ok(live)
+    }
+
+    /// The list a user sees of their own sessions: impersonated ones are hidden.
+    pub fn list_for_owner(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
+        let mut sessions = self.list(user_id)?;
+        sessions.retain(|s| !s.is_impersonated);
+        Ok(sessions)
+    }
+
+    /// Every live session of every user, user by user in id order, each user's most recent
+    /// first, streamed from the store.
+    pub fn list_all(&self) -> AllSessions<'_> {
+        AllSessions {
+            registry: self,
+            inner: self.store.sessions().peekable(),
+            now: self.now(),
+            expire_delay: self.settings().expire_delay(),
+            group: Vec::new(),
+        }
+    }
+
+    /// How many live sessions there are.
+    pub fn live_session_count(&self) -> Result<u64> {
+        let mut count = 0;
+        for session in self.list_all() {
+            session?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// How many sessions are stored, expired ones not yet removed included. Cheap.
+    pub fn stored_session_count(&self) -> Result<u64> {
+        self.store.session_count()
+    }
+
+    /// `ActiveSession.destroy_session`: removes the session and revokes all the user's
+    /// remember-me tokens. Returns whether a session was removed; an id of another user's
+    /// session removes nothing.
+    pub fn destroy_session(&self, user_id: u64, private_id: &str) -> Result<bool> {
+        Ok(self.destroy_sessions(user_id, &[private_id.to_owned()])? > 0)
+    }
+
+    /// Removes several sessions of one user (revoking the user's remember-me tokens when any
+    /// was removed); returns how many were removed.
+    pub fn destroy_sessions(&self, user_id: u64, private_ids: &[String]) -> Result<u64> {
+        let user = self.find_user(user_id)?;
+        let mut existing = Vec::new();
+        for id in private_ids {
+            if !existing.contains(id) && self.store.session(user_id, id)?.is_some() {
+                existing.push(id.clone());
+            }
+        }
+        self.revoke(&user, existing, "destroy_session")
+    }
+
+    /// User-facing revoke: refuses the current session (you would sign yourself out).
+    pub fn revoke_session(&self, user_id: u64, private_id: &str, current: Option<&str>) -> Result<bool> {
+        if current.is_some_and(|current| current == private_id) {
+            return Err(Error::CannotRevokeCurrent { private_id: private_id.to_owned() });
+        }
+        self.destroy_session(user_id, private_id)
+    }
+
+    /// Removes all the user's sessions except `current` and impersonated ones (GitLab runs this
+    /// when two-factor authentication is enabled). Returns how many were removed.
+    pub fn destroy_all_but_current(&self, user_id: u64, current: Option<&str>) -> Result<u64> {
+        let user = self.find_user(user_id)?;
+        let doomed = self
+            .store
+            .sessions_of(user_id)?
+            .into_iter()
+            .filter(|s| !s.is_impersonated && Some(s.session_private_id.as_str()) != current)
+            .map(|s| s.session_private_id)
+            .collect();
+        self.revoke(&user, doomed, "destroy_all_but_current")
+    }
+
+    /// `cleanup`: removes the user's expired sessions and, beyond the limit, the least
+    /// recently used. Returns how many were removed.
+    pub fn cleanup(&self, user_id: u64) -> Result<u64> {
+        let user = self.find_user(user_id)?;
+        let (live, expired) = self.split_expired(self.store.sessions_of(user_id)?, self.now());
+        let mut doomed: Vec<String> = expired.into_iter().map(|s| s.session_private_id).collect();
+        doomed.extend(over_limit(live, self.settings().session_limit as usize));
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let count = doomed.len() as u64;
+        let changes = Changes {
+            removed_sessions: doomed.into_iter().map(|id| (user_id, id)).collect(),
+            audit: self.audit_entry("cleanup", vec![user_id], count, format!("{count} sessions of {}", user.username)),
+            ..Changes::default()
+        };
+        let applied = self.commit(changes)?;
+        Ok(applied.map_or(count, |a| a.sessions_removed))
+    }
+
+    /// Revokes every session and remember-me token of every user.
+    pub fn destroy_all(&self) -> Result<Revoked> {
+        if self.dry_run {
+            let mut revoked = Revoked::default();
+            let mut last = None;
+            for session in self.store.sessions() {
+                let session = session?;
+                revoked.sessions += 1;
+                if last != Some(session.user_id) {
+                    revoked.users += 1;
+                    last = Some(session.user_id);
+                }
+            }
+            self.plan(self.audit_entry("destroy_all", vec![], revoked.sessions, describe(revoked)));
+            return Ok(revoked);
+        }
+        let (sessions, users) = self.store.remove_all_sessions()?;
+        let revoked = Revoked { sessions, users };
+        if let Some(entry) = self.audit_entry("destroy_all", vec![], sessions, describe(revoked)) {
+            self.store.append_audit(&entry)?;
+        }
+        Ok(revoked)
+    }
+
+    /// Removes every expired session of every user.
+    pub fn sweep_expired(&self) -> Result<Revoked> {
+        let now = self.now();
+        let delay = self.settings().expire_delay();
+        let mut doomed = Vec::new();
+        let mut revoked = Revoked::default();
+        for session in self.store.sessions() {
+            let session = session?;
+            if session.is_expired(now, delay) {
+                if doomed.last().is_none_or(|(owner, _)| *owner != session.user_id) {
+                    revoked.users += 1;
+                }
+                doomed.push((session.user_id, session.session_private_id));
+            }
+        }
+        revoked.sessions = doomed.len() as u64;
+        let entry = self.audit_entry("sweep_expired", vec![], revoked.sessions, describe(revoked));
+        self.commit(Changes { removed_sessions: doomed, audit: entry, ..Changes::default() })?;
+        Ok(revoked)
+    }
+
+    // ----- remember-me -----
+
+    /// Issues a remember-me token; the raw value is returned this once, only its hash kept.
+    pub fn remember_me(&self, user_id: u64) -> Result<String> {
+        let user = self.find_user(user_id)?;
+        let token = secret::generate_token();
+        let stored = RememberToken { token_hash: secret::token_hash(&token), created_at: self.now() };
+        let changes = Changes {
+            tokens: vec![(user_id, stored)],
+            audit: self.audit_entry("remember_me", vec![user_id], 0, format!("token issued to {}", user.username)),
+            ..Changes::default()
+        };
+        self.commit(changes)?;
+        Ok(token)
+    }
+
+    /// Whether `token` is a live remember-me token of the user.
+    pub fn verify_remember_token(&self, user_id: u64, token: &str) -> Result<bool> {
+        let hash = secret::token_hash(token);
+        Ok(self.store.remember_tokens(user_id)?.iter().any(|t| t.token_hash == hash))
+    }
+
+    pub fn remember_token_count(&self, user_id: u64) -> Result<u64> {
+        Ok(self.store.remember_tokens(user_id)?.len() as u64)
+    }
+
+    /// Revokes all the user's remember-me tokens; returns how many there were.
+    pub fn forget_me(&self, user_id: u64) -> Result<u64> {
+        let user = self.find_user(user_id)?;
+        let count = self.remember_token_count(user_id)?;
+        let changes = Changes {
+            revoke_tokens_of: vec![user_id],
+            audit: self.audit_entry("forget_me", vec![user_id], 0, format!("{count} remember-me tokens of {}", user.username)),
+            ..Changes::default()
+        };
+        Ok(self.commit(changes)?.map_or(count, |a| a.tokens_revoked))
+    }
+
+    // ----- the rest -----
+
+    /// Where the stored data disagrees with itself.
+    pub fn check(&self) -> Result<Vec<Disagreement>> {
+        self.store.check()
+    }
+
+    pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.store.recent_audit(limit)
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+
+    fn revoke(&self, user: &User, private_ids: Vec<String>, action: &str) -> Result<u64> {
+        if private_ids.is_empty() {
+            return Ok(0);
+        }
+        let count = private_ids.len() as u64;
+        let changes = Changes {
+            removed_sessions: private_ids.into_iter().map(|id| (user.id, id)).collect(),
+            revoke_tokens_of: vec![user.id],
+            audit: self.audit_entry(
+                action,
+                vec![user.id],
+                count,
+                format!("{count} session{} of {} (id={}), remember-me tokens revoked", plural(count), user.username, user.id),
+            ),
+            ..Changes::default()
+        };
+        Ok(self.commit(changes)?.map_or(count, |a| a.sessions_removed))
+    }
+
+    fn split_expired(&self, sessions: Vec<ActiveSession>, now: DateTime<Utc>) -> (Vec<ActiveSession>, Vec<ActiveSession>) {
+        let delay = self.settings().expire_delay();
+        sessions.into_iter().partition(|s| !s.is_expired(now, delay))
+    }
+
+    /// Lazy expiry: removes expired sessions met by a read (not in dry run, not audited).
+    fn forget_expired(&self, expired: &[ActiveSession]) -> Result<()> {
+        if expired.is_empty() || self.dry_run {
+            return Ok(());
+        }
+        let removed_sessions = expired.iter().map(|s| (s.user_id, s.session_private_id.clone())).collect();
+        self.store.apply(Changes { removed_sessions, ..Changes::default() })?;
+        Ok(())
+    }
+
+    /// Applies `changes`, or in dry run records what they would do. `None` in dry run.
+    fn commit(&self, changes: Changes) -> Result<Option<crate::store::Applied>> {
+        if self.dry_run {
+            self.plan(changes.audit);
+            return Ok(None);
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        self.store.apply(changes).map(Some)
+    }
+
+    fn plan(&self, entry: Option<AuditEntry>) {
+        if let Some(entry) = entry {
+            self.planned.lock().expect("planned lock").push(entry);
+        }
+    }
+
+    /// The audit entry for a mutation. Built even when auditing is off, so that dry run can
+    /// report it; `None` only when auditing is off and this is not a dry run.
+    fn audit_entry(&self, action: &str, user_ids: Vec<u64>, sessions: u64, detail: String) -> Option<AuditEntry> {
+        if self.actor.is_none() && !self.dry_run {
+            return None;
+        }
+        let (os_user, origin) = self
+            .actor
+            .as_ref()
+            .map_or_else(Default::default, |a| (a.os_user.clone(), a.origin.clone()));
+        Some(AuditEntry { at: self.now(), os_user, origin, action: action.to_owned(), user_ids, sessions, detail })
+    }
+}
+
+/// The stream behind [`Registry::list_all`].
+pub struct AllSessions<'a> {
+    registry: &'a Registry,
+    inner: std::iter::Peekable<Stream<'a, ActiveSession>>,
+    now: DateTime<Utc>,
+    expire_delay: chrono::Duration,
+    /// The current user's live sessions, most recent last (popped first).
+    group: Vec<ActiveSession>,
+}
+
+impl Iterator for AllSessions<'_> {
+    type Item = Result<ActiveSession>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(session) = self.group.pop() {
+                return Some(Ok(session));
+            }
+            let first = match self.inner.next()? {
+                Ok(session) => session,
+                Err(error) => return Some(Err(error)),
+            };
+            let owner = first.user_id;
+            let mut group = vec![first];
+            while let Some(Ok(next)) = self.inner.peek() {
+                if next.user_id != owner {
+                    break;
+                }
+                group.push(self.inner.next()?.ok()?);
+            }
+            let (mut live, expired): (Vec<_>, Vec<_>) =
+                group.into_iter().partition(|s| !s.is_expired(self.now, self.expire_delay));
+            if let Err(error) = self.registry.forget_expired(&expired) {
+                return Some(Err(error));
+            }
+            sort_most_recent_first(&mut live);
+            live.reverse();
+            self.group = live;
+        }
+    }
+}
+
+fn sort_most_recent_first(sessions: &mut [ActiveSession]) {
+    sessions.sort_by(|a, b| {
+        b.updated_at.cmp(&a.updated_at).then_with(|| a.session_private_id.cmp(&b.session_private_id))
+    });
+}
+
+/// The private ids of the least recently used sessions beyond `keep`.
+fn over_limit(mut live: Vec<ActiveSession>, keep: usize) -> Vec<String> {
+    if live.len() <= keep {
+        return Vec::new();
+    }
+    sort_most_recent_first(&mut live);
+    live.split_off(keep).into_iter().map(|s| s.session_private_id).collect()
+}
+
+fn truncate_chars(text: &str, max: usize) -> &str {
+    text.char_indices().nth(max).map_or(text, |(end, _)| &text[..end])
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn describe(revoked: Revoked) -> String {
+    format!("{} session{} of {} user{}", revoked.sessions, plural(revoked.sessions), revoked.users, plural(revoked.users))
+}
+
+fn validate_username(username: &str) -> Result<String> {
+    let username = username.trim();
+    let invalid = |reason: &str| Error::InvalidField { field: "username", reason: format!("{username:?} {reason}") };
+    if username.is_empty() {
+        return Err(invalid("is empty"));
+    }
+    if username.chars().count() > 255 {
+        return Err(invalid("is longer than 255 characters"));
+    }
+    if !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(invalid("may hold only letters, digits, '_', '-' and '.'"));
+    }
+    Ok(username.to_owned())
+}
+
+fn validate_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let valid = email.len() <= 255
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if valid {
+        Ok(email.to_owned())
+    } else {
+        Err(Error::InvalidField { field: "email", reason: format!("{email:?} is not an email address") })
+    }
+}
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

@@ -1,0 +1,534 @@
+//! The rules of the registry, each against its own temporary database and a manual clock.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::store::{self, SledStore};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    registry: Registry,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()));
+    let registry = Registry::new(store::open(&dir.path().join("db")).unwrap(), clock.clone()).unwrap();
+    Fixture { dir, clock, registry }
+}
+
+impl Fixture {
+    fn user(&self, name: &str) -> User {
+        self.registry
+            .create_user(NewUser {
+                username: name.into(),
+                email: format!("{name}@example.com"),
+                name: name.to_uppercase(),
+                ..NewUser::default()
+            })
+            .unwrap()
+    }
+
+    fn sign_in(&self, user: &User) -> SignedIn {
+        self.sign_in_as(user, SignIn { ip_address: "127.0.0.1".into(), user_agent: FIREFOX.into(), ..SignIn::default() })
+    }
+
+    fn sign_in_as(&self, user: &User, request: SignIn) -> SignedIn {
+        self.registry.sign_in(user.id, request).unwrap()
+    }
+
+    fn ids(&self, user: &User) -> Vec<String> {
+        self.registry.list(user.id).unwrap().into_iter().map(|s| s.session_private_id).collect()
+    }
+
+    fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("db")
+    }
+}
+
+#[test]
+fn user_ids_increase_and_lookups_ignore_case() {
+    let f = fixture();
+    let a = f.user("alice");
+    let b = f.user("Bob");
+    assert_eq!((a.id, b.id), (1, 2));
+    assert_eq!(f.registry.find_by_username("BOB").unwrap().unwrap().id, 2);
+    assert_eq!(f.registry.find_by_email("ALICE@Example.com").unwrap().unwrap().id, 1);
+    assert!(f.registry.find_by_username("carol").unwrap().is_none());
+    assert!(matches!(f.registry.find_user(99), Err(Error::UserNotFound { id: 99 })));
+    assert_eq!(f.registry.find_user(99).unwrap_err().to_string(), "User not found: id=99");
+    assert_eq!(f.registry.user_count().unwrap(), 2);
+}
+
+#[test]
+fn duplicate_username_or_email_names_the_clash_and_writes_nothing() {
+    let f = fixture();
+    f.user("alice");
+    let clash = f.registry.create_user(NewUser {
+        username: "ALICE".into(),
+        email: "other@example.com".into(),
+        ..NewUser::default()
+    });
+    assert_eq!(clash.unwrap_err().to_string(), "username \"ALICE\" is already taken by user id=1");
+    let clash = f.registry.create_user(NewUser {
+        username: "other".into(),
+        email: "Alice@example.com".into(),
+        ..NewUser::default()
+    });
+    assert_eq!(clash.unwrap_err().to_string(), "email \"Alice@example.com\" is already taken by user id=1");
+    assert_eq!(f.registry.user_count().unwrap(), 1);
+    assert!(f.registry.find_by_username("other").unwrap().is_none());
+    assert!(f.registry.check().unwrap().is_empty());
+    // The id a failed creation would have used is not burnt, and ids are never reused.
+    assert_eq!(f.user("carol").id, 2);
+}
+
+#[test]
+fn bad_usernames_and_emails_are_refused() {
+    let f = fixture();
+    for (username, email) in [("", "a@b"), ("has space", "a@b"), ("ok", "no-at"), ("ok", "a@b@c")] {
+        let result = f.registry.create_user(NewUser { username: username.into(), email: email.into(), ..NewUser::default() });
+        assert!(matches!(result, Err(Error::InvalidField { .. })), "{username} {email}");
+    }
+}
+
+#[test]
+fn users_stream_in_id_order_in_batches() {
+    let f = fixture();
+    for i in 0..25 {
+        f.user(&format!("user{i}"));
+    }
+    let all: Vec<u64> = f.registry.users(None).map(|u| u.unwrap().id).collect();
+    assert_eq!(all, (1..=25).collect::<Vec<_>>());
+    let first = f.registry.user_batch(None, 10).unwrap();
+    let second = f.registry.user_batch(first.last().map(|u| u.id), 10).unwrap();
+    let third = f.registry.user_batch(second.last().map(|u| u.id), 10).unwrap();
+    assert_eq!((first.len(), second.len(), third.len()), (10, 10, 5));
+    assert_eq!(second[0].id, 11);
+}
+
+#[test]
+fn sign_in_stores_only_the_hash_and_updates_last_sign_in() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let signed = f.sign_in(&alice);
+    assert!(signed.created);
+    assert_eq!(signed.session.session_private_id, secret::private_id(&signed.public_id));
+    assert_eq!(f.registry.find_user(alice.id).unwrap().last_sign_in_at, Some(f.registry.now()));
+    assert_eq!(f.ids(&alice), vec![signed.session.session_private_id.clone()]);
+}
+
+#[test]
+fn a_second_set_keeps_created_at_and_moves_updated_at() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let first = f.sign_in(&alice);
+    let signed_in_at = f.registry.now();
+    f.clock.advance(Duration::minutes(30));
+    let again = f.sign_in_as(&alice, SignIn {
+        public_id: Some(first.public_id.clone()),
+        ip_address: "10.0.0.9".into(),
+        user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1".into(),
+        ..SignIn::default()
+    });
+    assert!(!again.created);
+    let sessions = f.registry.list(alice.id).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].created_at, signed_in_at);
+    assert_eq!(sessions[0].updated_at, f.registry.now());
+    assert_eq!(sessions[0].ip_address, "10.0.0.9");
+    assert_ne!(sessions[0].browser, first.session.browser, "device fields are refreshed");
+    // A request is not a sign-in.
+    assert_eq!(f.registry.find_user(alice.id).unwrap().last_sign_in_at, Some(signed_in_at));
+}
+
+#[test]
+fn the_user_agent_is_cut_to_1024_characters() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let long = format!("{FIREFOX} {}", "é".repeat(5000));
+    let signed = f.sign_in_as(&alice, SignIn { user_agent: long, ..SignIn::default() });
+    assert_eq!(signed.session.browser, f.sign_in(&alice).session.browser);
+    assert_eq!(truncate_chars(&"é".repeat(2000), MAX_USER_AGENT_CHARS).chars().count(), 1024);
+}
+
+#[test]
+fn list_never_shows_another_users_or_an_expired_session() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let bob = f.user("bob");
+    let old = f.sign_in(&alice);
+    f.clock.advance(Duration::days(6));
+    let fresh = f.sign_in(&alice);
+    let bobs = f.sign_in(&bob);
+    assert_eq!(f.ids(&alice), vec![fresh.session.session_private_id.clone(), old.session.session_private_id.clone()]);
+    assert_eq!(f.ids(&bob), vec![bobs.session.session_private_id.clone()]);
+    // Seven days (the default delay) after its last request, `old` is expired.
+    f.clock.advance(Duration::days(1));
+    assert_eq!(f.ids(&alice), vec![fresh.session.session_private_id.clone()]);
+    // ... and was removed when met, not just hidden.
+    assert!(f.registry.store.session(alice.id, &old.session.session_private_id).unwrap().is_none());
+    let all: Vec<_> = f.registry.list_all().map(|s| s.unwrap().session_private_id).collect();
+    assert_eq!(all, vec![fresh.session.session_private_id.clone(), bobs.session.session_private_id]);
+}
+
+#[test]
+fn an_expired_session_signed_in_again_is_new() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let first = f.sign_in(&alice);
+    f.clock.advance(Duration::days(8));
+    let again = f.sign_in_as(&alice, SignIn { public_id: Some(first.public_id), ..SignIn::default() });
+    assert!(again.created);
+    assert_eq!(again.session.created_at, f.registry.now());
+}
+
+#[test]
+fn the_sweep_removes_expired_sessions_of_all_users() {
+    let f = fixture();
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    f.sign_in(&alice);
+    f.sign_in(&alice);
+    f.sign_in(&bob);
+    f.clock.advance(Duration::days(3));
+    let kept = f.sign_in(&bob);
+    f.clock.advance(Duration::days(5));
+    assert_eq!(f.registry.stored_session_count().unwrap(), 4);
+    assert_eq!(f.registry.sweep_expired().unwrap(), Revoked { sessions: 3, users: 2 });
+    assert_eq!(f.registry.stored_session_count().unwrap(), 1);
+    assert_eq!(f.ids(&bob), vec![kept.session.session_private_id]);
+}
+
+#[test]
+fn the_limit_keeps_exactly_the_most_recently_used() {
+    let f = fixture();
+    f.registry.set_setting("session_limit", "5").unwrap();
+    let alice = f.user("alice");
+    let mut signed = Vec::new();
+    for _ in 0..5 {
+        signed.push(f.sign_in(&alice));
+        f.clock.advance(Duration::minutes(1));
+    }
+    // The first session is used again: now the second is the least recently used.
+    f.sign_in_as(&alice, SignIn { public_id: Some(signed[0].public_id.clone()), ..SignIn::default() });
+    f.clock.advance(Duration::minutes(1));
+    let newest = f.sign_in(&alice);
+    assert_eq!(newest.evicted, vec![signed[1].session.session_private_id.clone()]);
+    let ids = f.ids(&alice);
+    assert_eq!(ids.len(), 5);
+    assert!(!ids.contains(&signed[1].session.session_private_id));
+    assert!(ids.contains(&signed[0].session.session_private_id));
+    assert_eq!(ids[0], newest.session.session_private_id);
+}
+
+#[test]
+fn the_default_limit_is_100() {
+    let f = fixture();
+    let alice = f.user("alice");
+    for _ in 0..103 {
+        f.sign_in(&alice);
+        f.clock.advance(Duration::seconds(1));
+    }
+    assert_eq!(f.registry.list(alice.id).unwrap().len(), 100);
+    f.registry.set_setting("session_limit", "10").unwrap();
+    assert_eq!(f.registry.cleanup(alice.id).unwrap(), 90);
+    assert_eq!(f.registry.list(alice.id).unwrap().len(), 10);
+}
+
+#[test]
+fn destroying_a_session_revokes_remember_me_tokens() {
+    let f = fixture();
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    let session = f.sign_in(&alice).session;
+    let token = f.registry.remember_me(alice.id).unwrap();
+    let bobs_token = f.registry.remember_me(bob.id).unwrap();
+    assert!(f.registry.verify_remember_token(alice.id, &token).unwrap());
+    assert!(!f.registry.verify_remember_token(bob.id, &token).unwrap());
+    // Another user's id removes nothing and revokes nothing.
+    assert!(!f.registry.destroy_session(bob.id, &session.session_private_id).unwrap());
+    assert!(f.registry.verify_remember_token(alice.id, &token).unwrap());
+    assert!(f.registry.destroy_session(alice.id, &session.session_private_id).unwrap());
+    assert!(f.registry.list(alice.id).unwrap().is_empty());
+    assert!(!f.registry.verify_remember_token(alice.id, &token).unwrap());
+    assert_eq!(f.registry.remember_token_count(alice.id).unwrap(), 0);
+    assert!(f.registry.verify_remember_token(bob.id, &bobs_token).unwrap());
+    assert!(!f.registry.destroy_session(alice.id, &session.session_private_id).unwrap());
+}
+
+#[test]
+fn destroy_sessions_counts_what_it_removed() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let a = f.sign_in(&alice).session.session_private_id;
+    let b = f.sign_in(&alice).session.session_private_id;
+    let kept = f.sign_in(&alice).session.session_private_id;
+    let removed = f.registry.destroy_sessions(alice.id, &[a.clone(), b, a, "2::junk".into()]).unwrap();
+    assert_eq!(removed, 2);
+    assert_eq!(f.ids(&alice), vec![kept]);
+}
+
+#[test]
+fn destroy_all_but_current_keeps_the_current_and_impersonated_ones() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let current = f.sign_in(&alice).session.session_private_id;
+    let impersonated = f
+        .sign_in_as(&alice, SignIn { impersonated: true, ..SignIn::default() })
+        .session
+        .session_private_id;
+    f.sign_in(&alice);
+    f.sign_in(&alice);
+    assert_eq!(f.registry.destroy_all_but_current(alice.id, Some(&current)).unwrap(), 2);
+    let mut ids = f.ids(&alice);
+    ids.sort();
+    let mut expected = vec![current, impersonated.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    // Without a current session, only the impersonated one stays.
+    assert_eq!(f.registry.destroy_all_but_current(alice.id, None).unwrap(), 1);
+    assert_eq!(f.ids(&alice), vec![impersonated]);
+}
+
+#[test]
+fn the_owner_does_not_see_impersonated_sessions() {
+    let f = fixture();
+    let alice = f.user("alice");
+    f.sign_in_as(&alice, SignIn { impersonated: true, ..SignIn::default() });
+    let own = f.sign_in(&alice).session.session_private_id;
+    assert_eq!(f.registry.list(alice.id).unwrap().len(), 2);
+    let visible: Vec<_> = f.registry.list_for_owner(alice.id).unwrap().into_iter().map(|s| s.session_private_id).collect();
+    assert_eq!(visible, vec![own]);
+}
+
+#[test]
+fn revoking_the_current_session_is_refused() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let current = f.sign_in(&alice).session.session_private_id;
+    let other = f.sign_in(&alice).session.session_private_id;
+    let refused = f.registry.revoke_session(alice.id, &current, Some(&current));
+    assert!(matches!(refused, Err(Error::CannotRevokeCurrent { .. })));
+    assert_eq!(f.ids(&alice).len(), 2);
+    assert!(f.registry.revoke_session(alice.id, &other, Some(&current)).unwrap());
+    assert_eq!(f.ids(&alice), vec![current]);
+}
+
+#[test]
+fn destroy_all_counts_sessions_and_users_and_revokes_tokens() {
+    let f = fixture();
+    let (alice, bob, carol) = (f.user("alice"), f.user("bob"), f.user("carol"));
+    for _ in 0..3 {
+        f.sign_in(&alice);
+    }
+    f.sign_in(&bob);
+    let token = f.registry.remember_me(carol.id).unwrap();
+    assert_eq!(f.registry.destroy_all().unwrap(), Revoked { sessions: 4, users: 2 });
+    assert_eq!(f.registry.stored_session_count().unwrap(), 0);
+    assert!(!f.registry.verify_remember_token(carol.id, &token).unwrap());
+    assert_eq!(f.registry.destroy_all().unwrap(), Revoked::default());
+}
+
+#[test]
+fn remember_me_tokens_are_issued_verified_and_forgotten() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let one = f.registry.remember_me(alice.id).unwrap();
+    let two = f.registry.remember_me(alice.id).unwrap();
+    assert_ne!(one, two);
+    assert_eq!(f.registry.remember_token_count(alice.id).unwrap(), 2);
+    assert!(f.registry.verify_remember_token(alice.id, &two).unwrap());
+    assert!(!f.registry.verify_remember_token(alice.id, "forged").unwrap());
+    assert_eq!(f.registry.forget_me(alice.id).unwrap(), 2);
+    assert!(!f.registry.verify_remember_token(alice.id, &one).unwrap());
+}
+
+#[test]
+fn no_secret_reaches_the_database_files() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let mut secrets = Vec::new();
+    for _ in 0..50 {
+        secrets.push(f.sign_in(&alice).public_id);
+        secrets.push(f.registry.remember_me(alice.id).unwrap());
+    }
+    f.registry.flush().unwrap();
+    let bytes = read_all_files(&f.db_path());
+    assert!(bytes.len() > 1000);
+    for secret in &secrets {
+        assert!(!contains(&bytes, secret.as_bytes()), "a secret was found on disk");
+        let raw = hex::decode(secret).unwrap();
+        assert!(!contains(&bytes, &raw), "a secret's raw bytes were found on disk");
+    }
+    // The check does find what is there: the hashed ids are stored.
+    let stored = f.ids(&alice)[0].trim_start_matches("2::").to_owned();
+    assert!(contains(&bytes, &hex::decode(stored).unwrap()));
+}
+
+fn read_all_files(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            bytes.extend(read_all_files(&path));
+        } else {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_database_directory_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    let mode = std::fs::metadata(f.db_path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn a_second_open_is_refused_clearly() {
+    let f = fixture();
+    let started = std::time::Instant::now();
+    let error = SledStore::open(&f.db_path()).err().expect("second open must fail");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(error.to_string(), format!("database {} is in use by another process", f.db_path().display()));
+}
+
+#[test]
+fn an_unknown_format_version_is_refused() {
+    let f = fixture();
+    let path = f.db_path();
+    let Fixture { dir, registry, .. } = f;
+    drop(registry);
+    {
+        let store = SledStore::open(&path).unwrap();
+        store.raw_insert("meta", b"format_version", &99u32.to_be_bytes()).unwrap();
+    }
+    let error = SledStore::open(&path).err().unwrap();
+    assert!(matches!(error, Error::UnsupportedFormat { found: 99, supported: 1, .. }), "{error}");
+    assert!(error.to_string().contains("format version 99"));
+    drop(dir);
+}
+
+#[test]
+fn a_directory_of_other_files_is_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let error = SledStore::open(dir.path()).err().unwrap();
+    assert!(matches!(error, Error::NotADatabase { .. }), "{error}");
+}
+
+#[test]
+fn check_reports_broken_indexes_and_orphans() {
+    let f = fixture();
+    let alice = f.user("alice");
+    f.user("bob");
+    f.sign_in(&alice);
+    assert!(f.registry.check().unwrap().is_empty());
+    let path = f.db_path();
+    let Fixture { dir, registry, .. } = f;
+    drop(registry);
+    {
+        let store = SledStore::open(&path).unwrap();
+        store.raw_remove("users_by_username", b"bob").unwrap();
+        store.raw_insert("users_by_email", b"ghost@example.com", &77u64.to_be_bytes()).unwrap();
+        store.raw_remove("users", &1u64.to_be_bytes()).unwrap();
+        let found: Vec<String> = store.check().unwrap().iter().map(ToString::to_string).collect();
+        assert!(found.iter().any(|d| d.starts_with("users_by_username [bob]: user id=2 is not indexed")), "{found:#?}");
+        assert!(found.iter().any(|d| d.contains("[ghost@example.com]: points at user id=77, which does not exist")), "{found:#?}");
+        assert!(found.iter().any(|d| d.starts_with("sessions [2::") && d.contains("user id=1, which does not exist")), "{found:#?}");
+        assert!(found.iter().any(|d| d.starts_with("users_by_username [alice]: points at user id=1")), "{found:#?}");
+    }
+    drop(dir);
+}
+
+#[test]
+fn corrupt_records_are_named_and_the_rest_stays_usable() {
+    let f = fixture();
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    f.sign_in(&alice);
+    f.sign_in(&bob);
+    let path = f.db_path();
+    let Fixture { dir, registry, clock } = f;
+    drop(registry);
+    let store = SledStore::open(&path).unwrap();
+    store.raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff]).unwrap();
+    let registry = Registry::new(Box::new(store), clock).unwrap();
+    let error = registry.find_user(bob.id).unwrap_err();
+    assert_eq!(error.to_string().split(':').next().unwrap(), "corrupt user record (user id=2)");
+    assert_eq!(registry.list(alice.id).unwrap().len(), 1);
+    let found = registry.check().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].problem.contains("user id=2"));
+    drop(dir);
+}
+
+#[test]
+fn dry_run_reports_and_writes_nothing() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let session = f.sign_in(&alice).session;
+    let token = f.registry.remember_me(alice.id).unwrap();
+    let path = f.db_path();
+    let Fixture { dir, registry, clock } = f;
+    drop(registry);
+    let dry = Registry::new(store::open(&path).unwrap(), clock).unwrap().dry_run(true);
+    assert!(dry.destroy_session(alice.id, &session.session_private_id).unwrap());
+    assert_eq!(dry.destroy_all().unwrap(), Revoked { sessions: 1, users: 1 });
+    dry.create_user(NewUser { username: "new".into(), email: "new@x.org".into(), ..NewUser::default() }).unwrap();
+    dry.sign_in(alice.id, SignIn::default()).unwrap();
+    dry.set_setting("session_limit", "3").unwrap();
+    let planned: Vec<String> = dry.take_planned().into_iter().map(|e| e.action).collect();
+    assert_eq!(planned, ["destroy_session", "destroy_all", "create_user", "sign_in", "config"]);
+    assert_eq!(dry.list(alice.id).unwrap(), vec![session]);
+    assert!(dry.verify_remember_token(alice.id, &token).unwrap());
+    assert_eq!(dry.user_count().unwrap(), 1);
+    assert_eq!(dry.settings().session_limit, 100);
+    assert!(dry.recent_audit(10).unwrap().is_empty());
+    drop(dir);
+}
+
+#[test]
+fn mutations_are_audited_when_an_actor_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+    let registry = Registry::new(store::open(dir.path()).unwrap(), clock)
+        .unwrap()
+        .audited_as(Actor { os_user: "root".into(), origin: "scripts/x.rhai".into() });
+    let alice = registry.create_user(NewUser { username: "alice".into(), email: "a@x.org".into(), ..NewUser::default() }).unwrap();
+    let s = registry.sign_in(alice.id, SignIn::default()).unwrap().session;
+    registry.destroy_session(alice.id, &s.session_private_id).unwrap();
+    let recent = registry.recent_audit(10).unwrap();
+    let actions: Vec<&str> = recent.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["destroy_session", "sign_in", "create_user"]);
+    assert_eq!(recent[0].user_ids, vec![alice.id]);
+    assert_eq!(recent[0].sessions, 1);
+    assert_eq!(recent[0].origin, "scripts/x.rhai");
+    assert_eq!(recent[0].os_user, "root");
+}
+
+#[test]
+fn settings_are_validated_and_kept() {
+    let f = fixture();
+    assert!(matches!(f.registry.set_setting("session_limit", "0"), Err(Error::InvalidSetting { .. })));
+    assert!(matches!(f.registry.set_setting("session_limit", "many"), Err(Error::InvalidSetting { .. })));
+    assert!(matches!(f.registry.set_setting("colour", "1"), Err(Error::UnknownSetting { .. })));
+    f.registry.set_setting("session_expire_delay", "60").unwrap();
+    let path = f.db_path();
+    let Fixture { dir, registry, clock } = f;
+    drop(registry);
+    let reopened = Registry::new(store::open(&path).unwrap(), clock).unwrap();
+    assert_eq!(reopened.settings(), Settings { session_limit: 100, session_expire_delay: 60 });
+    drop(dir);
+}

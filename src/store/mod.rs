@@ -1,0 +1,124 @@
+//! Storage: the narrow interface the rules are written against ([`Backend`]) and its sled
+//! implementation. Nothing outside this module touches sled; a Redis backend for multi-node
+//! deployments implements the same trait and needs no rule rewritten.
+
+mod record;
+mod sled_store;
+
+use std::fmt;
+
+use crate::Result;
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
+
+pub use record::FORMAT_VERSION;
+pub use sled_store::SledStore;
+
+/// A boxed stream of records, read lazily from the store.
+pub type Stream<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
+
+/// A set of writes that must agree, applied all together or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    /// New users. An id of 0 is assigned by the store (increasing, never reused); any other id
+    /// is kept. A clash of id, username or email aborts everything.
+    pub new_users: Vec<User>,
+    /// Existing users written back (e.g. `last_sign_in_at`).
+    pub users: Vec<User>,
+    /// Sessions created or refreshed.
+    pub sessions: Vec<ActiveSession>,
+    /// Sessions removed, as (user id, private id).
+    pub removed_sessions: Vec<(u64, String)>,
+    /// Remember-me tokens added.
+    pub tokens: Vec<(u64, RememberToken)>,
+    /// Users all of whose remember-me tokens are revoked (before `tokens` are added).
+    pub revoke_tokens_of: Vec<u64>,
+    /// The audit entry recording this change.
+    pub audit: Option<AuditEntry>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.new_users.is_empty()
+            && self.users.is_empty()
+            && self.sessions.is_empty()
+            && self.removed_sessions.is_empty()
+            && self.tokens.is_empty()
+            && self.revoke_tokens_of.is_empty()
+    }
+}
+
+/// What applying [`Changes`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The users created, with their assigned ids.
+    pub created_users: Vec<User>,
+    /// How many of `removed_sessions` actually existed.
+    pub sessions_removed: u64,
+    /// How many remember-me tokens were revoked.
+    pub tokens_revoked: u64,
+}
+
+/// One way in which the stored data disagrees with itself, found by [`Backend::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The tree or index at fault.
+    pub place: &'static str,
+    /// The key at fault, readable.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]: {}", self.place, self.key, self.problem)
+    }
+}
+
+/// The storage operations the rules need. Reads return what is stored, expired sessions
+/// included: deciding what is live is a rule, not storage.
+pub trait Backend {
+    fn settings(&self) -> Result<Settings>;
+    fn put_settings(&self, settings: &Settings) -> Result<()>;
+
+    fn user(&self, id: u64) -> Result<Option<User>>;
+    /// The id of the user with this username, compared case-insensitively.
+    fn user_id_by_username(&self, username: &str) -> Result<Option<u64>>;
+    /// The id of the user with this email, compared case-insensitively.
+    fn user_id_by_email(&self, email: &str) -> Result<Option<u64>>;
+    fn user_count(&self) -> Result<u64>;
+    /// Every user with an id above `after`, in id order, read lazily.
+    fn users(&self, after: Option<u64>) -> Stream<'_, User>;
+
+    fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>>;
+    /// One user's sessions, in no particular order.
+    fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>>;
+    /// Every session, grouped by user in user-id order, read lazily.
+    fn sessions(&self) -> Stream<'_, ActiveSession>;
+    /// How many sessions are stored, expired ones included.
+    fn session_count(&self) -> Result<u64>;
+
+    fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>>;
+
+    /// Applies `changes` atomically.
+    fn apply(&self, changes: Changes) -> Result<Applied>;
+
+    /// Removes every session and every remember-me token of every user, returning how many
+    /// sessions of how many users were removed.
+    fn remove_all_sessions(&self) -> Result<(u64, u64)>;
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The newest `limit` audit entries, newest first.
+    fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<()>;
+
+    /// Verifies that every index agrees with the records and every record decodes.
+    fn check(&self) -> Result<Vec<Disagreement>>;
+}
+
+/// Opens (creating when absent) the database at `path` with the default backend.
+pub fn open(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
+    Ok(Box::new(SledStore::open(path)?))
+}

@@ -1,0 +1,255 @@
+//! The on-disk encoding: keys and serde records (postcard), versioned by [`FORMAT_VERSION`],
+//! which the database keeps in its meta tree.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
+use crate::secret::PRIVATE_ID_PREFIX;
+use crate::{Error, Result};
+
+/// The version of the record encoding this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bytes of a session key: the user id (8, big-endian) then the SHA-256 of the public id (32).
+pub const SESSION_KEY_LEN: usize = 40;
+
+pub fn user_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+pub fn decode_id(key: &[u8], what: &'static str) -> Result<u64> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| Error::CorruptRecord {
+        what,
+        key: hex::encode(key),
+        reason: format!("key is {} bytes, expected 8", key.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// The key of a session, or `None` when `private_id` is not of the stored shape (then no such
+/// session can exist).
+pub fn session_key(user_id: u64, private_id: &str) -> Option<[u8; SESSION_KEY_LEN]> {
+    let digest = private_id.strip_prefix(PRIVATE_ID_PREFIX)?;
+    let mut key = [0u8; SESSION_KEY_LEN];
+    key[..8].copy_from_slice(&user_id.to_be_bytes());
+    hex::decode_to_slice(digest, &mut key[8..]).ok()?;
+    Some(key)
+}
+
+/// The user id and private id in a session key.
+pub fn decode_session_key(key: &[u8]) -> Result<(u64, String)> {
+    if key.len() != SESSION_KEY_LEN {
+        return Err(Error::CorruptRecord {
+            what: "session",
+            key: hex::encode(key),
+            reason: format!("key is {} bytes, expected {SESSION_KEY_LEN}", key.len()),
+        });
+    }
+    let user_id = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+    Ok((user_id, format!("{PRIVATE_ID_PREFIX}{}", hex::encode(&key[8..]))))
+}
+
+/// The lower-cased form under which usernames and emails are indexed.
+pub fn index_key(value: &str) -> String {
+    value.to_lowercase()
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn time(micros: i64, what: &'static str, key: &dyn Fn() -> String) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| Error::CorruptRecord {
+        what,
+        key: key(),
+        reason: format!("time {micros} is out of range"),
+    })
+}
+
+fn corrupt(what: &'static str, key: String, error: &postcard::Error) -> Error {
+    Error::CorruptRecord { what, key, reason: error.to_string() }
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserRecord {
+    username: String,
+    email: String,
+    name: String,
+    blocked: bool,
+    admin: bool,
+    created_at: i64,
+    last_sign_in_at: Option<i64>,
+}
+
+pub fn encode_user(user: &User) -> Vec<u8> {
+    let record = UserRecord {
+        username: user.username.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        blocked: user.state == UserState::Blocked,
+        admin: user.admin,
+        created_at: micros(user.created_at),
+        last_sign_in_at: user.last_sign_in_at.map(micros),
+    };
+    postcard::to_stdvec(&record).expect("encoding to memory cannot fail")
+}
+
+pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
+    let key = || format!("user id={id}");
+    let r: UserRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("user", key(), &e))?;
+    Ok(User {
+        id,
+        username: r.username,
+        email: r.email,
+        name: r.name,
+        state: if r.blocked { UserState::Blocked } else { UserState::Active },
+        admin: r.admin,
+        created_at: time(r.created_at, "user", &key)?,
+        last_sign_in_at: r.last_sign_in_at.map(|t| time(t, "user", &key)).transpose()?,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionRecord<'a> {
+    ip_address: &'a str,
+    browser: &'a str,
+    os: &'a str,
+    device_name: &'a str,
+    device_type: &'a str,
+    is_impersonated: bool,
+    admin_mode: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+pub fn encode_session(session: &ActiveSession) -> Vec<u8> {
+    let record = SessionRecord {
+        ip_address: &session.ip_address,
+        browser: &session.browser,
+        os: &session.os,
+        device_name: &session.device_name,
+        device_type: &session.device_type,
+        is_impersonated: session.is_impersonated,
+        admin_mode: session.admin_mode,
+        created_at: micros(session.created_at),
+        updated_at: micros(session.updated_at),
+    };
+    postcard::to_stdvec(&record).expect("encoding to memory cannot fail")
+}
+
+pub fn decode_session(key: &[u8], bytes: &[u8]) -> Result<ActiveSession> {
+    let (user_id, session_private_id) = decode_session_key(key)?;
+    let describe = || format!("user id={user_id}, session {session_private_id}");
+    let r: SessionRecord<'_> =
+        postcard::from_bytes(bytes).map_err(|e| corrupt("session", describe(), &e))?;
+    Ok(ActiveSession {
+        user_id,
+        ip_address: r.ip_address.to_owned(),
+        browser: r.browser.to_owned(),
+        os: r.os.to_owned(),
+        device_name: r.device_name.to_owned(),
+        device_type: r.device_type.to_owned(),
+        is_impersonated: r.is_impersonated,
+        admin_mode: r.admin_mode,
+        created_at: time(r.created_at, "session", &describe)?,
+        updated_at: time(r.updated_at, "session", &describe)?,
+        session_private_id,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenRecord {
+    hash: [u8; 32],
+    created_at: i64,
+}
+
+pub fn encode_tokens(tokens: &[RememberToken]) -> Vec<u8> {
+    let records: Vec<TokenRecord> = tokens
+        .iter()
+        .map(|t| {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(&t.token_hash, &mut hash).expect("token hashes are hex SHA-256");
+            TokenRecord { hash, created_at: micros(t.created_at) }
+        })
+        .collect();
+    postcard::to_stdvec(&records).expect("encoding to memory cannot fail")
+}
+
+pub fn decode_tokens(user_id: u64, bytes: &[u8]) -> Result<Vec<RememberToken>> {
+    let key = || format!("remember-me tokens of user id={user_id}");
+    let records: Vec<TokenRecord> =
+        postcard::from_bytes(bytes).map_err(|e| corrupt("remember-me", key(), &e))?;
+    records
+        .into_iter()
+        .map(|r| {
+            Ok(RememberToken {
+                token_hash: hex::encode(r.hash),
+                created_at: time(r.created_at, "remember-me", &key)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuditRecord {
+    at: i64,
+    os_user: String,
+    origin: String,
+    action: String,
+    user_ids: Vec<u64>,
+    sessions: u64,
+    detail: String,
+}
+
+pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
+    let record = AuditRecord {
+        at: micros(entry.at),
+        os_user: entry.os_user.clone(),
+        origin: entry.origin.clone(),
+        action: entry.action.clone(),
+        user_ids: entry.user_ids.clone(),
+        sessions: entry.sessions,
+        detail: entry.detail.clone(),
+    };
+    postcard::to_stdvec(&record).expect("encoding to memory cannot fail")
+}
+
+pub fn decode_audit(seq: u64, bytes: &[u8]) -> Result<AuditEntry> {
+    let key = || format!("audit entry {seq}");
+    let r: AuditRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("audit", key(), &e))?;
+    Ok(AuditEntry {
+        at: time(r.at, "audit", &key)?,
+        os_user: r.os_user,
+        origin: r.origin,
+        action: r.action,
+        user_ids: r.user_ids,
+        sessions: r.sessions,
+        detail: r.detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::private_id;
+
+    #[test]
+    fn session_keys_round_trip_and_reject_foreign_ids() {
+        let id = private_id("public");
+        let key = session_key(7, &id).unwrap();
+        assert_eq!(decode_session_key(&key).unwrap(), (7, id));
+        assert!(session_key(7, "2::nothex").is_none());
+        assert!(session_key(7, "no-prefix").is_none());
+        assert!(decode_session_key(b"short").is_err());
+    }
+
+    #[test]
+    fn corrupt_bytes_name_the_record() {
+        let key = session_key(9, &private_id("x")).unwrap();
+        let error = decode_session(&key, &[0xff, 0xff, 0xff]).unwrap_err();
+        assert!(error.to_string().contains("user id=9"), "{error}");
+        let error = decode_user(3, &[0xff]).unwrap_err();
+        assert!(error.to_string().contains("user id=3"), "{error}");
+    }
+}
