@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod model;
 pub mod registry;
+pub mod script;
 pub mod secret;
 pub mod store;
 pub mod useragent;

@@ -285,12 +285,36 @@ impl Registry {
     /// Every live session of every user, user by user in id order, each user's most recent
     /// first, streamed from the store.
     pub fn list_all(&self) -> AllSessions<'_> {
+        self.list_all_after(None)
+    }
+
+    /// Like [`Registry::list_all`], for the users with ids above `after_user`.
+    pub fn list_all_after(&self, after_user: Option<u64>) -> AllSessions<'_> {
         AllSessions {
             registry: self,
-            inner: self.store.sessions().peekable(),
+            inner: self.store.sessions(after_user).peekable(),
             now: self.now(),
             expire_delay: self.settings().expire_delay(),
             group: Vec::new(),
+        }
+    }
+
+    /// One page of [`Registry::list_all`]: the live sessions of whole users after `after_user`,
+    /// at least `min` of them unless the end is reached. Returns the page and the last user it
+    /// covers, or `None` as that user when nothing follows.
+    pub fn live_sessions_page(&self, after_user: Option<u64>, min: usize) -> Result<(Vec<ActiveSession>, Option<u64>)> {
+        let mut all = self.list_all_after(after_user);
+        let mut page: Vec<ActiveSession> = Vec::with_capacity(min);
+        loop {
+            let Some(session) = all.next().transpose()? else {
+                return Ok((page, None));
+            };
+            let last = page.last().map(|s| s.user_id);
+            if page.len() >= min && last != Some(session.user_id) {
+                // `session` starts the next page: the stream is dropped, it is read again then.
+                return Ok((page, last));
+            }
+            page.push(session);
         }
     }
 
@@ -374,16 +398,7 @@ impl Registry {
     /// Revokes every session and remember-me token of every user.
     pub fn destroy_all(&self) -> Result<Revoked> {
         if self.dry_run {
-            let mut revoked = Revoked::default();
-            let mut last = None;
-            for session in self.store.sessions() {
-                let session = session?;
-                revoked.sessions += 1;
-                if last != Some(session.user_id) {
-                    revoked.users += 1;
-                    last = Some(session.user_id);
-                }
-            }
+            let revoked = self.count_all_sessions()?;
             self.plan(self.audit_entry("destroy_all", vec![], revoked.sessions, describe(revoked)));
             return Ok(revoked);
         }
@@ -395,13 +410,28 @@ impl Registry {
         Ok(revoked)
     }
 
+    /// How many sessions of how many users [`Registry::destroy_all`] would revoke now.
+    pub fn count_all_sessions(&self) -> Result<Revoked> {
+        let mut revoked = Revoked::default();
+        let mut last = None;
+        for session in self.store.sessions(None) {
+            let session = session?;
+            revoked.sessions += 1;
+            if last != Some(session.user_id) {
+                revoked.users += 1;
+                last = Some(session.user_id);
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Removes every expired session of every user.
     pub fn sweep_expired(&self) -> Result<Revoked> {
         let now = self.now();
         let delay = self.settings().expire_delay();
         let mut doomed = Vec::new();
         let mut revoked = Revoked::default();
-        for session in self.store.sessions() {
+        for session in self.store.sessions(None) {
             let session = session?;
             if session.is_expired(now, delay) {
                 if doomed.last().is_none_or(|(owner, _)| *owner != session.user_id) {

@@ -93,8 +93,9 @@ pub trait Backend {
     fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>>;
     /// One user's sessions, in no particular order.
     fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>>;
-    /// Every session, grouped by user in user-id order, read lazily.
-    fn sessions(&self) -> Stream<'_, ActiveSession>;
+    /// Every session of the users with ids above `after_user`, grouped by user in user-id
+    /// order, read lazily.
+    fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession>;
     /// How many sessions are stored, expired ones included.
     fn session_count(&self) -> Result<u64>;
 

@@ -358,8 +358,13 @@ impl Backend for SledStore {
             .collect()
     }
 
-    fn sessions(&self) -> Stream<'_, ActiveSession> {
-        Box::new(self.sessions.iter().map(|entry| {
+    fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession> {
+        let range = match after_user {
+            Some(id) if id == u64::MAX => return Box::new(std::iter::empty()),
+            Some(id) => self.sessions.range(user_key(id + 1)..),
+            None => self.sessions.iter(),
+        };
+        Box::new(range.map(|entry| {
             let (key, value) = entry.map_err(storage)?;
             record::decode_session(&key, &value)
         }))

@@ -1,0 +1,202 @@
+//! The rhai scripting layer: the only code that touches rhai. It exposes `User`,
+//! `ActiveSession` and `Audit` with Rails-console spellings, times and durations, Ruby habits
+//! (`puts`, `pp`, `each`, `any`), and one [`Evaluator`] that the console and batch mode share.
+
+mod error;
+mod format;
+mod output;
+mod ruby;
+mod sessions;
+mod time;
+mod users;
+mod values;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, AST};
+
+use crate::registry::Registry;
+
+pub use error::{ErrorKind, ScriptError};
+pub use format::{inspect, plain, to_json};
+pub use output::Output;
+pub use values::{SessionValue, Time, UserValue};
+
+/// Limits on what one evaluation may use. `None` means unlimited.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_operations: Option<u64>,
+    pub max_call_levels: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+}
+
+impl Limits {
+    /// Batch defaults: generous enough to walk a 1M-session database several times over, and
+    /// still stopping a script that loops forever (about a minute of work).
+    pub const BATCH: Limits = Limits {
+        max_operations: Some(2_000_000_000),
+        max_call_levels: 64,
+        max_string_size: 64 * 1024 * 1024,
+        max_array_size: 10_000_000,
+        max_map_size: 1_000_000,
+    };
+
+    /// The console: no operation limit (Ctrl-C stops a runaway loop), the same size limits.
+    pub const CONSOLE: Limits = Limits { max_operations: None, ..Limits::BATCH };
+}
+
+/// What the API functions share: the registry, where output goes, and the interrupt flag.
+pub struct Context {
+    pub registry: Rc<Registry>,
+    pub out: Output,
+    pub err: Output,
+    pub interrupted: Arc<AtomicBool>,
+    /// Asked before `ActiveSession.destroy_all` revokes anything (the console sets it).
+    pub confirm: RefCell<Option<Confirm>>,
+}
+
+/// A question put to the person at the console: true to go ahead.
+pub type Confirm = Box<dyn Fn(crate::model::Revoked) -> bool>;
+
+impl Context {
+    /// Stops a long native function when Ctrl-C was pressed or the output was closed.
+    pub fn check_interrupt(&self) -> Result<(), Box<EvalAltResult>> {
+        if self.interrupted.load(Ordering::Relaxed) || self.out.is_closed() {
+            Err(EvalAltResult::ErrorTerminated("interrupted".into(), Position::NONE).into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Prints what dry run skipped since the last call, one line each, to the error stream.
+    pub fn report_planned(&self) {
+        for entry in self.registry.take_planned() {
+            self.err.line(&format!("dry run: would {}: {}", entry.action, entry.detail));
+        }
+    }
+}
+
+/// A core error as a catchable rhai runtime error; rhai fills in the call site's position.
+pub(crate) fn runtime_error(error: &crate::Error) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(error.to_string().into(), Position::NONE).into()
+}
+
+/// A result of an API function.
+pub(crate) type Ret<T> = Result<T, Box<EvalAltResult>>;
+
+/// Converts a core result for rhai.
+pub(crate) fn ret<T>(result: crate::Result<T>) -> Ret<T> {
+    result.map_err(|e| runtime_error(&e))
+}
+
+/// Evaluates rhai code against the database, keeping variables and functions between inputs.
+pub struct Evaluator {
+    engine: Engine,
+    scope: Scope<'static>,
+    /// The functions defined so far (statements cleared).
+    functions: AST,
+    context: Rc<Context>,
+}
+
+impl Evaluator {
+    pub fn new(registry: Rc<Registry>, limits: Limits, out: Output, err: Output) -> Self {
+        let context = Rc::new(Context {
+            registry,
+            out,
+            err,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            confirm: RefCell::new(None),
+        });
+        let engine = build_engine(&context, limits);
+        Self { engine, scope: Scope::new(), functions: AST::empty(), context }
+    }
+
+    /// Asks `confirm` before `ActiveSession.destroy_all` revokes anything.
+    pub fn confirm_destroy_all(&self, confirm: Confirm) {
+        *self.context.confirm.borrow_mut() = Some(confirm);
+    }
+
+    /// The flag that Ctrl-C sets to stop the running evaluation.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.context.interrupted.clone()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.context.registry
+    }
+
+    /// Sets a variable visible to the code evaluated next, e.g. `ARGV`.
+    pub fn set_variable(&mut self, name: &str, value: impl Into<Dynamic>) {
+        self.scope.set_value(name.to_owned(), value.into());
+    }
+
+    /// The names of the variables defined so far, for completion.
+    pub fn variables(&self) -> Vec<(String, Dynamic)> {
+        self.scope.iter().map(|(name, _, value)| (name.to_owned(), value)).collect()
+    }
+
+    /// Whether `code` is an unfinished snippet that more lines could complete.
+    pub fn is_incomplete(&self, code: &str) -> bool {
+        match self.engine.compile_with_scope(&self.scope, code) {
+            Ok(_) => false,
+            Err(error) => error::is_incomplete(code, &error),
+        }
+    }
+
+    /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
+    pub fn eval(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
+        self.context.interrupted.store(false, Ordering::Relaxed);
+        let mut ast = self
+            .engine
+            .compile_with_scope(&self.scope, code)
+            .map_err(|e| ScriptError::parse(source, code, &e))?;
+        ast.set_source(source);
+        let merged = self.functions.merge(&ast);
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        self.context.report_planned();
+        self.functions = merged.clone_functions_only();
+        let flushed = self.context.registry.flush();
+        let value = result.map_err(|e| ScriptError::runtime(source, code, &e))?;
+        flushed.map_err(|e| ScriptError::database(source, &e))?;
+        self.scope.set_value("_", value.clone());
+        Ok(value)
+    }
+}
+
+fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
+    let mut engine = Engine::new();
+    // Scripts reach nothing but what we expose: no modules from files.
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.disable_symbol("import");
+    engine.set_max_operations(limits.max_operations.unwrap_or(0));
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+    let flag = context.interrupted.clone();
+    let out = context.out.clone();
+    engine.on_progress(move |_| {
+        (flag.load(Ordering::Relaxed) || out.is_closed()).then(|| Dynamic::from("interrupted"))
+    });
+    let out = context.out.clone();
+    engine.on_print(move |text| out.line(text));
+    let err = context.err.clone();
+    engine.on_debug(move |text, _, _| err.line(text));
+
+    let mut globals = Module::new();
+    globals.set_var("User", values::UserClass);
+    globals.set_var("ActiveSession", values::SessionClass);
+    globals.set_var("Audit", values::AuditClass);
+    engine.register_global_module(globals.into());
+
+    time::register(&mut engine, context);
+    users::register(&mut engine, context);
+    sessions::register(&mut engine, context);
+    ruby::register(&mut engine, context);
+    engine
+}
