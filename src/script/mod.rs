@@ -2,8 +2,10 @@
 //! `ActiveSession` and `Audit` with Rails-console spellings, times and durations, Ruby habits
 //! (`puts`, `pp`, `each`, `any`), and one [`Evaluator`] that the console and batch mode share.
 
+mod audit;
 mod error;
 mod format;
+mod last_result;
 mod output;
 mod ruby;
 mod sessions;
@@ -142,7 +144,7 @@ impl Evaluator {
 
     /// Whether `code` is an unfinished snippet that more lines could complete.
     pub fn is_incomplete(&self, code: &str) -> bool {
-        match self.engine.compile_with_scope(&self.scope, code) {
+        match self.engine.compile_with_scope(&self.scope, last_result::rewrite(code).as_ref()) {
             Ok(_) => false,
             Err(error) => error::is_incomplete(code, &error),
         }
@@ -151,6 +153,7 @@ impl Evaluator {
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
     pub fn eval(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
         self.context.interrupted.store(false, Ordering::Relaxed);
+        let code = &last_result::rewrite(code);
         let mut ast = self
             .engine
             .compile_with_scope(&self.scope, code)
@@ -163,7 +166,7 @@ impl Evaluator {
         let flushed = self.context.registry.flush();
         let value = result.map_err(|e| ScriptError::runtime(source, code, &e))?;
         flushed.map_err(|e| ScriptError::database(source, &e))?;
-        self.scope.set_value("_", value.clone());
+        self.scope.set_value(last_result::VARIABLE, value.clone());
         Ok(value)
     }
 }
@@ -198,5 +201,9 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     users::register(&mut engine, context);
     sessions::register(&mut engine, context);
     ruby::register(&mut engine, context);
+    audit::register(&mut engine, context);
     engine
 }
+
+#[cfg(test)]
+mod tests;
