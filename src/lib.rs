@@ -4,13 +4,23 @@
 //! database), [`registry`] (every domain rule: limits, expiry, revocation), [`script`] (the
 //! rhai API that the console and batch mode share), and the command line in [`cli`].
 
+pub mod batch;
+pub mod cli;
 pub mod clock;
+pub mod console;
+pub mod demo;
 pub mod error;
 pub mod model;
 pub mod registry;
 pub mod script;
 pub mod secret;
 pub mod store;
+pub mod transfer;
 pub mod useragent;
 
 pub use error::{Error, Result};
+
+/// Runs the command line; the binary maps the error to its exit code.
+pub fn run() -> Result<(), cli::CliError> {
+    cli::run()
+}

@@ -22,6 +22,9 @@ use crate::{Error, Result, secret, useragent};
 /// The longest User-Agent kept; GitLab cuts it the same way before parsing.
 pub const MAX_USER_AGENT_CHARS: usize = 1024;
 
+/// Records written per transaction by [`Registry::import`].
+const IMPORT_CHUNK: usize = 10_000;
+
 /// Who is making changes, for the audit log.
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -152,6 +155,75 @@ impl Registry {
         }
         let changes = Changes { new_users: users, audit: entry, ..Changes::default() };
         Ok(self.store.apply(changes)?.created_users)
+    }
+
+    /// Writes complete records (from an export or the generator) after checking them all:
+    /// ids and private ids well formed, every session's owner present, no user above the
+    /// session limit, no clash with stored users. Returns (users, sessions, tokens) written.
+    pub fn import(&self, batch: Import, origin: &str) -> Result<(u64, u64, u64)> {
+        let limit = self.settings().session_limit as usize;
+        let mut per_user: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        let batch_ids: std::collections::HashSet<u64> = batch.users.iter().map(|u| u.id).collect();
+        for user in &batch.users {
+            if user.id == 0 {
+                return Err(Error::InvalidField { field: "id", reason: format!("user {} has id 0", user.username) });
+            }
+            validate_username(&user.username)?;
+            validate_email(&user.email)?;
+            if self.store.user(user.id)?.is_some() {
+                return Err(Error::UserIdTaken { id: user.id });
+            }
+        }
+        let owner_exists = |id: u64| -> Result<bool> { Ok(batch_ids.contains(&id) || self.store.user(id)?.is_some()) };
+        for session in &batch.sessions {
+            if !secret::is_private_id(&session.session_private_id) {
+                return Err(Error::InvalidField {
+                    field: "session_private_id",
+                    reason: format!("{:?} is not \"2::\" and 64 hex digits", session.session_private_id),
+                });
+            }
+            if !owner_exists(session.user_id)? {
+                return Err(Error::UserNotFound { id: session.user_id });
+            }
+            let count = per_user.entry(session.user_id).or_default();
+            *count += 1;
+            if *count > limit {
+                return Err(Error::InvalidField {
+                    field: "sessions",
+                    reason: format!("user id={} has more than {limit} sessions, the session limit", session.user_id),
+                });
+            }
+        }
+        for (user_id, _) in &batch.tokens {
+            if !owner_exists(*user_id)? {
+                return Err(Error::UserNotFound { id: *user_id });
+            }
+        }
+        let counts = (batch.users.len() as u64, batch.sessions.len() as u64, batch.tokens.len() as u64);
+        let entry = self.audit_entry(
+            "import",
+            vec![],
+            counts.1,
+            format!("{} users, {} sessions, {} remember-me tokens from {origin}", counts.0, counts.1, counts.2),
+        );
+        if self.dry_run {
+            self.plan(entry);
+            return Ok(counts);
+        }
+        // Everything was checked above; write in transactions of bounded size.
+        for users in batch.users.chunks(IMPORT_CHUNK) {
+            self.store.apply(Changes { new_users: users.to_vec(), ..Changes::default() })?;
+        }
+        for sessions in batch.sessions.chunks(IMPORT_CHUNK) {
+            self.store.apply(Changes { sessions: sessions.to_vec(), ..Changes::default() })?;
+        }
+        for tokens in batch.tokens.chunks(IMPORT_CHUNK) {
+            self.store.apply(Changes { tokens: tokens.to_vec(), ..Changes::default() })?;
+        }
+        if let Some(entry) = entry {
+            self.store.append_audit(&entry)?;
+        }
+        Ok(counts)
     }
 
     /// The user with this id, or [`Error::UserNotFound`].
@@ -468,6 +540,11 @@ impl Registry {
         Ok(self.store.remember_tokens(user_id)?.iter().any(|t| t.token_hash == hash))
     }
 
+    /// The user's remember-me tokens (hashes only).
+    pub fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
+        self.store.remember_tokens(user_id)
+    }
+
     pub fn remember_token_count(&self, user_id: u64) -> Result<u64> {
         Ok(self.store.remember_tokens(user_id)?.len() as u64)
     }
@@ -563,6 +640,24 @@ impl Registry {
             .as_ref()
             .map_or_else(Default::default, |a| (a.os_user.clone(), a.origin.clone()));
         Some(AuditEntry { at: self.now(), os_user, origin, action: action.to_owned(), user_ids, sessions, detail })
+    }
+}
+
+/// Complete records to write with [`Registry::import`].
+#[derive(Debug, Default, Clone)]
+pub struct Import {
+    pub users: Vec<User>,
+    pub sessions: Vec<ActiveSession>,
+    pub tokens: Vec<(u64, RememberToken)>,
+}
+
+impl Import {
+    pub fn len(&self) -> usize {
+        self.users.len() + self.sessions.len() + self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

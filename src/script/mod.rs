@@ -23,7 +23,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, AST};
 use crate::registry::Registry;
 
 pub use error::{ErrorKind, ScriptError};
-pub use format::{inspect, plain, to_json};
+pub use format::{inspect, plain, to_json, type_name, write_plain};
 pub use output::Output;
 pub use values::{SessionValue, Time, UserValue};
 
@@ -126,6 +126,11 @@ impl Evaluator {
     /// The flag that Ctrl-C sets to stop the running evaluation.
     pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
         self.context.interrupted.clone()
+    }
+
+    /// Where `print` and `puts` write.
+    pub fn output(&self) -> Output {
+        self.context.out.clone()
     }
 
     pub fn registry(&self) -> &Registry {

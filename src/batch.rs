@@ -1,0 +1,73 @@
+//! Batch mode: `sessionctl run FILE [ARGS...]` and `sessionctl -e CODE`, through the same
+//! [`Evaluator`] as the console.
+
+use std::io::Read;
+use std::path::Path;
+
+use owo_colors::OwoColorize;
+use rhai::{Array, Dynamic};
+
+use crate::cli::{CliError, Format};
+use crate::script::{self, Evaluator, Output, ScriptError};
+
+/// `-e CODE`: evaluates and prints the value as plain text (nothing for `()`) or JSON.
+pub fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
+    let result = evaluator.eval("-e", code);
+    finish(&evaluator, result, format, true)
+}
+
+/// `run FILE [ARGS...]`: runs a script with `ARGV`; with `--format json` prints its final
+/// value as JSON.
+pub fn run_file(mut evaluator: Evaluator, file: &Path, args: Vec<String>, format: Format) -> Result<(), CliError> {
+    let (name, code) = if file == Path::new("-") {
+        let mut code = String::new();
+        std::io::stdin()
+            .read_to_string(&mut code)
+            .map_err(|e| CliError::Usage(format!("cannot read the script from standard input: {e}")))?;
+        ("-".to_owned(), code)
+    } else {
+        let code = std::fs::read_to_string(file)
+            .map_err(|e| CliError::Usage(format!("cannot read script {}: {e}", file.display())))?;
+        (file.display().to_string(), code)
+    };
+    let argv: Array = args.into_iter().map(Dynamic::from).collect();
+    evaluator.set_variable("ARGV", argv);
+    let result = evaluator.eval(&name, &code);
+    finish(&evaluator, result, format, false)
+}
+
+fn finish(evaluator: &Evaluator, result: Result<Dynamic, ScriptError>, format: Format, print_text: bool) -> Result<(), CliError> {
+    let out = evaluator.output();
+    if out.is_closed() {
+        // The reader went away (`| head`): stop quietly.
+        return Ok(());
+    }
+    let value = result.map_err(CliError::Script)?;
+    match format {
+        Format::Json => {
+            let json = script::to_json(&value).map_err(|e| CliError::Other(anyhow::anyhow!("cannot write JSON: {e}")))?;
+            out.line(&serde_json::to_string_pretty(&json).expect("JSON values serialize"));
+        }
+        Format::Text if print_text => script::write_plain(&value, &out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?,
+        Format::Text => {}
+    }
+    Ok(())
+}
+
+/// Prints a script error to standard error: `FILE:LINE:COL: message`, the line, a caret.
+pub fn report_error(error: &ScriptError, color: bool) {
+    let err = Output::stderr();
+    if color {
+        err.line(&format!("{}", error.headline().red().bold()));
+    } else {
+        err.line(&error.headline());
+    }
+    if let Some((line, caret)) = error.excerpt() {
+        err.line(&line);
+        if color {
+            err.line(&format!("{}", caret.red()));
+        } else {
+            err.line(&caret);
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The command line: clap definitions and the dispatch to the console, batch mode and the
+//! data commands. Errors are typed until here; [`CliError`] maps them to exit codes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::clock::SystemClock;
+use crate::registry::{Actor, Registry};
+use crate::script::{ErrorKind, Evaluator, Limits, Output, ScriptError};
+use crate::{batch, console, demo, store, transfer};
+
+/// See every device signed in to your users' accounts, and revoke sessions: one, a user's
+/// all, or everyone's — GitLab's `ActiveSession` from a rhai console or saved scripts.
+#[derive(Debug, Parser)]
+#[command(name = "sessionctl", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    /// Evaluate CODE, print its value as plain text (or JSON) and exit.
+    #[arg(short = 'e', long = "eval", value_name = "CODE")]
+    pub eval: Option<String>,
+
+    /// Open a fresh temporary database filled with demo data.
+    #[arg(long, conflicts_with = "db")]
+    pub demo: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  sessionctl --demo                                  console on a demo database
+  sessionctl --db ./sessions.db                      console on a database
+  sessionctl -e 'ActiveSession.list(User.find_by_username(\"exampleuser\")).len()'
+  sessionctl run scripts/revoke_idle.rhai 30 --dry-run
+";
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The database directory [default: the user data directory].
+    #[arg(long, global = true, env = "SESSIONCTL_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Write nothing: every mutation is listed as what it would have done.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// How results are printed by -e and `run`.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// The most operations one batch script may run (0 for no limit).
+    #[arg(long, global = true, value_name = "N", default_value_t = 2_000_000_000)]
+    pub max_operations: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream: `always`, or `auto` on a terminal without `NO_COLOR`.
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the interactive console (the default on a terminal).
+    #[command(after_help = "Example:\n  sessionctl console --db ./sessions.db")]
+    Console,
+
+    /// Run a saved .rhai script; ARGV holds the arguments. FILE may be - for standard input.
+    #[command(after_help = "Example:\n  sessionctl run scripts/revoke_user.rhai exampleuser --dry-run")]
+    Run {
+        file: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+
+    /// Fill the database with realistic synthetic users and sessions.
+    #[command(after_help = "Example:\n  sessionctl seed --users 1000 --sessions-per-user 10 --seed 7")]
+    Seed {
+        #[arg(long, default_value_t = 100)]
+        users: u64,
+        #[arg(long, default_value_t = 5)]
+        sessions_per_user: u32,
+        /// The random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+
+    /// Write every user and session as JSON Lines (to FILE or standard output).
+    #[command(after_help = "Example:\n  sessionctl export backup.jsonl")]
+    Export { file: Option<PathBuf> },
+
+    /// Read users and sessions from JSON Lines; all or nothing.
+    #[command(after_help = "Example:\n  sessionctl import backup.jsonl --db ./restored.db")]
+    Import { file: PathBuf },
+
+    /// Read or change a setting: session_limit, session_expire_delay (minutes).
+    #[command(after_help = "Examples:\n  sessionctl config get session_limit\n  sessionctl config set session_limit 50")]
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+
+    /// Print the audit log, newest first.
+    #[command(after_help = "Example:\n  sessionctl audit --limit 20")]
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+
+    /// Verify that every index agrees with the records (exit 1 listing disagreements).
+    #[command(after_help = "Example:\n  sessionctl check --db ./sessions.db")]
+    Check,
+
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  sessionctl completions bash > /etc/bash_completion.d/sessionctl")]
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print one setting, or all.
+    Get { key: Option<String> },
+    /// Change a setting.
+    Set { key: String, value: String },
+}
+
+/// Why sessionctl stops with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A script failed; its message carries the place.
+    #[error("{0}")]
+    Script(ScriptError),
+    #[error("{0}")]
+    Core(#[from] crate::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+    /// Already reported (e.g. `check` listed what it found); just exit with this code.
+    #[error("")]
+    Reported(u8),
+}
+
+impl CliError {
+    /// 1 for script and runtime errors, 2 for usage and database errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Script(error) if error.kind == ErrorKind::Database => 2,
+            CliError::Script(_) => 1,
+            CliError::Core(error) if error.is_database_error() => 2,
+            CliError::Core(_) | CliError::Other(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Reported(code) => *code,
+        }
+    }
+
+    /// Whether the message was already shown.
+    pub fn is_reported(&self) -> bool {
+        matches!(self, CliError::Reported(_))
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<(), CliError> {
+    let cli = Cli::parse();
+    let color_err = cli.global.color.enabled(std::io::stderr().is_terminal());
+    let result = dispatch(cli);
+    if let Err(CliError::Script(error)) = &result {
+        batch::report_error(error, color_err);
+        return Err(CliError::Reported(if error.kind == ErrorKind::Database { 2 } else { 1 }));
+    }
+    result
+}
+
+fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let global = &cli.global;
+    if let Some(Command::Completions { shell }) = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "sessionctl", &mut std::io::stdout());
+        return Ok(());
+    }
+    if cli.demo {
+        let dir = tempfile::Builder::new().prefix("sessionctl-demo-").tempdir().map_err(anyhow::Error::from)?;
+        let path = dir.path().join("db");
+        demo::build(&open_registry(&path, "demo", false)?, demo::DEMO)?;
+        return match (&cli.eval, &cli.command) {
+            (Some(code), _) => batch::eval(evaluator(&path, "-e", global, Limits::BATCH)?, code, global.format),
+            (None, None | Some(Command::Console)) => console::run(evaluator(&path, "console", global, Limits::CONSOLE)?, global),
+            (None, Some(_)) => Err(CliError::Usage("--demo opens the console or runs -e; give --db for other commands".into())),
+        };
+    }
+    let path = database_path(global)?;
+    if let Some(code) = &cli.eval {
+        return batch::eval(evaluator(&path, "-e", global, limits(global))?, code, global.format);
+    }
+    match cli.command {
+        None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
+            "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
+        )),
+        None | Some(Command::Console) => console::run(evaluator(&path, "console", global, Limits::CONSOLE)?, global),
+        Some(Command::Run { file, args }) => {
+            let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
+            batch::run_file(evaluator(&path, &origin, global, limits(global))?, &file, args, global.format)
+        }
+        Some(Command::Seed { users, sessions_per_user, seed }) => {
+            let registry = open_registry(&path, "seed", global.dry_run)?;
+            demo::build(&registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
+            report_dry_run(&registry);
+            Ok(())
+        }
+        Some(Command::Export { file }) => transfer::export(&open_registry(&path, "export", false)?, file.as_deref()),
+        Some(Command::Import { file }) => {
+            let registry = open_registry(&path, &format!("import {}", file.display()), global.dry_run)?;
+            transfer::import(&registry, &file)?;
+            report_dry_run(&registry);
+            Ok(())
+        }
+        Some(Command::Config { action }) => config(&open_registry(&path, "config", global.dry_run)?, action),
+        Some(Command::Audit { limit }) => audit(&open_registry(&path, "audit", false)?, limit),
+        Some(Command::Check) => check(&open_registry(&path, "check", false)?),
+        Some(Command::Completions { .. }) => unreachable!("handled above"),
+    }
+}
+
+fn limits(global: &Global) -> Limits {
+    Limits { max_operations: (global.max_operations > 0).then_some(global.max_operations), ..Limits::BATCH }
+}
+
+/// `--db`, else `SESSIONCTL_DB` (both via clap), else the user data directory.
+fn database_path(global: &Global) -> Result<PathBuf, CliError> {
+    if let Some(path) = &global.db {
+        return Ok(path.clone());
+    }
+    directories::ProjectDirs::from("", "", "sessionctl")
+        .map(|dirs| dirs.data_dir().join("db"))
+        .ok_or_else(|| CliError::Usage("no home directory to keep the database in: give --db PATH".into()))
+}
+
+/// The data directory for console history.
+pub fn data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "sessionctl").map(|dirs| dirs.data_dir().to_owned())
+}
+
+fn open_registry(path: &Path, origin: &str, dry_run: bool) -> Result<Registry, CliError> {
+    let registry = Registry::new(store::open(path)?, Arc::new(SystemClock))?;
+    Ok(registry.audited_as(Actor::current(origin)).dry_run(dry_run))
+}
+
+fn evaluator(path: &Path, origin: &str, global: &Global, limits: Limits) -> Result<Evaluator, CliError> {
+    let registry = open_registry(path, origin, global.dry_run)?;
+    Ok(Evaluator::new(Rc::new(registry), limits, Output::stdout(), Output::stderr()))
+}
+
+fn report_dry_run(registry: &Registry) {
+    for entry in registry.take_planned() {
+        eprintln!("dry run: would {}: {}", entry.action, entry.detail);
+    }
+}
+
+fn config(registry: &Registry, action: ConfigAction) -> Result<(), CliError> {
+    match action {
+        ConfigAction::Get { key: Some(key) } => println!("{}", registry.settings().get(&key)?),
+        ConfigAction::Get { key: None } => {
+            let settings = registry.settings();
+            for key in crate::model::Settings::KEYS {
+                println!("{key} = {}", settings.get(key)?);
+            }
+        }
+        ConfigAction::Set { key, value } => {
+            let settings = registry.set_setting(&key, &value)?;
+            report_dry_run(registry);
+            registry.flush()?;
+            println!("{key} = {}", settings.get(&key)?);
+        }
+    }
+    Ok(())
+}
+
+fn audit(registry: &Registry, limit: usize) -> Result<(), CliError> {
+    for entry in registry.recent_audit(limit)? {
+        let users = if entry.user_ids.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
+            format!(" users={}", ids.join(","))
+        };
+        println!(
+            "{}  {}  {}  {}{users}  {}",
+            crate::script::Time(entry.at),
+            entry.os_user,
+            entry.origin,
+            entry.action,
+            entry.detail
+        );
+    }
+    Ok(())
+}
+
+fn check(registry: &Registry) -> Result<(), CliError> {
+    let found = registry.check()?;
+    if found.is_empty() {
+        println!("consistent: {} users, {} sessions", registry.user_count()?, registry.stored_session_count()?);
+        return Ok(());
+    }
+    for disagreement in &found {
+        println!("{disagreement}");
+    }
+    eprintln!("{} disagreement{} found", found.len(), if found.len() == 1 { "" } else { "s" });
+    Err(CliError::Reported(1))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,53 @@
+//! The builder the integration tests share: a temporary database, optionally seeded, and the
+//! real `sessionctl` binary pointed at it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// A temporary database for one test.
+pub struct Db {
+    dir: tempfile::TempDir,
+}
+
+impl Db {
+    /// An empty database.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// A database seeded with `users` users and about `sessions` sessions each.
+    pub fn seeded(users: u64, sessions: u32) -> Self {
+        let db = Self::new();
+        db.cmd()
+            .args(["seed", "--users", &users.to_string(), "--sessions-per-user", &sessions.to_string(), "--seed", "7"])
+            .assert()
+            .success();
+        db
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("db")
+    }
+
+    /// A scratch directory beside the database for files a test writes.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `sessionctl --db <this database>`, without colour or the user's environment.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("sessionctl").expect("the binary is built");
+        cmd.env_remove("SESSIONCTL_DB").env("NO_COLOR", "1").arg("--db").arg(self.path());
+        cmd
+    }
+
+    /// Runs `-e CODE` and returns its standard output, trimmed; panics if it fails.
+    pub fn eval(&self, code: &str) -> String {
+        let output = self.cmd().arg("-e").arg(code).output().expect("runs");
+        assert!(output.status.success(), "{code}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim_end().to_owned()
+    }
+}
