@@ -643,16 +643,16 @@ fn cpu_model() -> String {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<32} {:<28} {:<34} {:>7}  {:<13} {}",
+        "{:<32} {:<32} {:<36} {:>7}  {:<13} {}",
         "operation", "ours", "raw sled", "ratio", "target", "result"
     );
     println!(
         "{}",
-        "-".repeat(32 + 1 + 28 + 1 + 34 + 1 + 7 + 2 + 13 + 1 + 6)
+        "-".repeat(32 + 1 + 32 + 1 + 36 + 1 + 7 + 2 + 13 + 1 + 6)
     );
     for row in rows {
         println!(
-            "{:<32} {:<28} {:<34} {:>6.2}x  {:<13} {}",
+            "{:<32} {:<32} {:<36} {:>6.2}x  {:<13} {}",
             row.operation,
             row.ours,
             row.raw,

@@ -95,13 +95,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  sessionctl console --db ./sessions.db")]
     Console,
 
-    /// Run a saved .rhai script; ARGV holds the arguments. FILE may be - for standard input.
+    /// Run a saved .rhai script; ARGV holds the arguments (after `--` if they start with -).
+    /// FILE may be - for standard input.
     #[command(after_help = "Example:\n  sessionctl run scripts/revoke_user.rhai exampleuser --dry-run")]
-    Run {
-        file: PathBuf,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Run { file: PathBuf, args: Vec<String> },
 
     /// Fill the database with realistic synthetic users and sessions.
     #[command(after_help = "Example:\n  sessionctl seed --users 1000 --sessions-per-user 10 --seed 7")]
@@ -178,6 +175,7 @@ impl CliError {
             CliError::Script(error) if error.kind == ErrorKind::Database => 2,
             CliError::Script(_) => 1,
             CliError::Core(error) if error.is_database_error() => 2,
+            CliError::Core(crate::Error::UnknownSetting { .. } | crate::Error::InvalidSetting { .. }) => 2,
             CliError::Core(_) | CliError::Other(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Reported(code) => *code,

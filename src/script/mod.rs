@@ -24,7 +24,7 @@ use crate::registry::Registry;
 
 pub use error::{ErrorKind, ScriptError};
 pub use format::{inspect, plain, to_json, type_name, write_plain};
-pub use output::Output;
+pub use output::{Captured, Output};
 pub use values::{SessionValue, Time, UserValue};
 
 /// Limits on what one evaluation may use. `None` means unlimited.

@@ -39,8 +39,15 @@ impl Db {
 
     /// `sessionctl --db <this database>`, without colour or the user's environment.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("sessionctl").expect("the binary is built");
-        cmd.env_remove("SESSIONCTL_DB").env("NO_COLOR", "1").arg("--db").arg(self.path());
+        let mut cmd = Self::bare();
+        cmd.arg("--db").arg(self.path());
+        cmd
+    }
+
+    /// `sessionctl` without a database argument, colour or the user's environment.
+    pub fn bare() -> Command {
+        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("sessionctl");
+        cmd.env_remove("SESSIONCTL_DB").env_remove("RUST_BACKTRACE").env("NO_COLOR", "1");
         cmd
     }
 
