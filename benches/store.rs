@@ -20,6 +20,7 @@ use serde::Deserialize;
 use sessionctl::clock::ManualClock;
 use sessionctl::model::{SignIn, User, UserState};
 use sessionctl::registry::Registry;
+use sled::Transactional;
 
 /// The page cache of `src/store/sled_store.rs`.
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
@@ -167,6 +168,7 @@ fn main() {
     let list = list_all(&registry, &raw, expected);
     let lookup = lookups(&registry, &raw, &build.usernames, &options);
     let sign_in = sign_ins(&registry, &raw, &clock, &build.user_ids, &options);
+    let steps = sign_in_steps(&registry, &raw, &build.user_ids, &build.usernames, &options);
     drop(registry);
     drop(raw);
     let destroy = destroy_all(destroy_dir, clear_dir, drop_dir, &clock, expected);
@@ -190,6 +192,7 @@ fn main() {
         build.tokens.as_secs_f64(),
     );
     print_table(&rows);
+    println!("{steps}");
     println!("total run time: {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -495,6 +498,125 @@ fn sign_ins(
         target: "rate >= 0.5x",
         pass: ratio >= 0.5,
     }
+}
+
+/// Where a sign-in's time goes: the registry's reads through its public API, and the same
+/// sled operations a sign-in makes (as `SledStore::apply` does them), done raw with and
+/// without a transaction. Also the cost of decoding sessions into owned records.
+fn sign_in_steps(
+    registry: &Registry,
+    raw: &sled::Db,
+    user_ids: &[u64],
+    usernames: &[String],
+    options: &Options,
+) -> String {
+    let k = options.sign_ins();
+    let mut rng = StdRng::seed_from_u64(5);
+    let picks: Vec<usize> = (0..k)
+        .map(|_| rng.random_range(0..user_ids.len()))
+        .collect();
+    let per_op = |time: Duration| format!("{:.1} us", time.as_secs_f64() * 1e6 / k as f64);
+
+    let started = Instant::now();
+    for &i in &picks {
+        black_box(registry.find_user(user_ids[i]).expect("find user"));
+    }
+    let find_user = started.elapsed();
+    let started = Instant::now();
+    for &i in &picks {
+        black_box(registry.list(user_ids[i]).expect("list"));
+    }
+    let list = started.elapsed();
+
+    let trees = [
+        "meta",
+        "users",
+        "users_by_username",
+        "users_by_email",
+        "sessions",
+        "remember_tokens",
+        "audit",
+    ]
+    .map(|name| raw.open_tree(name).expect("tree"));
+    let value = trees[4].first().expect("first").expect("a session").1;
+    let mut timed = |transactional: bool| {
+        let started = Instant::now();
+        for &i in &picks {
+            let id = user_ids[i].to_be_bytes();
+            let username = usernames[i].to_lowercase();
+            let email = format!("{username}@example.com");
+            let mut new_key = [0u8; 40];
+            new_key[..8].copy_from_slice(&id);
+            rng.fill_bytes(&mut new_key[8..]);
+            // Outside the transaction, as the registry reads: user, session, the user's list.
+            black_box(trees[1].get(id).expect("get"));
+            black_box(trees[4].get(new_key).expect("get"));
+            let listed: Vec<_> = trees[4].scan_prefix(id).map(|e| e.expect("scan")).collect();
+            let oldest = listed[0].0.clone();
+            if transactional {
+                let result: sled::transaction::TransactionResult<()> =
+                    trees.as_slice().transaction(|t| {
+                        let user = t[1].get(id)?.expect("user");
+                        black_box(t[2].get(username.as_bytes())?);
+                        black_box(t[3].get(email.as_bytes())?);
+                        t[2].insert(username.as_bytes(), &id)?;
+                        t[3].insert(email.as_bytes(), &id)?;
+                        t[1].insert(&id, user)?;
+                        t[4].remove(&oldest)?;
+                        t[4].insert(&new_key, value.clone())?;
+                        Ok(())
+                    });
+                result.expect("transaction");
+            } else {
+                let user = trees[1].get(id).expect("get").expect("user");
+                black_box(trees[2].get(username.as_bytes()).expect("get"));
+                black_box(trees[3].get(email.as_bytes()).expect("get"));
+                trees[2].insert(username.as_bytes(), &id).expect("insert");
+                trees[3].insert(email.as_bytes(), &id).expect("insert");
+                trees[1].insert(id, user).expect("insert");
+                trees[4].remove(&oldest).expect("remove");
+                trees[4].insert(new_key, value.clone()).expect("insert");
+            }
+        }
+        started.elapsed()
+    };
+    let plain = timed(false);
+    let transaction = timed(true);
+
+    // Decoding: a raw scan decoding into owned records like `record::decode_session` does
+    // (five Strings, a hex private id), against borrowing.
+    let started = Instant::now();
+    let mut count = 0u64;
+    for entry in &trees[4] {
+        let (key, value) = entry.expect("raw entry");
+        let r: RawSession<'_> = postcard::from_bytes(&value).expect("raw decode");
+        let owned = (
+            format!("2::{}", hex::encode(&key[8..])),
+            r.ip_address.to_owned(),
+            r.browser.to_owned(),
+            r.os.to_owned(),
+            r.device_name.to_owned(),
+            r.device_type.to_owned(),
+            r.is_impersonated,
+            r.admin_mode,
+            r.created_at,
+            r.updated_at,
+        );
+        black_box(owned);
+        count += 1;
+    }
+    let owned_scan = started.elapsed();
+    format!(
+        "sign-in breakdown (per op, {k} random users): registry.find_user {}, registry.list {}; \
+         the sign-in's sled ops raw: plain {}, in one 7-tree transaction {}\n\
+         raw scan decoding into owned records (Strings + hex id): {} for {count} ({})",
+        per_op(find_user),
+        per_op(list),
+        per_op(plain),
+        per_op(transaction),
+        seconds(owned_scan),
+        rate(count, owned_scan),
+    )
 }
 
 /// 2. Every session and remember-me token revoked, each side on its own copy of the data.

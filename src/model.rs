@@ -24,6 +24,7 @@ impl UserState {
 
 /// An account of the web application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct User {
     pub id: u64,
     pub username: String,
@@ -47,6 +48,7 @@ pub struct NewUser {
 
 /// One signed-in device of a user, as GitLab's `ActiveSession` stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ActiveSession {
     /// `2::` + hex SHA-256 of the public session id; the public id itself is never stored.
     pub session_private_id: String,

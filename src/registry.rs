@@ -148,7 +148,8 @@ impl Registry {
             [one] => format!("user {} <{}>", one.username, one.email),
             many => format!("{} users", many.len()),
         };
-        let entry = self.audit_entry("create_user", users.iter().map(|u| u.id).collect(), 0, detail);
+        // The ids of the new users are added by the store once assigned.
+        let entry = self.audit_entry("create_user", vec![], 0, detail);
         if self.dry_run {
             self.plan(entry);
             return Ok(users);

@@ -20,13 +20,52 @@ pub const EXPORT_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "sessionctl-export";
 
 /// One line of an export.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 enum Line {
-    Header { format: String, version: u32 },
+    Header(Header),
     User(User),
     Session(ActiveSession),
-    RememberToken { user_id: u64, token_hash: String, created_at: DateTime<Utc> },
+    RememberToken(Token),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    format: String,
+    version: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Token {
+    user_id: u64,
+    token_hash: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Reads one line: its `type` picks the record, then the record is read naming the field at
+/// fault.
+fn parse_line(line: &str) -> Result<Line, String> {
+    let mut value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let kind = match value.as_object_mut().map(|object| object.remove("type")) {
+        None => return Err("expected a JSON object".into()),
+        Some(Some(serde_json::Value::String(kind))) => kind,
+        Some(_) => return Err("field `type`: missing or not a string".into()),
+    };
+    fn read<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            if field == "." { e.inner().to_string() } else { format!("field `{field}`: {}", e.inner()) }
+        })
+    }
+    match kind.as_str() {
+        "header" => read(value).map(Line::Header),
+        "user" => read(value).map(Line::User),
+        "session" => read(value).map(Line::Session),
+        "remember_token" => read(value).map(Line::RememberToken),
+        other => Err(format!("field `type`: unknown record type {other:?}")),
+    }
 }
 
 /// Writes every user, session and remember-me token to `file`, or standard output.
@@ -38,7 +77,7 @@ pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> 
     let mut out = BufWriter::new(sink);
     let progress = progress(registry.user_count()?);
     let result = (|| -> Result<(), CliError> {
-        write_line(&mut out, &Line::Header { format: FORMAT_NAME.into(), version: EXPORT_VERSION })?;
+        write_line(&mut out, &Line::Header(Header { format: FORMAT_NAME.into(), version: EXPORT_VERSION }))?;
         for user in registry.users(None) {
             write_line(&mut out, &Line::User(user?))?;
             progress.inc(1);
@@ -51,7 +90,7 @@ pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> 
             for token in registry.remember_tokens(user.id)? {
                 write_line(
                     &mut out,
-                    &Line::RememberToken { user_id: user.id, token_hash: token.token_hash, created_at: token.created_at },
+                    &Line::RememberToken(Token { user_id: user.id, token_hash: token.token_hash, created_at: token.created_at }),
                 )?;
             }
         }
@@ -91,14 +130,8 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
         if line.trim().is_empty() {
             continue;
         }
-        let deserializer = &mut serde_json::Deserializer::from_str(&line);
-        let record: Line = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            let at = if field == "." { String::new() } else { format!("field `{field}`: ") };
-            bad(number, format!("{at}{}", e.inner()))
-        })?;
-        match record {
-            Line::Header { format, version } => {
+        match parse_line(&line).map_err(|message| bad(number, message))? {
+            Line::Header(Header { format, version }) => {
                 if number != 1 || format != FORMAT_NAME {
                     return Err(bad(number, format!("unexpected header {format:?}")));
                 }
@@ -108,7 +141,7 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
             }
             Line::User(user) => batch.users.push(user),
             Line::Session(session) => batch.sessions.push(session),
-            Line::RememberToken { user_id, token_hash, created_at } => {
+            Line::RememberToken(Token { user_id, token_hash, created_at }) => {
                 if token_hash.len() != 64 || !token_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(bad(number, "field `token_hash`: expected 64 hex digits".into()));
                 }

@@ -32,7 +32,8 @@ pub struct Changes {
     pub tokens: Vec<(u64, RememberToken)>,
     /// Users all of whose remember-me tokens are revoked (before `tokens` are added).
     pub revoke_tokens_of: Vec<u64>,
-    /// The audit entry recording this change.
+    /// The audit entry recording this change; the ids of `new_users` are added to its users
+    /// once assigned.
     pub audit: Option<AuditEntry>,
 }
 

@@ -272,8 +272,10 @@ impl Tx<'_> {
             self.tokens.insert(&key, record::encode_tokens(&tokens))?;
         }
         if let Some(entry) = &changes.audit {
+            let mut entry = entry.clone();
+            entry.user_ids.extend(applied.created_users.iter().map(|u| u.id));
             let seq = self.audit.generate_id()?;
-            self.audit.insert(&seq.to_be_bytes(), record::encode_audit(entry))?;
+            self.audit.insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
         }
         Ok(applied)
     }
