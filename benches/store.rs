@@ -559,11 +559,11 @@ fn sign_in_steps(
                         let user = t[1].get(id)?.expect("user");
                         black_box(t[2].get(username.as_bytes())?);
                         black_box(t[3].get(email.as_bytes())?);
-                        t[2].insert(username.as_bytes(), &id)?;
-                        t[3].insert(email.as_bytes(), &id)?;
-                        t[1].insert(&id, user)?;
+                        t[2].insert(username.as_bytes(), &id[..])?;
+                        t[3].insert(email.as_bytes(), &id[..])?;
+                        t[1].insert(&id[..], user)?;
                         t[4].remove(&oldest)?;
-                        t[4].insert(&new_key, value.clone())?;
+                        t[4].insert(&new_key[..], value.clone())?;
                         Ok(())
                     });
                 result.expect("transaction");

@@ -18,25 +18,37 @@ pub fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), 
 
 /// `run FILE [ARGS...]`: runs a script with `ARGV`; with `--format json` prints its final
 /// value as JSON.
-pub fn run_file(mut evaluator: Evaluator, file: &Path, args: Vec<String>, format: Format) -> Result<(), CliError> {
+pub fn run_file(
+    mut evaluator: Evaluator,
+    file: &Path,
+    args: Vec<String>,
+    format: Format,
+) -> Result<(), CliError> {
     let (name, code) = if file == Path::new("-") {
         let mut code = String::new();
-        std::io::stdin()
-            .read_to_string(&mut code)
-            .map_err(|e| CliError::Usage(format!("cannot read the script from standard input: {e}")))?;
+        std::io::stdin().read_to_string(&mut code).map_err(|e| {
+            CliError::Usage(format!("cannot read the script from standard input: {e}"))
+        })?;
         ("-".to_owned(), code)
     } else {
         let code = std::fs::read_to_string(file)
             .map_err(|e| CliError::Usage(format!("cannot read script {}: {e}", file.display())))?;
         (file.display().to_string(), code)
     };
-    let argv: Array = args.into_iter().map(Dynamic::from).collect();
-    evaluator.set_variable("ARGV", argv);
+    evaluator.set_variable(
+        "ARGV",
+        args.into_iter().map(Dynamic::from).collect::<Array>(),
+    );
     let result = evaluator.eval(&name, &code);
     finish(&evaluator, result, format, false)
 }
 
-fn finish(evaluator: &Evaluator, result: Result<Dynamic, ScriptError>, format: Format, print_text: bool) -> Result<(), CliError> {
+fn finish(
+    evaluator: &Evaluator,
+    result: Result<Dynamic, ScriptError>,
+    format: Format,
+    print_text: bool,
+) -> Result<(), CliError> {
     let out = evaluator.output();
     if out.is_closed() {
         // The reader went away (`| head`): stop quietly.
@@ -45,10 +57,13 @@ fn finish(evaluator: &Evaluator, result: Result<Dynamic, ScriptError>, format: F
     let value = result.map_err(CliError::Script)?;
     match format {
         Format::Json => {
-            let json = script::to_json(&value).map_err(|e| CliError::Other(anyhow::anyhow!("cannot write JSON: {e}")))?;
+            let json = script::to_json(&value)
+                .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write JSON: {e}")))?;
             out.line(&serde_json::to_string_pretty(&json).expect("JSON values serialize"));
         }
-        Format::Text if print_text => script::write_plain(&value, &out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?,
+        Format::Text if print_text => {
+            script::write_plain(&value, &out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?
+        }
         Format::Text => {}
     }
     Ok(())

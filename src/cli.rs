@@ -84,7 +84,9 @@ impl ColorChoice {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            ColorChoice::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         }
     }
 }
@@ -97,11 +99,15 @@ pub enum Command {
 
     /// Run a saved .rhai script; ARGV holds the arguments (after `--` if they start with -).
     /// FILE may be - for standard input.
-    #[command(after_help = "Example:\n  sessionctl run scripts/revoke_user.rhai exampleuser --dry-run")]
+    #[command(
+        after_help = "Example:\n  sessionctl run scripts/revoke_user.rhai exampleuser --dry-run"
+    )]
     Run { file: PathBuf, args: Vec<String> },
 
     /// Fill the database with realistic synthetic users and sessions.
-    #[command(after_help = "Example:\n  sessionctl seed --users 1000 --sessions-per-user 10 --seed 7")]
+    #[command(
+        after_help = "Example:\n  sessionctl seed --users 1000 --sessions-per-user 10 --seed 7"
+    )]
     Seed {
         #[arg(long, default_value_t = 100)]
         users: u64,
@@ -120,8 +126,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  sessionctl import backup.jsonl --db ./restored.db")]
     Import { file: PathBuf },
 
-    /// Read or change a setting: session_limit, session_expire_delay (minutes).
-    #[command(after_help = "Examples:\n  sessionctl config get session_limit\n  sessionctl config set session_limit 50")]
+    /// Read or change a setting: `session_limit`, `session_expire_delay` (minutes).
+    #[command(
+        after_help = "Examples:\n  sessionctl config get session_limit\n  sessionctl config set session_limit 50"
+    )]
     Config {
         #[command(subcommand)]
         action: ConfigAction,
@@ -139,7 +147,9 @@ pub enum Command {
     Check,
 
     /// Print shell completions.
-    #[command(after_help = "Example:\n  sessionctl completions bash > /etc/bash_completion.d/sessionctl")]
+    #[command(
+        after_help = "Example:\n  sessionctl completions bash > /etc/bash_completion.d/sessionctl"
+    )]
     Completions { shell: clap_complete::Shell },
 }
 
@@ -171,15 +181,20 @@ pub enum CliError {
 impl CliError {
     /// 1 for script and runtime errors, 2 for usage and database errors.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Script(error) if error.kind == ErrorKind::Database => 2,
-            CliError::Script(_) => 1,
-            CliError::Core(error) if error.is_database_error() => 2,
-            CliError::Core(crate::Error::UnknownSetting { .. } | crate::Error::InvalidSetting { .. }) => 2,
-            CliError::Core(_) | CliError::Other(_) => 1,
-            CliError::Usage(_) => 2,
-            CliError::Reported(code) => *code,
-        }
+        let usage_or_database = match self {
+            CliError::Script(error) => error.kind == ErrorKind::Database,
+            CliError::Core(error) => {
+                error.is_database_error()
+                    || matches!(
+                        error,
+                        crate::Error::UnknownSetting { .. } | crate::Error::InvalidSetting { .. }
+                    )
+            }
+            CliError::Usage(_) => true,
+            CliError::Other(_) => false,
+            CliError::Reported(code) => return *code,
+        };
+        if usage_or_database { 2 } else { 1 }
     }
 
     /// Whether the message was already shown.
@@ -195,7 +210,11 @@ pub fn run() -> Result<(), CliError> {
     let result = dispatch(cli);
     if let Err(CliError::Script(error)) = &result {
         batch::report_error(error, color_err);
-        return Err(CliError::Reported(if error.kind == ErrorKind::Database { 2 } else { 1 }));
+        return Err(CliError::Reported(if error.kind == ErrorKind::Database {
+            2
+        } else {
+            1
+        }));
     }
     result
 }
@@ -203,22 +222,43 @@ pub fn run() -> Result<(), CliError> {
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     let global = &cli.global;
     if let Some(Command::Completions { shell }) = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "sessionctl", &mut std::io::stdout());
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "sessionctl",
+            &mut std::io::stdout(),
+        );
         return Ok(());
     }
     if cli.demo {
-        let dir = tempfile::Builder::new().prefix("sessionctl-demo-").tempdir().map_err(anyhow::Error::from)?;
+        let dir = tempfile::Builder::new()
+            .prefix("sessionctl-demo-")
+            .tempdir()
+            .map_err(anyhow::Error::from)?;
         let path = dir.path().join("db");
         demo::build(&open_registry(&path, "demo", false)?, demo::DEMO)?;
         return match (&cli.eval, &cli.command) {
-            (Some(code), _) => batch::eval(evaluator(&path, "-e", global, Limits::BATCH)?, code, global.format),
-            (None, None | Some(Command::Console)) => console::run(evaluator(&path, "console", global, Limits::CONSOLE)?, global),
-            (None, Some(_)) => Err(CliError::Usage("--demo opens the console or runs -e; give --db for other commands".into())),
+            (Some(code), _) => batch::eval(
+                evaluator(&path, "-e", global, Limits::BATCH)?,
+                code,
+                global.format,
+            ),
+            (None, None | Some(Command::Console)) => console::run(
+                evaluator(&path, "console", global, Limits::CONSOLE)?,
+                global,
+            ),
+            (None, Some(_)) => Err(CliError::Usage(
+                "--demo opens the console or runs -e; give --db for other commands".into(),
+            )),
         };
     }
     let path = database_path(global)?;
     if let Some(code) = &cli.eval {
-        return batch::eval(evaluator(&path, "-e", global, limits(global))?, code, global.format);
+        return batch::eval(
+            evaluator(&path, "-e", global, limits(global))?,
+            code,
+            global.format,
+        );
     }
     match cli.command {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
@@ -250,7 +290,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 }
 
 fn limits(global: &Global) -> Limits {
-    Limits { max_operations: (global.max_operations > 0).then_some(global.max_operations), ..Limits::BATCH }
+    Limits {
+        max_operations: (global.max_operations > 0).then_some(global.max_operations),
+        ..Limits::BATCH
+    }
 }
 
 /// `--db`, else `SESSIONCTL_DB` (both via clap), else the user data directory.
@@ -260,7 +303,9 @@ fn database_path(global: &Global) -> Result<PathBuf, CliError> {
     }
     directories::ProjectDirs::from("", "", "sessionctl")
         .map(|dirs| dirs.data_dir().join("db"))
-        .ok_or_else(|| CliError::Usage("no home directory to keep the database in: give --db PATH".into()))
+        .ok_or_else(|| {
+            CliError::Usage("no home directory to keep the database in: give --db PATH".into())
+        })
 }
 
 /// The data directory for console history.
@@ -273,9 +318,19 @@ fn open_registry(path: &Path, origin: &str, dry_run: bool) -> Result<Registry, C
     Ok(registry.audited_as(Actor::current(origin)).dry_run(dry_run))
 }
 
-fn evaluator(path: &Path, origin: &str, global: &Global, limits: Limits) -> Result<Evaluator, CliError> {
+fn evaluator(
+    path: &Path,
+    origin: &str,
+    global: &Global,
+    limits: Limits,
+) -> Result<Evaluator, CliError> {
     let registry = open_registry(path, origin, global.dry_run)?;
-    Ok(Evaluator::new(Rc::new(registry), limits, Output::stdout(), Output::stderr()))
+    Ok(Evaluator::new(
+        Rc::new(registry),
+        limits,
+        Output::stdout(),
+        Output::stderr(),
+    ))
 }
 
 fn report_dry_run(registry: &Registry) {
@@ -326,13 +381,21 @@ fn audit(registry: &Registry, limit: usize) -> Result<(), CliError> {
 fn check(registry: &Registry) -> Result<(), CliError> {
     let found = registry.check()?;
     if found.is_empty() {
-        println!("consistent: {} users, {} sessions", registry.user_count()?, registry.stored_session_count()?);
+        println!(
+            "consistent: {} users, {} sessions",
+            registry.user_count()?,
+            registry.stored_session_count()?
+        );
         return Ok(());
     }
     for disagreement in &found {
         println!("{disagreement}");
     }
-    eprintln!("{} disagreement{} found", found.len(), if found.len() == 1 { "" } else { "s" });
+    eprintln!(
+        "{} disagreement{} found",
+        found.len(),
+        if found.len() == 1 { "" } else { "s" }
+    );
     Err(CliError::Reported(1))
 }
 

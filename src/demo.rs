@@ -25,24 +25,82 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Self { users: 100, sessions_per_user: 5, seed: 1, heavy_users: 0 }
+        Self {
+            users: 100,
+            sessions_per_user: 5,
+            seed: 1,
+            heavy_users: 0,
+        }
     }
 }
 
 /// The `--demo` database.
-pub const DEMO: Plan = Plan { users: 240, sessions_per_user: 4, seed: 2026, heavy_users: 3 };
+pub const DEMO: Plan = Plan {
+    users: 240,
+    sessions_per_user: 4,
+    seed: 2026,
+    heavy_users: 3,
+};
 
 const FIRST: [&str; 24] = [
-    "Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Alan", "Radia",
-    "Guido", "Hedy", "Yukihiro", "Sophie", "Bjarne", "Katherine", "Tim", "Annie", "Donald", "Joan",
-    "Rasmus", "Lynn", "Niklaus", "Carol",
+    "Ada",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Alan",
+    "Radia",
+    "Guido",
+    "Hedy",
+    "Yukihiro",
+    "Sophie",
+    "Bjarne",
+    "Katherine",
+    "Tim",
+    "Annie",
+    "Donald",
+    "Joan",
+    "Rasmus",
+    "Lynn",
+    "Niklaus",
+    "Carol",
 ];
 const LAST: [&str; 24] = [
-    "Lovelace", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen",
-    "Turing", "Perlman", "Rossum", "Lamarr", "Matsumoto", "Wilson", "Stroustrup", "Johnson",
-    "Berners-Lee", "Easley", "Knuth", "Clarke", "Lerdorf", "Conway", "Wirth", "Shaw",
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Turing",
+    "Perlman",
+    "Rossum",
+    "Lamarr",
+    "Matsumoto",
+    "Wilson",
+    "Stroustrup",
+    "Johnson",
+    "Berners-Lee",
+    "Easley",
+    "Knuth",
+    "Clarke",
+    "Lerdorf",
+    "Conway",
+    "Wirth",
+    "Shaw",
 ];
-const DOMAINS: [&str; 5] = ["example.com", "example.org", "example.net", "corp.example", "mail.example"];
+const DOMAINS: [&str; 5] = [
+    "example.com",
+    "example.org",
+    "example.net",
+    "corp.example",
+    "mail.example",
+];
 
 /// Real User-Agents, weighted by repetition towards the common ones.
 const USER_AGENTS: [&str; 22] = [
@@ -79,9 +137,16 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
     let now = registry.now();
     let expire = registry.settings().expire_delay();
     let limit = u64::from(registry.settings().session_limit);
-    let first_id = registry.users(None).map(|u| u.map(|u| u.id)).last().transpose()?.unwrap_or(0) + 1;
+    let first_id = registry
+        .users(None)
+        .map(|u| u.map(|u| u.id))
+        .last()
+        .transpose()?
+        .unwrap_or(0)
+        + 1;
     let progress = ProgressBar::new(plan.users).with_style(
-        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} users ({eta})").expect("valid template"),
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} users ({eta})")
+            .expect("valid template"),
     );
     progress.set_message("seeding");
     let (mut users_written, mut sessions_written) = (0, 0);
@@ -95,14 +160,23 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
             let count = if heavy {
                 limit - rng.random_range(0..limit.min(6))
             } else {
-                rng.random_range(0..=u64::from(plan.sessions_per_user) * 2).min(limit)
+                rng.random_range(0..=u64::from(plan.sessions_per_user) * 2)
+                    .min(limit)
             };
             for _ in 0..count {
-                batch.sessions.push(make_session(&mut rng, &user, now, expire));
+                batch
+                    .sessions
+                    .push(make_session(&mut rng, &user, now, expire));
             }
             if rng.random_bool(0.2) {
                 let hash = secret::token_hash(&hex::encode(rng.random::<[u8; 32]>()));
-                batch.tokens.push((id, RememberToken { token_hash: hash, created_at: now }));
+                batch.tokens.push((
+                    id,
+                    RememberToken {
+                        token_hash: hash,
+                        created_at: now,
+                    },
+                ));
             }
             batch.users.push(user);
         }
@@ -133,20 +207,36 @@ fn make_user(rng: &mut StdRng, id: u64, index: u64, now: DateTime<Utc>) -> User 
     }
     let first = FIRST[rng.random_range(0..FIRST.len())];
     let last = LAST[rng.random_range(0..LAST.len())];
-    let username = format!("{}.{}{}", first.to_lowercase(), last.to_lowercase().replace('-', ""), index);
+    let username = format!(
+        "{}.{}{}",
+        first.to_lowercase(),
+        last.to_lowercase().replace('-', ""),
+        index
+    );
     User {
         id,
         email: format!("{username}@{}", DOMAINS[rng.random_range(0..DOMAINS.len())]),
         name: format!("{first} {last}"),
-        state: if rng.random_bool(0.03) { UserState::Blocked } else { UserState::Active },
+        state: if rng.random_bool(0.03) {
+            UserState::Blocked
+        } else {
+            UserState::Active
+        },
         admin: id == 2 || rng.random_bool(0.02),
         created_at,
-        last_sign_in_at: rng.random_bool(0.9).then(|| now - Duration::minutes(rng.random_range(1..20_000))),
+        last_sign_in_at: rng
+            .random_bool(0.9)
+            .then(|| now - Duration::minutes(rng.random_range(1..20_000))),
         username,
     }
 }
 
-fn make_session(rng: &mut StdRng, user: &User, now: DateTime<Utc>, expire: Duration) -> ActiveSession {
+fn make_session(
+    rng: &mut StdRng,
+    user: &User,
+    now: DateTime<Utc>,
+    expire: Duration,
+) -> ActiveSession {
     let user_agent = USER_AGENTS[rng.random_range(0..USER_AGENTS.len())];
     let device = useragent::parse(&user_agent[..user_agent.len().min(MAX_USER_AGENT_CHARS)]);
     // Last active within the expiry window, signed in up to 30 days before that.
@@ -154,10 +244,19 @@ fn make_session(rng: &mut StdRng, user: &User, now: DateTime<Utc>, expire: Durat
     let updated_at = now - idle;
     let created_at = updated_at - Duration::minutes(rng.random_range(0..43_200));
     let ip_address = if rng.random_bool(0.1) {
-        format!("2001:db8:{:x}::{:x}", rng.random_range(0..0xffff), rng.random_range(1..0xffff))
+        format!(
+            "2001:db8:{:x}::{:x}",
+            rng.random_range(0..0xffff),
+            rng.random_range(1..0xffff)
+        )
     } else {
         let first = [10, 81, 93, 172, 185, 192, 203][rng.random_range(0..7)];
-        format!("{first}.{}.{}.{}", rng.random_range(0..256), rng.random_range(0..256), rng.random_range(1..255))
+        format!(
+            "{first}.{}.{}.{}",
+            rng.random_range(0..256),
+            rng.random_range(0..256),
+            rng.random_range(1..255)
+        )
     };
     ActiveSession {
         session_private_id: secret::private_id(&hex::encode(rng.random::<[u8; 16]>())),

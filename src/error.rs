@@ -28,13 +28,20 @@ pub enum Error {
     CannotRevokeCurrent { private_id: String },
 
     #[error("session {public_id_hint} not found for user id={user_id}")]
-    SessionNotFound { user_id: u64, public_id_hint: String },
+    SessionNotFound {
+        user_id: u64,
+        public_id_hint: String,
+    },
 
     #[error("unknown setting {key:?}; the settings are session_limit and session_expire_delay")]
     UnknownSetting { key: String },
 
     #[error("invalid value {value:?} for {key}: {reason}")]
-    InvalidSetting { key: String, value: String, reason: String },
+    InvalidSetting {
+        key: String,
+        value: String,
+        reason: String,
+    },
 
     #[error("database {} is in use by another process", path.display())]
     DatabaseInUse { path: PathBuf },
@@ -43,19 +50,30 @@ pub enum Error {
         "database {} has format version {found}, but this sessionctl reads version {supported}",
         path.display()
     )]
-    UnsupportedFormat { path: PathBuf, found: u32, supported: u32 },
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
 
     #[error("database {} is not a sessionctl database: {reason}", path.display())]
     NotADatabase { path: PathBuf, reason: String },
 
     #[error("corrupt {what} record ({key}): {reason}")]
-    CorruptRecord { what: &'static str, key: String, reason: String },
+    CorruptRecord {
+        what: &'static str,
+        key: String,
+        reason: String,
+    },
 
     #[error("database error: {message}")]
     Storage { message: String },
 
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("interrupted")]
     Interrupted,

@@ -122,7 +122,10 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { session_limit: 100, session_expire_delay: 10_080 }
+        Self {
+            session_limit: 100,
+            session_expire_delay: 10_080,
+        }
     }
 }
 
@@ -137,7 +140,9 @@ impl Settings {
         match key {
             "session_limit" => Ok(self.session_limit),
             "session_expire_delay" => Ok(self.session_expire_delay),
-            _ => Err(crate::Error::UnknownSetting { key: key.to_owned() }),
+            _ => Err(crate::Error::UnknownSetting {
+                key: key.to_owned(),
+            }),
         }
     }
 
@@ -148,14 +153,21 @@ impl Settings {
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
-        let number: u32 = value.trim().parse().map_err(|_| invalid("expected a whole number"))?;
+        let number: u32 = value
+            .trim()
+            .parse()
+            .map_err(|_| invalid("expected a whole number"))?;
         if number == 0 {
             return Err(invalid("must be at least 1"));
         }
         match key {
             "session_limit" => self.session_limit = number,
             "session_expire_delay" => self.session_expire_delay = number,
-            _ => return Err(crate::Error::UnknownSetting { key: key.to_owned() }),
+            _ => {
+                return Err(crate::Error::UnknownSetting {
+                    key: key.to_owned(),
+                });
+            }
         }
         Ok(())
     }

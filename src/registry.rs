@@ -37,7 +37,10 @@ pub struct Actor {
 impl Actor {
     /// The current operating-system user acting from `origin`.
     pub fn current(origin: impl Into<String>) -> Self {
-        Self { os_user: whoami::username(), origin: origin.into() }
+        Self {
+            os_user: whoami::username(),
+            origin: origin.into(),
+        }
     }
 }
 
@@ -126,22 +129,33 @@ impl Registry {
             username: validate_username(&new.username)?,
             email: validate_email(&new.email)?,
             name: new.name.trim().to_owned(),
-            state: if new.blocked { UserState::Blocked } else { UserState::Active },
+            state: if new.blocked {
+                UserState::Blocked
+            } else {
+                UserState::Active
+            },
             admin: new.admin,
             created_at: self.now(),
             last_sign_in_at: None,
         };
-        self.insert_users(vec![user]).map(|mut users| users.remove(0))
+        self.insert_users(vec![user])
+            .map(|mut users| users.remove(0))
     }
 
     /// Inserts complete users (ids of 0 are assigned), all or none: for import and seeding.
     pub fn insert_users(&self, users: Vec<User>) -> Result<Vec<User>> {
         for user in &users {
             if let Some(id) = self.store.user_id_by_username(&user.username)? {
-                return Err(Error::UsernameTaken { username: user.username.clone(), id });
+                return Err(Error::UsernameTaken {
+                    username: user.username.clone(),
+                    id,
+                });
             }
             if let Some(id) = self.store.user_id_by_email(&user.email)? {
-                return Err(Error::EmailTaken { email: user.email.clone(), id });
+                return Err(Error::EmailTaken {
+                    email: user.email.clone(),
+                    id,
+                });
             }
         }
         let detail = match users.as_slice() {
@@ -154,7 +168,11 @@ impl Registry {
             self.plan(entry);
             return Ok(users);
         }
-        let changes = Changes { new_users: users, audit: entry, ..Changes::default() };
+        let changes = Changes {
+            new_users: users,
+            audit: entry,
+            ..Changes::default()
+        };
         Ok(self.store.apply(changes)?.created_users)
     }
 
@@ -167,7 +185,10 @@ impl Registry {
         let batch_ids: std::collections::HashSet<u64> = batch.users.iter().map(|u| u.id).collect();
         for user in &batch.users {
             if user.id == 0 {
-                return Err(Error::InvalidField { field: "id", reason: format!("user {} has id 0", user.username) });
+                return Err(Error::InvalidField {
+                    field: "id",
+                    reason: format!("user {} has id 0", user.username),
+                });
             }
             validate_username(&user.username)?;
             validate_email(&user.email)?;
@@ -175,23 +196,33 @@ impl Registry {
                 return Err(Error::UserIdTaken { id: user.id });
             }
         }
-        let owner_exists = |id: u64| -> Result<bool> { Ok(batch_ids.contains(&id) || self.store.user(id)?.is_some()) };
+        let owner_exists = |id: u64| -> Result<bool> {
+            Ok(batch_ids.contains(&id) || self.store.user(id)?.is_some())
+        };
         for session in &batch.sessions {
             if !secret::is_private_id(&session.session_private_id) {
                 return Err(Error::InvalidField {
                     field: "session_private_id",
-                    reason: format!("{:?} is not \"2::\" and 64 hex digits", session.session_private_id),
+                    reason: format!(
+                        "{:?} is not \"2::\" and 64 hex digits",
+                        session.session_private_id
+                    ),
                 });
             }
             if !owner_exists(session.user_id)? {
-                return Err(Error::UserNotFound { id: session.user_id });
+                return Err(Error::UserNotFound {
+                    id: session.user_id,
+                });
             }
             let count = per_user.entry(session.user_id).or_default();
             *count += 1;
             if *count > limit {
                 return Err(Error::InvalidField {
                     field: "sessions",
-                    reason: format!("user id={} has more than {limit} sessions, the session limit", session.user_id),
+                    reason: format!(
+                        "user id={} has more than {limit} sessions, the session limit",
+                        session.user_id
+                    ),
                 });
             }
         }
@@ -200,12 +231,19 @@ impl Registry {
                 return Err(Error::UserNotFound { id: *user_id });
             }
         }
-        let counts = (batch.users.len() as u64, batch.sessions.len() as u64, batch.tokens.len() as u64);
+        let counts = (
+            batch.users.len() as u64,
+            batch.sessions.len() as u64,
+            batch.tokens.len() as u64,
+        );
         let entry = self.audit_entry(
             "import",
             vec![],
             counts.1,
-            format!("{} users, {} sessions, {} remember-me tokens from {origin}", counts.0, counts.1, counts.2),
+            format!(
+                "{} users, {} sessions, {} remember-me tokens from {origin}",
+                counts.0, counts.1, counts.2
+            ),
         );
         if self.dry_run {
             self.plan(entry);
@@ -213,13 +251,22 @@ impl Registry {
         }
         // Everything was checked above; write in transactions of bounded size.
         for users in batch.users.chunks(IMPORT_CHUNK) {
-            self.store.apply(Changes { new_users: users.to_vec(), ..Changes::default() })?;
+            self.store.apply(Changes {
+                new_users: users.to_vec(),
+                ..Changes::default()
+            })?;
         }
         for sessions in batch.sessions.chunks(IMPORT_CHUNK) {
-            self.store.apply(Changes { sessions: sessions.to_vec(), ..Changes::default() })?;
+            self.store.apply(Changes {
+                sessions: sessions.to_vec(),
+                ..Changes::default()
+            })?;
         }
         for tokens in batch.tokens.chunks(IMPORT_CHUNK) {
-            self.store.apply(Changes { tokens: tokens.to_vec(), ..Changes::default() })?;
+            self.store.apply(Changes {
+                tokens: tokens.to_vec(),
+                ..Changes::default()
+            })?;
         }
         if let Some(entry) = entry {
             self.store.append_audit(&entry)?;
@@ -276,14 +323,20 @@ impl Registry {
         if user.state == UserState::Blocked {
             return Err(Error::InvalidField {
                 field: "user",
-                reason: format!("user {} (id={user_id}) is blocked and cannot sign in", user.username),
+                reason: format!(
+                    "user {} (id={user_id}) is blocked and cannot sign in",
+                    user.username
+                ),
             });
         }
         let now = self.now();
         let settings = self.settings();
         let public_id = match request.public_id {
             Some(id) if id.is_empty() => {
-                return Err(Error::InvalidField { field: "public_id", reason: "is empty".into() });
+                return Err(Error::InvalidField {
+                    field: "public_id",
+                    reason: "is empty".into(),
+                });
             }
             Some(id) => id,
             None => secret::generate_public_id(),
@@ -309,7 +362,10 @@ impl Registry {
             created_at: existing.map_or(now, |s| s.created_at),
             updated_at: now,
         };
-        let mut changes = Changes { sessions: vec![session.clone()], ..Changes::default() };
+        let mut changes = Changes {
+            sessions: vec![session.clone()],
+            ..Changes::default()
+        };
         let mut evicted = Vec::new();
         if created {
             // A sign-in: the limit applies, least recently used first out.
@@ -317,12 +373,20 @@ impl Registry {
             changes.users.push(user.clone());
             let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
             live.retain(|s| s.session_private_id != session.session_private_id);
-            changes.removed_sessions.extend(expired.into_iter().map(|s| (user_id, s.session_private_id)));
+            changes
+                .removed_sessions
+                .extend(expired.into_iter().map(|s| (user_id, s.session_private_id)));
             evicted = over_limit(live, settings.session_limit as usize - 1);
-            changes.removed_sessions.extend(evicted.iter().map(|id| (user_id, id.clone())));
+            changes
+                .removed_sessions
+                .extend(evicted.iter().map(|id| (user_id, id.clone())));
         }
         changes.audit = self.audit_entry(
-            if created { "sign_in" } else { "refresh_session" },
+            if created {
+                "sign_in"
+            } else {
+                "refresh_session"
+            },
             vec![user_id],
             evicted.len() as u64,
             format!(
@@ -331,11 +395,20 @@ impl Registry {
                 session.ip_address,
                 session.browser,
                 session.os,
-                if evicted.is_empty() { String::new() } else { format!(", {} evicted by the limit", evicted.len()) }
+                if evicted.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} evicted by the limit", evicted.len())
+                }
             ),
         );
         self.commit(changes)?;
-        Ok(SignedIn { session, public_id, created, evicted })
+        Ok(SignedIn {
+            session,
+            public_id,
+            created,
+            evicted,
+        })
     }
 
     /// `ActiveSession.list(user)`: the user's live sessions, most recently active first.
@@ -375,7 +448,11 @@ impl Registry {
     /// One page of [`Registry::list_all`]: the live sessions of whole users after `after_user`,
     /// at least `min` of them unless the end is reached. Returns the page and the last user it
     /// covers, or `None` as that user when nothing follows.
-    pub fn live_sessions_page(&self, after_user: Option<u64>, min: usize) -> Result<(Vec<ActiveSession>, Option<u64>)> {
+    pub fn live_sessions_page(
+        &self,
+        after_user: Option<u64>,
+        min: usize,
+    ) -> Result<(Vec<ActiveSession>, Option<u64>)> {
         let mut all = self.list_all_after(after_user);
         let mut page: Vec<ActiveSession> = Vec::with_capacity(min);
         loop {
@@ -427,9 +504,16 @@ impl Registry {
     }
 
     /// User-facing revoke: refuses the current session (you would sign yourself out).
-    pub fn revoke_session(&self, user_id: u64, private_id: &str, current: Option<&str>) -> Result<bool> {
+    pub fn revoke_session(
+        &self,
+        user_id: u64,
+        private_id: &str,
+        current: Option<&str>,
+    ) -> Result<bool> {
         if current.is_some_and(|current| current == private_id) {
-            return Err(Error::CannotRevokeCurrent { private_id: private_id.to_owned() });
+            return Err(Error::CannotRevokeCurrent {
+                private_id: private_id.to_owned(),
+            });
         }
         self.destroy_session(user_id, private_id)
     }
@@ -461,7 +545,12 @@ impl Registry {
         let count = doomed.len() as u64;
         let changes = Changes {
             removed_sessions: doomed.into_iter().map(|id| (user_id, id)).collect(),
-            audit: self.audit_entry("cleanup", vec![user_id], count, format!("{count} sessions of {}", user.username)),
+            audit: self.audit_entry(
+                "cleanup",
+                vec![user_id],
+                count,
+                format!("{count} sessions of {}", user.username),
+            ),
             ..Changes::default()
         };
         let applied = self.commit(changes)?;
@@ -507,7 +596,10 @@ impl Registry {
         for session in self.store.sessions(None) {
             let session = session?;
             if session.is_expired(now, delay) {
-                if doomed.last().is_none_or(|(owner, _)| *owner != session.user_id) {
+                if doomed
+                    .last()
+                    .is_none_or(|(owner, _)| *owner != session.user_id)
+                {
                     revoked.users += 1;
                 }
                 doomed.push((session.user_id, session.session_private_id));
@@ -515,7 +607,11 @@ impl Registry {
         }
         revoked.sessions = doomed.len() as u64;
         let entry = self.audit_entry("sweep_expired", vec![], revoked.sessions, describe(revoked));
-        self.commit(Changes { removed_sessions: doomed, audit: entry, ..Changes::default() })?;
+        self.commit(Changes {
+            removed_sessions: doomed,
+            audit: entry,
+            ..Changes::default()
+        })?;
         Ok(revoked)
     }
 
@@ -525,10 +621,18 @@ impl Registry {
     pub fn remember_me(&self, user_id: u64) -> Result<String> {
         let user = self.find_user(user_id)?;
         let token = secret::generate_token();
-        let stored = RememberToken { token_hash: secret::token_hash(&token), created_at: self.now() };
+        let stored = RememberToken {
+            token_hash: secret::token_hash(&token),
+            created_at: self.now(),
+        };
         let changes = Changes {
             tokens: vec![(user_id, stored)],
-            audit: self.audit_entry("remember_me", vec![user_id], 0, format!("token issued to {}", user.username)),
+            audit: self.audit_entry(
+                "remember_me",
+                vec![user_id],
+                0,
+                format!("token issued to {}", user.username),
+            ),
             ..Changes::default()
         };
         self.commit(changes)?;
@@ -538,7 +642,11 @@ impl Registry {
     /// Whether `token` is a live remember-me token of the user.
     pub fn verify_remember_token(&self, user_id: u64, token: &str) -> Result<bool> {
         let hash = secret::token_hash(token);
-        Ok(self.store.remember_tokens(user_id)?.iter().any(|t| t.token_hash == hash))
+        Ok(self
+            .store
+            .remember_tokens(user_id)?
+            .iter()
+            .any(|t| t.token_hash == hash))
     }
 
     /// The user's remember-me tokens (hashes only).
@@ -556,7 +664,12 @@ impl Registry {
         let count = self.remember_token_count(user_id)?;
         let changes = Changes {
             revoke_tokens_of: vec![user_id],
-            audit: self.audit_entry("forget_me", vec![user_id], 0, format!("{count} remember-me tokens of {}", user.username)),
+            audit: self.audit_entry(
+                "forget_me",
+                vec![user_id],
+                0,
+                format!("{count} remember-me tokens of {}", user.username),
+            ),
             ..Changes::default()
         };
         Ok(self.commit(changes)?.map_or(count, |a| a.tokens_revoked))
@@ -590,16 +703,27 @@ impl Registry {
                 action,
                 vec![user.id],
                 count,
-                format!("{count} session{} of {} (id={}), remember-me tokens revoked", plural(count), user.username, user.id),
+                format!(
+                    "{count} session{} of {} (id={}), remember-me tokens revoked",
+                    plural(count),
+                    user.username,
+                    user.id
+                ),
             ),
             ..Changes::default()
         };
         Ok(self.commit(changes)?.map_or(count, |a| a.sessions_removed))
     }
 
-    fn split_expired(&self, sessions: Vec<ActiveSession>, now: DateTime<Utc>) -> (Vec<ActiveSession>, Vec<ActiveSession>) {
+    fn split_expired(
+        &self,
+        sessions: Vec<ActiveSession>,
+        now: DateTime<Utc>,
+    ) -> (Vec<ActiveSession>, Vec<ActiveSession>) {
         let delay = self.settings().expire_delay();
-        sessions.into_iter().partition(|s| !s.is_expired(now, delay))
+        sessions
+            .into_iter()
+            .partition(|s| !s.is_expired(now, delay))
     }
 
     /// Lazy expiry: removes expired sessions met by a read (not in dry run, not audited).
@@ -607,8 +731,14 @@ impl Registry {
         if expired.is_empty() || self.dry_run {
             return Ok(());
         }
-        let removed_sessions = expired.iter().map(|s| (s.user_id, s.session_private_id.clone())).collect();
-        self.store.apply(Changes { removed_sessions, ..Changes::default() })?;
+        let removed_sessions = expired
+            .iter()
+            .map(|s| (s.user_id, s.session_private_id.clone()))
+            .collect();
+        self.store.apply(Changes {
+            removed_sessions,
+            ..Changes::default()
+        })?;
         Ok(())
     }
 
@@ -632,7 +762,13 @@ impl Registry {
 
     /// The audit entry for a mutation. Built even when auditing is off, so that dry run can
     /// report it; `None` only when auditing is off and this is not a dry run.
-    fn audit_entry(&self, action: &str, user_ids: Vec<u64>, sessions: u64, detail: String) -> Option<AuditEntry> {
+    fn audit_entry(
+        &self,
+        action: &str,
+        user_ids: Vec<u64>,
+        sessions: u64,
+        detail: String,
+    ) -> Option<AuditEntry> {
         if self.actor.is_none() && !self.dry_run {
             return None;
         }
@@ -640,7 +776,15 @@ impl Registry {
             .actor
             .as_ref()
             .map_or_else(Default::default, |a| (a.os_user.clone(), a.origin.clone()));
-        Some(AuditEntry { at: self.now(), os_user, origin, action: action.to_owned(), user_ids, sessions, detail })
+        Some(AuditEntry {
+            at: self.now(),
+            os_user,
+            origin,
+            action: action.to_owned(),
+            user_ids,
+            sessions,
+            detail,
+        })
     }
 }
 
@@ -692,8 +836,9 @@ impl Iterator for AllSessions<'_> {
                 }
                 group.push(self.inner.next()?.ok()?);
             }
-            let (mut live, expired): (Vec<_>, Vec<_>) =
-                group.into_iter().partition(|s| !s.is_expired(self.now, self.expire_delay));
+            let (mut live, expired): (Vec<_>, Vec<_>) = group
+                .into_iter()
+                .partition(|s| !s.is_expired(self.now, self.expire_delay));
             if let Err(error) = self.registry.forget_expired(&expired) {
                 return Some(Err(error));
             }
@@ -706,7 +851,9 @@ impl Iterator for AllSessions<'_> {
 
 fn sort_most_recent_first(sessions: &mut [ActiveSession]) {
     sessions.sort_by(|a, b| {
-        b.updated_at.cmp(&a.updated_at).then_with(|| a.session_private_id.cmp(&b.session_private_id))
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| a.session_private_id.cmp(&b.session_private_id))
     });
 }
 
@@ -716,11 +863,16 @@ fn over_limit(mut live: Vec<ActiveSession>, keep: usize) -> Vec<String> {
         return Vec::new();
     }
     sort_most_recent_first(&mut live);
-    live.split_off(keep).into_iter().map(|s| s.session_private_id).collect()
+    live.split_off(keep)
+        .into_iter()
+        .map(|s| s.session_private_id)
+        .collect()
 }
 
 fn truncate_chars(text: &str, max: usize) -> &str {
-    text.char_indices().nth(max).map_or(text, |(end, _)| &text[..end])
+    text.char_indices()
+        .nth(max)
+        .map_or(text, |(end, _)| &text[..end])
 }
 
 fn plural(n: u64) -> &'static str {
@@ -728,19 +880,31 @@ fn plural(n: u64) -> &'static str {
 }
 
 fn describe(revoked: Revoked) -> String {
-    format!("{} session{} of {} user{}", revoked.sessions, plural(revoked.sessions), revoked.users, plural(revoked.users))
+    format!(
+        "{} session{} of {} user{}",
+        revoked.sessions,
+        plural(revoked.sessions),
+        revoked.users,
+        plural(revoked.users)
+    )
 }
 
 fn validate_username(username: &str) -> Result<String> {
     let username = username.trim();
-    let invalid = |reason: &str| Error::InvalidField { field: "username", reason: format!("{username:?} {reason}") };
+    let invalid = |reason: &str| Error::InvalidField {
+        field: "username",
+        reason: format!("{username:?} {reason}"),
+    };
     if username.is_empty() {
         return Err(invalid("is empty"));
     }
     if username.chars().count() > 255 {
         return Err(invalid("is longer than 255 characters"));
     }
-    if !username.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
         return Err(invalid("may hold only letters, digits, '_', '-' and '.'"));
     }
     Ok(username.to_owned())
@@ -750,11 +914,16 @@ fn validate_email(email: &str) -> Result<String> {
     let email = email.trim();
     let valid = email.len() <= 255
         && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if valid {
         Ok(email.to_owned())
     } else {
-        Err(Error::InvalidField { field: "email", reason: format!("{email:?} is not an email address") })
+        Err(Error::InvalidField {
+            field: "email",
+            reason: format!("{email:?} is not an email address"),
+        })
     }
 }
 

@@ -19,9 +19,16 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()));
-    let registry = Registry::new(store::open(&dir.path().join("db")).unwrap(), clock.clone()).unwrap();
-    Fixture { dir, clock, registry }
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+    ));
+    let registry =
+        Registry::new(store::open(&dir.path().join("db")).unwrap(), clock.clone()).unwrap();
+    Fixture {
+        dir,
+        clock,
+        registry,
+    }
 }
 
 impl Fixture {
@@ -37,7 +44,14 @@ impl Fixture {
     }
 
     fn sign_in(&self, user: &User) -> SignedIn {
-        self.sign_in_as(user, SignIn { ip_address: "127.0.0.1".into(), user_agent: FIREFOX.into(), ..SignIn::default() })
+        self.sign_in_as(
+            user,
+            SignIn {
+                ip_address: "127.0.0.1".into(),
+                user_agent: FIREFOX.into(),
+                ..SignIn::default()
+            },
+        )
     }
 
     fn sign_in_as(&self, user: &User, request: SignIn) -> SignedIn {
@@ -45,7 +59,12 @@ impl Fixture {
     }
 
     fn ids(&self, user: &User) -> Vec<String> {
-        self.registry.list(user.id).unwrap().into_iter().map(|s| s.session_private_id).collect()
+        self.registry
+            .list(user.id)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.session_private_id)
+            .collect()
     }
 
     fn db_path(&self) -> std::path::PathBuf {
@@ -60,10 +79,23 @@ fn user_ids_increase_and_lookups_ignore_case() {
     let b = f.user("Bob");
     assert_eq!((a.id, b.id), (1, 2));
     assert_eq!(f.registry.find_by_username("BOB").unwrap().unwrap().id, 2);
-    assert_eq!(f.registry.find_by_email("ALICE@Example.com").unwrap().unwrap().id, 1);
+    assert_eq!(
+        f.registry
+            .find_by_email("ALICE@Example.com")
+            .unwrap()
+            .unwrap()
+            .id,
+        1
+    );
     assert!(f.registry.find_by_username("carol").unwrap().is_none());
-    assert!(matches!(f.registry.find_user(99), Err(Error::UserNotFound { id: 99 })));
-    assert_eq!(f.registry.find_user(99).unwrap_err().to_string(), "User not found: id=99");
+    assert!(matches!(
+        f.registry.find_user(99),
+        Err(Error::UserNotFound { id: 99 })
+    ));
+    assert_eq!(
+        f.registry.find_user(99).unwrap_err().to_string(),
+        "User not found: id=99"
+    );
     assert_eq!(f.registry.user_count().unwrap(), 2);
 }
 
@@ -76,13 +108,19 @@ fn duplicate_username_or_email_names_the_clash_and_writes_nothing() {
         email: "other@example.com".into(),
         ..NewUser::default()
     });
-    assert_eq!(clash.unwrap_err().to_string(), "username \"ALICE\" is already taken by user id=1");
+    assert_eq!(
+        clash.unwrap_err().to_string(),
+        "username \"ALICE\" is already taken by user id=1"
+    );
     let clash = f.registry.create_user(NewUser {
         username: "other".into(),
         email: "Alice@example.com".into(),
         ..NewUser::default()
     });
-    assert_eq!(clash.unwrap_err().to_string(), "email \"Alice@example.com\" is already taken by user id=1");
+    assert_eq!(
+        clash.unwrap_err().to_string(),
+        "email \"Alice@example.com\" is already taken by user id=1"
+    );
     assert_eq!(f.registry.user_count().unwrap(), 1);
     assert!(f.registry.find_by_username("other").unwrap().is_none());
     assert!(f.registry.check().unwrap().is_empty());
@@ -93,9 +131,21 @@ fn duplicate_username_or_email_names_the_clash_and_writes_nothing() {
 #[test]
 fn bad_usernames_and_emails_are_refused() {
     let f = fixture();
-    for (username, email) in [("", "a@b"), ("has space", "a@b"), ("ok", "no-at"), ("ok", "a@b@c")] {
-        let result = f.registry.create_user(NewUser { username: username.into(), email: email.into(), ..NewUser::default() });
-        assert!(matches!(result, Err(Error::InvalidField { .. })), "{username} {email}");
+    for (username, email) in [
+        ("", "a@b"),
+        ("has space", "a@b"),
+        ("ok", "no-at"),
+        ("ok", "a@b@c"),
+    ] {
+        let result = f.registry.create_user(NewUser {
+            username: username.into(),
+            email: email.into(),
+            ..NewUser::default()
+        });
+        assert!(
+            matches!(result, Err(Error::InvalidField { .. })),
+            "{username} {email}"
+        );
     }
 }
 
@@ -108,8 +158,14 @@ fn users_stream_in_id_order_in_batches() {
     let all: Vec<u64> = f.registry.users(None).map(|u| u.unwrap().id).collect();
     assert_eq!(all, (1..=25).collect::<Vec<_>>());
     let first = f.registry.user_batch(None, 10).unwrap();
-    let second = f.registry.user_batch(first.last().map(|u| u.id), 10).unwrap();
-    let third = f.registry.user_batch(second.last().map(|u| u.id), 10).unwrap();
+    let second = f
+        .registry
+        .user_batch(first.last().map(|u| u.id), 10)
+        .unwrap();
+    let third = f
+        .registry
+        .user_batch(second.last().map(|u| u.id), 10)
+        .unwrap();
     assert_eq!((first.len(), second.len(), third.len()), (10, 10, 5));
     assert_eq!(second[0].id, 11);
 }
@@ -120,9 +176,18 @@ fn sign_in_stores_only_the_hash_and_updates_last_sign_in() {
     let alice = f.user("alice");
     let signed = f.sign_in(&alice);
     assert!(signed.created);
-    assert_eq!(signed.session.session_private_id, secret::private_id(&signed.public_id));
-    assert_eq!(f.registry.find_user(alice.id).unwrap().last_sign_in_at, Some(f.registry.now()));
-    assert_eq!(f.ids(&alice), vec![signed.session.session_private_id.clone()]);
+    assert_eq!(
+        signed.session.session_private_id,
+        secret::private_id(&signed.public_id)
+    );
+    assert_eq!(
+        f.registry.find_user(alice.id).unwrap().last_sign_in_at,
+        Some(f.registry.now())
+    );
+    assert_eq!(
+        f.ids(&alice),
+        vec![signed.session.session_private_id.clone()]
+    );
 }
 
 #[test]
@@ -144,9 +209,15 @@ fn a_second_set_keeps_created_at_and_moves_updated_at() {
     assert_eq!(sessions[0].created_at, signed_in_at);
     assert_eq!(sessions[0].updated_at, f.registry.now());
     assert_eq!(sessions[0].ip_address, "10.0.0.9");
-    assert_ne!(sessions[0].browser, first.session.browser, "device fields are refreshed");
+    assert_ne!(
+        sessions[0].browser, first.session.browser,
+        "device fields are refreshed"
+    );
     // A request is not a sign-in.
-    assert_eq!(f.registry.find_user(alice.id).unwrap().last_sign_in_at, Some(signed_in_at));
+    assert_eq!(
+        f.registry.find_user(alice.id).unwrap().last_sign_in_at,
+        Some(signed_in_at)
+    );
 }
 
 #[test]
@@ -154,9 +225,20 @@ fn the_user_agent_is_cut_to_1024_characters() {
     let f = fixture();
     let alice = f.user("alice");
     let long = format!("{FIREFOX} {}", "é".repeat(5000));
-    let signed = f.sign_in_as(&alice, SignIn { user_agent: long, ..SignIn::default() });
+    let signed = f.sign_in_as(
+        &alice,
+        SignIn {
+            user_agent: long,
+            ..SignIn::default()
+        },
+    );
     assert_eq!(signed.session.browser, f.sign_in(&alice).session.browser);
-    assert_eq!(truncate_chars(&"é".repeat(2000), MAX_USER_AGENT_CHARS).chars().count(), 1024);
+    assert_eq!(
+        truncate_chars(&"é".repeat(2000), MAX_USER_AGENT_CHARS)
+            .chars()
+            .count(),
+        1024
+    );
 }
 
 #[test]
@@ -168,15 +250,40 @@ fn list_never_shows_another_users_or_an_expired_session() {
     f.clock.advance(Duration::days(6));
     let fresh = f.sign_in(&alice);
     let bobs = f.sign_in(&bob);
-    assert_eq!(f.ids(&alice), vec![fresh.session.session_private_id.clone(), old.session.session_private_id.clone()]);
+    assert_eq!(
+        f.ids(&alice),
+        vec![
+            fresh.session.session_private_id.clone(),
+            old.session.session_private_id.clone()
+        ]
+    );
     assert_eq!(f.ids(&bob), vec![bobs.session.session_private_id.clone()]);
     // Seven days (the default delay) after its last request, `old` is expired.
     f.clock.advance(Duration::days(1));
-    assert_eq!(f.ids(&alice), vec![fresh.session.session_private_id.clone()]);
+    assert_eq!(
+        f.ids(&alice),
+        vec![fresh.session.session_private_id.clone()]
+    );
     // ... and was removed when met, not just hidden.
-    assert!(f.registry.store.session(alice.id, &old.session.session_private_id).unwrap().is_none());
-    let all: Vec<_> = f.registry.list_all().map(|s| s.unwrap().session_private_id).collect();
-    assert_eq!(all, vec![fresh.session.session_private_id.clone(), bobs.session.session_private_id]);
+    assert!(
+        f.registry
+            .store
+            .session(alice.id, &old.session.session_private_id)
+            .unwrap()
+            .is_none()
+    );
+    let all: Vec<_> = f
+        .registry
+        .list_all()
+        .map(|s| s.unwrap().session_private_id)
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            fresh.session.session_private_id.clone(),
+            bobs.session.session_private_id
+        ]
+    );
 }
 
 #[test]
@@ -185,7 +292,13 @@ fn an_expired_session_signed_in_again_is_new() {
     let alice = f.user("alice");
     let first = f.sign_in(&alice);
     f.clock.advance(Duration::days(8));
-    let again = f.sign_in_as(&alice, SignIn { public_id: Some(first.public_id), ..SignIn::default() });
+    let again = f.sign_in_as(
+        &alice,
+        SignIn {
+            public_id: Some(first.public_id),
+            ..SignIn::default()
+        },
+    );
     assert!(again.created);
     assert_eq!(again.session.created_at, f.registry.now());
 }
@@ -201,7 +314,13 @@ fn the_sweep_removes_expired_sessions_of_all_users() {
     let kept = f.sign_in(&bob);
     f.clock.advance(Duration::days(5));
     assert_eq!(f.registry.stored_session_count().unwrap(), 4);
-    assert_eq!(f.registry.sweep_expired().unwrap(), Revoked { sessions: 3, users: 2 });
+    assert_eq!(
+        f.registry.sweep_expired().unwrap(),
+        Revoked {
+            sessions: 3,
+            users: 2
+        }
+    );
     assert_eq!(f.registry.stored_session_count().unwrap(), 1);
     assert_eq!(f.ids(&bob), vec![kept.session.session_private_id]);
 }
@@ -217,10 +336,19 @@ fn the_limit_keeps_exactly_the_most_recently_used() {
         f.clock.advance(Duration::minutes(1));
     }
     // The first session is used again: now the second is the least recently used.
-    f.sign_in_as(&alice, SignIn { public_id: Some(signed[0].public_id.clone()), ..SignIn::default() });
+    f.sign_in_as(
+        &alice,
+        SignIn {
+            public_id: Some(signed[0].public_id.clone()),
+            ..SignIn::default()
+        },
+    );
     f.clock.advance(Duration::minutes(1));
     let newest = f.sign_in(&alice);
-    assert_eq!(newest.evicted, vec![signed[1].session.session_private_id.clone()]);
+    assert_eq!(
+        newest.evicted,
+        vec![signed[1].session.session_private_id.clone()]
+    );
     let ids = f.ids(&alice);
     assert_eq!(ids.len(), 5);
     assert!(!ids.contains(&signed[1].session.session_private_id));
@@ -252,14 +380,30 @@ fn destroying_a_session_revokes_remember_me_tokens() {
     assert!(f.registry.verify_remember_token(alice.id, &token).unwrap());
     assert!(!f.registry.verify_remember_token(bob.id, &token).unwrap());
     // Another user's id removes nothing and revokes nothing.
-    assert!(!f.registry.destroy_session(bob.id, &session.session_private_id).unwrap());
+    assert!(
+        !f.registry
+            .destroy_session(bob.id, &session.session_private_id)
+            .unwrap()
+    );
     assert!(f.registry.verify_remember_token(alice.id, &token).unwrap());
-    assert!(f.registry.destroy_session(alice.id, &session.session_private_id).unwrap());
+    assert!(
+        f.registry
+            .destroy_session(alice.id, &session.session_private_id)
+            .unwrap()
+    );
     assert!(f.registry.list(alice.id).unwrap().is_empty());
     assert!(!f.registry.verify_remember_token(alice.id, &token).unwrap());
     assert_eq!(f.registry.remember_token_count(alice.id).unwrap(), 0);
-    assert!(f.registry.verify_remember_token(bob.id, &bobs_token).unwrap());
-    assert!(!f.registry.destroy_session(alice.id, &session.session_private_id).unwrap());
+    assert!(
+        f.registry
+            .verify_remember_token(bob.id, &bobs_token)
+            .unwrap()
+    );
+    assert!(
+        !f.registry
+            .destroy_session(alice.id, &session.session_private_id)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -269,7 +413,10 @@ fn destroy_sessions_counts_what_it_removed() {
     let a = f.sign_in(&alice).session.session_private_id;
     let b = f.sign_in(&alice).session.session_private_id;
     let kept = f.sign_in(&alice).session.session_private_id;
-    let removed = f.registry.destroy_sessions(alice.id, &[a.clone(), b, a, "2::junk".into()]).unwrap();
+    let removed = f
+        .registry
+        .destroy_sessions(alice.id, &[a.clone(), b, a, "2::junk".into()])
+        .unwrap();
     assert_eq!(removed, 2);
     assert_eq!(f.ids(&alice), vec![kept]);
 }
@@ -280,19 +427,33 @@ fn destroy_all_but_current_keeps_the_current_and_impersonated_ones() {
     let alice = f.user("alice");
     let current = f.sign_in(&alice).session.session_private_id;
     let impersonated = f
-        .sign_in_as(&alice, SignIn { impersonated: true, ..SignIn::default() })
+        .sign_in_as(
+            &alice,
+            SignIn {
+                impersonated: true,
+                ..SignIn::default()
+            },
+        )
         .session
         .session_private_id;
     f.sign_in(&alice);
     f.sign_in(&alice);
-    assert_eq!(f.registry.destroy_all_but_current(alice.id, Some(&current)).unwrap(), 2);
+    assert_eq!(
+        f.registry
+            .destroy_all_but_current(alice.id, Some(&current))
+            .unwrap(),
+        2
+    );
     let mut ids = f.ids(&alice);
     ids.sort();
     let mut expected = vec![current, impersonated.clone()];
     expected.sort();
     assert_eq!(ids, expected);
     // Without a current session, only the impersonated one stays.
-    assert_eq!(f.registry.destroy_all_but_current(alice.id, None).unwrap(), 1);
+    assert_eq!(
+        f.registry.destroy_all_but_current(alice.id, None).unwrap(),
+        1
+    );
     assert_eq!(f.ids(&alice), vec![impersonated]);
 }
 
@@ -300,10 +461,22 @@ fn destroy_all_but_current_keeps_the_current_and_impersonated_ones() {
 fn the_owner_does_not_see_impersonated_sessions() {
     let f = fixture();
     let alice = f.user("alice");
-    f.sign_in_as(&alice, SignIn { impersonated: true, ..SignIn::default() });
+    f.sign_in_as(
+        &alice,
+        SignIn {
+            impersonated: true,
+            ..SignIn::default()
+        },
+    );
     let own = f.sign_in(&alice).session.session_private_id;
     assert_eq!(f.registry.list(alice.id).unwrap().len(), 2);
-    let visible: Vec<_> = f.registry.list_for_owner(alice.id).unwrap().into_iter().map(|s| s.session_private_id).collect();
+    let visible: Vec<_> = f
+        .registry
+        .list_for_owner(alice.id)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_private_id)
+        .collect();
     assert_eq!(visible, vec![own]);
 }
 
@@ -313,10 +486,16 @@ fn revoking_the_current_session_is_refused() {
     let alice = f.user("alice");
     let current = f.sign_in(&alice).session.session_private_id;
     let other = f.sign_in(&alice).session.session_private_id;
-    let refused = f.registry.revoke_session(alice.id, &current, Some(&current));
+    let refused = f
+        .registry
+        .revoke_session(alice.id, &current, Some(&current));
     assert!(matches!(refused, Err(Error::CannotRevokeCurrent { .. })));
     assert_eq!(f.ids(&alice).len(), 2);
-    assert!(f.registry.revoke_session(alice.id, &other, Some(&current)).unwrap());
+    assert!(
+        f.registry
+            .revoke_session(alice.id, &other, Some(&current))
+            .unwrap()
+    );
     assert_eq!(f.ids(&alice), vec![current]);
 }
 
@@ -329,7 +508,13 @@ fn destroy_all_counts_sessions_and_users_and_revokes_tokens() {
     }
     f.sign_in(&bob);
     let token = f.registry.remember_me(carol.id).unwrap();
-    assert_eq!(f.registry.destroy_all().unwrap(), Revoked { sessions: 4, users: 2 });
+    assert_eq!(
+        f.registry.destroy_all().unwrap(),
+        Revoked {
+            sessions: 4,
+            users: 2
+        }
+    );
     assert_eq!(f.registry.stored_session_count().unwrap(), 0);
     assert!(!f.registry.verify_remember_token(carol.id, &token).unwrap());
     assert_eq!(f.registry.destroy_all().unwrap(), Revoked::default());
@@ -344,7 +529,11 @@ fn remember_me_tokens_are_issued_verified_and_forgotten() {
     assert_ne!(one, two);
     assert_eq!(f.registry.remember_token_count(alice.id).unwrap(), 2);
     assert!(f.registry.verify_remember_token(alice.id, &two).unwrap());
-    assert!(!f.registry.verify_remember_token(alice.id, "forged").unwrap());
+    assert!(
+        !f.registry
+            .verify_remember_token(alice.id, "forged")
+            .unwrap()
+    );
     assert_eq!(f.registry.forget_me(alice.id).unwrap(), 2);
     assert!(!f.registry.verify_remember_token(alice.id, &one).unwrap());
 }
@@ -362,9 +551,15 @@ fn no_secret_reaches_the_database_files() {
     let bytes = read_all_files(&f.db_path());
     assert!(bytes.len() > 1000);
     for secret in &secrets {
-        assert!(!contains(&bytes, secret.as_bytes()), "a secret was found on disk");
+        assert!(
+            !contains(&bytes, secret.as_bytes()),
+            "a secret was found on disk"
+        );
         let raw = hex::decode(secret).unwrap();
-        assert!(!contains(&bytes, &raw), "a secret's raw bytes were found on disk");
+        assert!(
+            !contains(&bytes, &raw),
+            "a secret's raw bytes were found on disk"
+        );
     }
     // The check does find what is there: the hashed ids are stored.
     let stored = f.ids(&alice)[0].trim_start_matches("2::").to_owned();
@@ -400,9 +595,17 @@ fn the_database_directory_is_owner_only() {
 fn a_second_open_is_refused_clearly() {
     let f = fixture();
     let started = std::time::Instant::now();
-    let error = SledStore::open(&f.db_path()).err().expect("second open must fail");
+    let error = SledStore::open(&f.db_path())
+        .err()
+        .expect("second open must fail");
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
-    assert_eq!(error.to_string(), format!("database {} is in use by another process", f.db_path().display()));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "database {} is in use by another process",
+            f.db_path().display()
+        )
+    );
 }
 
 #[test]
@@ -413,10 +616,22 @@ fn an_unknown_format_version_is_refused() {
     drop(registry);
     {
         let store = SledStore::open(&path).unwrap();
-        store.raw_insert("meta", b"format_version", &99u32.to_be_bytes()).unwrap();
+        store
+            .raw_insert("meta", b"format_version", &99u32.to_be_bytes())
+            .unwrap();
     }
     let error = SledStore::open(&path).err().unwrap();
-    assert!(matches!(error, Error::UnsupportedFormat { found: 99, supported: 1, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::UnsupportedFormat {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(error.to_string().contains("format version 99"));
     drop(dir);
 }
@@ -442,13 +657,42 @@ fn check_reports_broken_indexes_and_orphans() {
     {
         let store = SledStore::open(&path).unwrap();
         store.raw_remove("users_by_username", b"bob").unwrap();
-        store.raw_insert("users_by_email", b"ghost@example.com", &77u64.to_be_bytes()).unwrap();
+        store
+            .raw_insert("users_by_email", b"ghost@example.com", &77u64.to_be_bytes())
+            .unwrap();
         store.raw_remove("users", &1u64.to_be_bytes()).unwrap();
-        let found: Vec<String> = store.check().unwrap().iter().map(ToString::to_string).collect();
-        assert!(found.iter().any(|d| d.starts_with("users_by_username [bob]: user id=2 is not indexed")), "{found:#?}");
-        assert!(found.iter().any(|d| d.contains("[ghost@example.com]: points at user id=77, which does not exist")), "{found:#?}");
-        assert!(found.iter().any(|d| d.starts_with("sessions [2::") && d.contains("user id=1, which does not exist")), "{found:#?}");
-        assert!(found.iter().any(|d| d.starts_with("users_by_username [alice]: points at user id=1")), "{found:#?}");
+        let found: Vec<String> = store
+            .check()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|d| d.starts_with("users_by_username [bob]: user id=2 is not indexed")),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|d| d
+                    .contains("[ghost@example.com]: points at user id=77, which does not exist")),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|d| d.starts_with("sessions [2::")
+                    && d.contains("user id=1, which does not exist")),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|d| d.starts_with("users_by_username [alice]: points at user id=1")),
+            "{found:#?}"
+        );
     }
     drop(dir);
 }
@@ -460,13 +704,22 @@ fn corrupt_records_are_named_and_the_rest_stays_usable() {
     f.sign_in(&alice);
     f.sign_in(&bob);
     let path = f.db_path();
-    let Fixture { dir, registry, clock } = f;
+    let Fixture {
+        dir,
+        registry,
+        clock,
+    } = f;
     drop(registry);
     let store = SledStore::open(&path).unwrap();
-    store.raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff]).unwrap();
+    store
+        .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
+        .unwrap();
     let registry = Registry::new(Box::new(store), clock).unwrap();
     let error = registry.find_user(bob.id).unwrap_err();
-    assert_eq!(error.to_string().split(':').next().unwrap(), "corrupt user record (user id=2)");
+    assert_eq!(
+        error.to_string().split(':').next().unwrap(),
+        "corrupt user record (user id=2)"
+    );
     assert_eq!(registry.list(alice.id).unwrap().len(), 1);
     let found = registry.check().unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -481,16 +734,45 @@ fn dry_run_reports_and_writes_nothing() {
     let session = f.sign_in(&alice).session;
     let token = f.registry.remember_me(alice.id).unwrap();
     let path = f.db_path();
-    let Fixture { dir, registry, clock } = f;
+    let Fixture {
+        dir,
+        registry,
+        clock,
+    } = f;
     drop(registry);
-    let dry = Registry::new(store::open(&path).unwrap(), clock).unwrap().dry_run(true);
-    assert!(dry.destroy_session(alice.id, &session.session_private_id).unwrap());
-    assert_eq!(dry.destroy_all().unwrap(), Revoked { sessions: 1, users: 1 });
-    dry.create_user(NewUser { username: "new".into(), email: "new@x.org".into(), ..NewUser::default() }).unwrap();
+    let dry = Registry::new(store::open(&path).unwrap(), clock)
+        .unwrap()
+        .dry_run(true);
+    assert!(
+        dry.destroy_session(alice.id, &session.session_private_id)
+            .unwrap()
+    );
+    assert_eq!(
+        dry.destroy_all().unwrap(),
+        Revoked {
+            sessions: 1,
+            users: 1
+        }
+    );
+    dry.create_user(NewUser {
+        username: "new".into(),
+        email: "new@x.org".into(),
+        ..NewUser::default()
+    })
+    .unwrap();
     dry.sign_in(alice.id, SignIn::default()).unwrap();
     dry.set_setting("session_limit", "3").unwrap();
     let planned: Vec<String> = dry.take_planned().into_iter().map(|e| e.action).collect();
-    assert_eq!(planned, ["destroy_session", "destroy_all", "create_user", "sign_in", "config"]);
+    assert_eq!(
+        planned,
+        [
+            "destroy_session",
+            "destroy_all",
+            "create_user",
+            "sign_in",
+            "config"
+        ]
+    );
     assert_eq!(dry.list(alice.id).unwrap(), vec![session]);
     assert!(dry.verify_remember_token(alice.id, &token).unwrap());
     assert_eq!(dry.user_count().unwrap(), 1);
@@ -502,13 +784,29 @@ fn dry_run_reports_and_writes_nothing() {
 #[test]
 fn mutations_are_audited_when_an_actor_is_set() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
     let registry = Registry::new(store::open(dir.path()).unwrap(), clock)
         .unwrap()
-        .audited_as(Actor { os_user: "root".into(), origin: "scripts/x.rhai".into() });
-    let alice = registry.create_user(NewUser { username: "alice".into(), email: "a@x.org".into(), ..NewUser::default() }).unwrap();
-    let s = registry.sign_in(alice.id, SignIn::default()).unwrap().session;
-    registry.destroy_session(alice.id, &s.session_private_id).unwrap();
+        .audited_as(Actor {
+            os_user: "root".into(),
+            origin: "scripts/x.rhai".into(),
+        });
+    let alice = registry
+        .create_user(NewUser {
+            username: "alice".into(),
+            email: "a@x.org".into(),
+            ..NewUser::default()
+        })
+        .unwrap();
+    let s = registry
+        .sign_in(alice.id, SignIn::default())
+        .unwrap()
+        .session;
+    registry
+        .destroy_session(alice.id, &s.session_private_id)
+        .unwrap();
     let recent = registry.recent_audit(10).unwrap();
     let actions: Vec<&str> = recent.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["destroy_session", "sign_in", "create_user"]);
@@ -521,14 +819,35 @@ fn mutations_are_audited_when_an_actor_is_set() {
 #[test]
 fn settings_are_validated_and_kept() {
     let f = fixture();
-    assert!(matches!(f.registry.set_setting("session_limit", "0"), Err(Error::InvalidSetting { .. })));
-    assert!(matches!(f.registry.set_setting("session_limit", "many"), Err(Error::InvalidSetting { .. })));
-    assert!(matches!(f.registry.set_setting("colour", "1"), Err(Error::UnknownSetting { .. })));
-    f.registry.set_setting("session_expire_delay", "60").unwrap();
+    assert!(matches!(
+        f.registry.set_setting("session_limit", "0"),
+        Err(Error::InvalidSetting { .. })
+    ));
+    assert!(matches!(
+        f.registry.set_setting("session_limit", "many"),
+        Err(Error::InvalidSetting { .. })
+    ));
+    assert!(matches!(
+        f.registry.set_setting("colour", "1"),
+        Err(Error::UnknownSetting { .. })
+    ));
+    f.registry
+        .set_setting("session_expire_delay", "60")
+        .unwrap();
     let path = f.db_path();
-    let Fixture { dir, registry, clock } = f;
+    let Fixture {
+        dir,
+        registry,
+        clock,
+    } = f;
     drop(registry);
     let reopened = Registry::new(store::open(&path).unwrap(), clock).unwrap();
-    assert_eq!(reopened.settings(), Settings { session_limit: 100, session_expire_delay: 60 });
+    assert_eq!(
+        reopened.settings(),
+        Settings {
+            session_limit: 100,
+            session_expire_delay: 60
+        }
+    );
     drop(dir);
 }

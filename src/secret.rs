@@ -30,7 +30,10 @@ pub fn token_hash(token: &str) -> String {
 /// Whether `id` has the shape of a private id (`2::` and 64 lower-case hex digits).
 pub fn is_private_id(id: &str) -> bool {
     id.strip_prefix(PRIVATE_ID_PREFIX).is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

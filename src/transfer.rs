@@ -40,25 +40,33 @@ struct Header {
 #[serde(deny_unknown_fields)]
 struct Token {
     user_id: u64,
-    token_hash: String,
+    #[serde(rename = "token_hash")]
+    hash: String,
     created_at: DateTime<Utc>,
+}
+
+/// Reads a record, naming the field at fault.
+fn read<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        if field == "." {
+            e.inner().to_string()
+        } else {
+            format!("field `{field}`: {}", e.inner())
+        }
+    })
 }
 
 /// Reads one line: its `type` picks the record, then the record is read naming the field at
 /// fault.
 fn parse_line(line: &str) -> Result<Line, String> {
-    let mut value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let kind = match value.as_object_mut().map(|object| object.remove("type")) {
         None => return Err("expected a JSON object".into()),
         Some(Some(serde_json::Value::String(kind))) => kind,
         Some(_) => return Err("field `type`: missing or not a string".into()),
     };
-    fn read<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let field = e.path().to_string();
-            if field == "." { e.inner().to_string() } else { format!("field `{field}`: {}", e.inner()) }
-        })
-    }
     match kind.as_str() {
         "header" => read(value).map(Line::Header),
         "user" => read(value).map(Line::User),
@@ -71,13 +79,22 @@ fn parse_line(line: &str) -> Result<Line, String> {
 /// Writes every user, session and remember-me token to `file`, or standard output.
 pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> {
     let sink: Box<dyn Write> = match file {
-        Some(path) => Box::new(File::create(path).map_err(|e| CliError::Usage(format!("cannot create {}: {e}", path.display())))?),
+        Some(path) => Box::new(
+            File::create(path)
+                .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", path.display())))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(sink);
     let progress = progress(registry.user_count()?);
     let result = (|| -> Result<(), CliError> {
-        write_line(&mut out, &Line::Header(Header { format: FORMAT_NAME.into(), version: EXPORT_VERSION }))?;
+        write_line(
+            &mut out,
+            &Line::Header(Header {
+                format: FORMAT_NAME.into(),
+                version: EXPORT_VERSION,
+            }),
+        )?;
         for user in registry.users(None) {
             write_line(&mut out, &Line::User(user?))?;
             progress.inc(1);
@@ -90,7 +107,11 @@ pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> 
             for token in registry.remember_tokens(user.id)? {
                 write_line(
                     &mut out,
-                    &Line::RememberToken(Token { user_id: user.id, token_hash: token.token_hash, created_at: token.created_at }),
+                    &Line::RememberToken(Token {
+                        user_id: user.id,
+                        hash: token.token_hash,
+                        created_at: token.created_at,
+                    }),
                 )?;
             }
         }
@@ -114,16 +135,23 @@ fn write_error(error: std::io::Error) -> CliError {
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 
 /// Reads a whole export, checks every line, then writes it all; a bad line writes nothing.
 pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
-    let file = File::open(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let file = File::open(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
     let mut batch = Import::default();
-    let bad = |number: usize, message: String| CliError::Usage(format!("{}:{number}: {message}", path.display()));
+    let bad = |number: usize, message: String| {
+        CliError::Usage(format!("{}:{number}: {message}", path.display()))
+    };
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| bad(number, format!("cannot read: {e}")))?;
@@ -136,16 +164,34 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
                     return Err(bad(number, format!("unexpected header {format:?}")));
                 }
                 if version != EXPORT_VERSION {
-                    return Err(bad(number, format!("export version {version} is not supported (this sessionctl reads version {EXPORT_VERSION})")));
+                    return Err(bad(
+                        number,
+                        format!(
+                            "export version {version} is not supported (this sessionctl reads version {EXPORT_VERSION})"
+                        ),
+                    ));
                 }
             }
             Line::User(user) => batch.users.push(user),
             Line::Session(session) => batch.sessions.push(session),
-            Line::RememberToken(Token { user_id, token_hash, created_at }) => {
+            Line::RememberToken(Token {
+                user_id,
+                hash: token_hash,
+                created_at,
+            }) => {
                 if token_hash.len() != 64 || !token_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad(number, "field `token_hash`: expected 64 hex digits".into()));
+                    return Err(bad(
+                        number,
+                        "field `token_hash`: expected 64 hex digits".into(),
+                    ));
                 }
-                batch.tokens.push((user_id, RememberToken { token_hash: token_hash.to_lowercase(), created_at }));
+                batch.tokens.push((
+                    user_id,
+                    RememberToken {
+                        token_hash: token_hash.to_lowercase(),
+                        created_at,
+                    },
+                ));
             }
         }
     }
@@ -159,5 +205,9 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
 
 /// A progress bar on a terminal, hidden otherwise.
 pub fn progress(length: u64) -> ProgressBar {
-    if std::io::stderr().is_terminal() { ProgressBar::new(length) } else { ProgressBar::hidden() }
+    if std::io::stderr().is_terminal() {
+        ProgressBar::new(length)
+    } else {
+        ProgressBar::hidden()
+    }
 }

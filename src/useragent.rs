@@ -50,9 +50,18 @@ fn parse_uncached(user_agent: &str) -> Device {
     let browser = browser.map_or_else(|| "Unknown".to_owned(), |b| b.family.into_owned());
     let os = os.map_or_else(|| "Unknown".to_owned(), |o| o.os.into_owned());
     let (device_name, brand) = device.map_or((None, None), |d| {
-        (Some(d.device.into_owned()).filter(|name| name != "Other"), d.brand)
+        (
+            Some(d.device.into_owned()).filter(|name| name != "Other"),
+            d.brand,
+        )
     });
-    let device_type = device_type(user_agent, &browser, &os, device_name.as_deref(), brand.is_some());
+    let device_type = device_type(
+        user_agent,
+        &browser,
+        &os,
+        device_name.as_deref(),
+        brand.is_some(),
+    );
     Device {
         browser: unknown_if_other(browser),
         os: unknown_if_other(os),
@@ -62,34 +71,88 @@ fn parse_uncached(user_agent: &str) -> Device {
 }
 
 fn unknown_if_other(value: String) -> String {
-    if value == "Other" { "Unknown".to_owned() } else { value }
+    if value == "Other" {
+        "Unknown".to_owned()
+    } else {
+        value
+    }
 }
 
 const TV_MARKERS: [&str; 14] = [
-    "hbbtv", "smarttv", "smart-tv", "crkey", "googletv", "roku", "appletv", "web0s", "netcast",
-    "playstation", "xbox", "nintendo", "aftb", "bravia",
+    "hbbtv",
+    "smarttv",
+    "smart-tv",
+    "crkey",
+    "googletv",
+    "roku",
+    "appletv",
+    "web0s",
+    "netcast",
+    "playstation",
+    "xbox",
+    "nintendo",
+    "aftb",
+    "bravia",
 ];
 
 const MOBILE_OSES: [&str; 16] = [
-    "iOS", "Android", "Windows Phone", "Windows Mobile", "BlackBerry OS", "Symbian OS",
-    "Firefox OS", "KaiOS", "Bada", "Tizen", "Sailfish", "webOS", "Nokia Series 40", "BREW",
-    "MeeGo", "Maemo",
+    "iOS",
+    "Android",
+    "Windows Phone",
+    "Windows Mobile",
+    "BlackBerry OS",
+    "Symbian OS",
+    "Firefox OS",
+    "KaiOS",
+    "Bada",
+    "Tizen",
+    "Sailfish",
+    "webOS",
+    "Nokia Series 40",
+    "BREW",
+    "MeeGo",
+    "Maemo",
 ];
 
 const DESKTOP_OSES: [&str; 16] = [
-    "Mac OS X", "Mac OS", "Linux", "Ubuntu", "Debian", "Fedora", "Chrome OS", "FreeBSD",
-    "OpenBSD", "NetBSD", "Solaris", "Gentoo", "Mint", "CentOS", "Red Hat", "SUSE",
+    "Mac OS X",
+    "Mac OS",
+    "Linux",
+    "Ubuntu",
+    "Debian",
+    "Fedora",
+    "Chrome OS",
+    "FreeBSD",
+    "OpenBSD",
+    "NetBSD",
+    "Solaris",
+    "Gentoo",
+    "Mint",
+    "CentOS",
+    "Red Hat",
+    "SUSE",
 ];
 
 /// uap-core has no device type; derive GitLab's kinds (desktop, smartphone, tablet, bot,
 /// other, unknown) from the parsed fields and well-known markers.
-fn device_type(user_agent: &str, browser: &str, os: &str, device: Option<&str>, branded: bool) -> &'static str {
+fn device_type(
+    user_agent: &str,
+    browser: &str,
+    os: &str,
+    device: Option<&str>,
+    branded: bool,
+) -> &'static str {
     let ua = user_agent.to_ascii_lowercase();
     let device = device.unwrap_or("");
     if device == "Spider" || ["bot", "crawler", "spider"].iter().any(|m| ua.contains(m)) {
         return "bot";
     }
-    if TV_MARKERS.iter().any(|m| ua.contains(m)) || matches!(os, "GoogleTV" | "Roku" | "tvOS" | "Chromecast" | "PlayStation") {
+    if TV_MARKERS.iter().any(|m| ua.contains(m))
+        || matches!(
+            os,
+            "GoogleTV" | "Roku" | "tvOS" | "Chromecast" | "PlayStation"
+        )
+    {
         return "tv";
     }
     let desktop_os = os.starts_with("Windows") && !os.contains("Phone") && !os.contains("Mobile")
@@ -110,7 +173,11 @@ fn device_type(user_agent: &str, browser: &str, os: &str, device: Option<&str>, 
     if desktop_os {
         return "desktop";
     }
-    if os == "Unknown" && browser == "Unknown" { "unknown" } else { "other" }
+    if os == "Unknown" && browser == "Unknown" {
+        "unknown"
+    } else {
+        "other"
+    }
 }
 
 #[cfg(test)]
@@ -123,17 +190,35 @@ mod tests {
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
         );
         assert_eq!(
-            (iphone.browser.as_str(), iphone.os.as_str(), iphone.device_name.as_str(), iphone.device_type.as_str()),
+            (
+                iphone.browser.as_str(),
+                iphone.os.as_str(),
+                iphone.device_name.as_str(),
+                iphone.device_type.as_str()
+            ),
             ("Mobile Safari", "iOS", "iPhone", "smartphone")
         );
-        let firefox = parse("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0");
-        assert_eq!((firefox.browser.as_str(), firefox.os.as_str(), firefox.device_type.as_str()), ("Firefox", "Ubuntu", "desktop"));
-        let ipad = parse("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1");
+        let firefox =
+            parse("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0");
+        assert_eq!(
+            (
+                firefox.browser.as_str(),
+                firefox.os.as_str(),
+                firefox.device_type.as_str()
+            ),
+            ("Firefox", "Ubuntu", "desktop")
+        );
+        let ipad = parse(
+            "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+        );
         assert_eq!(ipad.device_type, "tablet");
         let bot = parse("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
         assert_eq!(bot.device_type, "bot");
         let nothing = parse("");
-        assert_eq!((nothing.browser.as_str(), nothing.device_type.as_str()), ("Unknown", "unknown"));
+        assert_eq!(
+            (nothing.browser.as_str(), nothing.device_type.as_str()),
+            ("Unknown", "unknown")
+        );
     }
 
     /// Accuracy on the uap-core test cases in `tests/data/user_agents.tsv` (see
@@ -144,7 +229,10 @@ mod tests {
         let (mut checked, mut right) = (0, 0);
         for line in data.lines().skip(1) {
             let mut fields = line.split('\t');
-            let (Some(ua), Some(browser), Some(os)) = (fields.next(), fields.next(), fields.next()) else { continue };
+            let (Some(ua), Some(browser), Some(os)) = (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
             let device = parse_uncached(ua);
             for (want, got) in [(browser, &device.browser), (os, &device.os)] {
                 if !want.is_empty() {

@@ -15,10 +15,16 @@ fn eval_prints_plain_values() {
     let db = Db::seeded(130, 3);
     assert_eq!(db.eval("\"text\""), "text");
     assert_eq!(db.eval("40 + 2"), "42");
-    assert_eq!(db.eval("User.find(1)"), "#1 exampleuser (Example User) <user@example.com>");
+    assert_eq!(
+        db.eval("User.find(1)"),
+        "#1 exampleuser (Example User) <user@example.com>"
+    );
     assert_eq!(db.eval("User.find_by_username(\"nobody\")"), "");
     assert_eq!(db.eval("[1, \"a\"]"), "1\na");
-    assert!(db.eval("ActiveSession.list(User.all).to_array()[0]").starts_with("user #"));
+    assert!(
+        db.eval("ActiveSession.list(User.all).to_array()[0]")
+            .starts_with("user #")
+    );
     assert_eq!(db.eval("User.count"), "130");
     db.cmd().args(["-e", "()"]).assert().success().stdout("");
 }
@@ -34,12 +40,10 @@ fn script_errors_name_the_place_and_exit_1() {
         .stderr("-e:2:6: User not found: id=999\nUser.find(999)\n     ^\n");
     let script = db.scratch().join("broken.rhai");
     std::fs::write(&script, "let x = 1;\nlet y = x +* 2;\n").unwrap();
-    db.cmd()
-        .arg("run")
-        .arg(&script)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::starts_with(format!("{}:2:", script.display())).and(predicate::str::contains("let y = x +* 2;")));
+    db.cmd().arg("run").arg(&script).assert().code(1).stderr(
+        predicate::str::starts_with(format!("{}:2:", script.display()))
+            .and(predicate::str::contains("let y = x +* 2;")),
+    );
 }
 
 #[test]
@@ -47,8 +51,19 @@ fn run_passes_argv_and_reads_standard_input() {
     let db = Db::seeded(3, 1);
     let script = db.scratch().join("args.rhai");
     std::fs::write(&script, "puts(ARGV.len()); puts(ARGV[0]); ARGV").unwrap();
-    db.cmd().arg("run").arg(&script).args(["first", "second"]).assert().success().stdout("2\nfirst\n");
-    db.cmd().args(["run", "-", "x"]).write_stdin("print(`hello ${ARGV[0]}`)").assert().success().stdout("hello x\n");
+    db.cmd()
+        .arg("run")
+        .arg(&script)
+        .args(["first", "second"])
+        .assert()
+        .success()
+        .stdout("2\nfirst\n");
+    db.cmd()
+        .args(["run", "-", "x"])
+        .write_stdin("print(`hello ${ARGV[0]}`)")
+        .assert()
+        .success()
+        .stdout("hello x\n");
     db.cmd()
         .arg("run")
         .arg(&script)
@@ -62,11 +77,26 @@ fn run_passes_argv_and_reads_standard_input() {
 fn usage_and_database_errors_exit_2() {
     let db = Db::new();
     db.cmd().arg("--no-such-flag").assert().code(2);
-    db.cmd().args(["run", "/no/such/file.rhai"]).assert().code(2).stderr(predicate::str::contains("cannot read script /no/such/file.rhai"));
+    db.cmd()
+        .args(["run", "/no/such/file.rhai"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read script /no/such/file.rhai",
+        ));
     let file = db.scratch().join("plain-file");
     std::fs::write(&file, "x").unwrap();
-    Db::bare().arg("--db").arg(&file).args(["-e", "1"]).assert().code(2).stderr(predicate::str::contains("is not a sessionctl database"));
-    db.cmd().args(["config", "set", "session_limit", "zero"]).assert().code(2);
+    Db::bare()
+        .arg("--db")
+        .arg(&file)
+        .args(["-e", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a sessionctl database"));
+    db.cmd()
+        .args(["config", "set", "session_limit", "zero"])
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -78,8 +108,15 @@ fn a_second_process_gets_the_in_use_error_within_a_second() {
         .args(["-e", "User.count"])
         .assert()
         .code(2)
-        .stderr(format!("sessionctl: database {} is in use by another process\n", db.path().display()));
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        .stderr(format!(
+            "sessionctl: database {} is in use by another process\n",
+            db.path().display()
+        ));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     drop(holder);
     assert_eq!(db.eval("User.count"), "3");
 }
@@ -90,36 +127,76 @@ fn dry_run_lists_mutations_and_writes_nothing() {
     let before = db.eval("ActiveSession.count");
     let export_before = db.cmd().arg("export").output().unwrap().stdout;
     db.cmd()
-        .args(["--dry-run", "-e", "ActiveSession.destroy_all; User.create(#{username: \"z\", email: \"z@x.org\"}); 1"])
+        .args([
+            "--dry-run",
+            "-e",
+            "ActiveSession.destroy_all; User.create(#{username: \"z\", email: \"z@x.org\"}); 1",
+        ])
         .assert()
         .success()
-        .stderr(predicate::str::contains(format!("dry run: would destroy_all: {before} sessions of")))
-        .stderr(predicate::str::contains("dry run: would create_user: user z <z@x.org>"));
+        .stderr(predicate::str::contains(format!(
+            "dry run: would destroy_all: {before} sessions of"
+        )))
+        .stderr(predicate::str::contains(
+            "dry run: would create_user: user z <z@x.org>",
+        ));
     assert_eq!(db.eval("ActiveSession.count"), before);
-    assert_eq!(db.cmd().arg("export").output().unwrap().stdout, export_before);
+    assert_eq!(
+        db.cmd().arg("export").output().unwrap().stdout,
+        export_before
+    );
 }
 
 #[test]
 fn json_output_parses_back() {
     let db = Db::seeded(4, 2);
-    let output = db.cmd().args(["--format", "json", "-e", "User.find(1)"]).output().unwrap();
+    let output = db
+        .cmd()
+        .args(["--format", "json", "-e", "User.find(1)"])
+        .output()
+        .unwrap();
     let user: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(user["username"], "exampleuser");
     assert_eq!(user["email"], "user@example.com");
-    let output = db.cmd().args(["--format", "json", "-e", "ActiveSession.list(User.all)"]).output().unwrap();
+    let output = db
+        .cmd()
+        .args(["--format", "json", "-e", "ActiveSession.list(User.all)"])
+        .output()
+        .unwrap();
     let sessions: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(sessions.len().to_string(), db.eval("ActiveSession.count"));
-    assert!(sessions.iter().all(|s| s["session_private_id"].as_str().unwrap().starts_with("2::")));
-    let output = db.cmd().args(["--format", "json", "-e", "#{n: 1, t: now() - now(), list: [true, ()]}"]).output().unwrap();
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s["session_private_id"].as_str().unwrap().starts_with("2::"))
+    );
+    let output = db
+        .cmd()
+        .args([
+            "--format",
+            "json",
+            "-e",
+            "#{n: 1, t: now() - now(), list: [true, ()]}",
+        ])
+        .output()
+        .unwrap();
     let map: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(map, serde_json::json!({"n": 1, "t": 0, "list": [true, null]}));
+    assert_eq!(
+        map,
+        serde_json::json!({"n": 1, "t": 0, "list": [true, null]})
+    );
 }
 
 #[test]
 fn the_operation_limit_stops_an_endless_script() {
     let db = Db::new();
     db.cmd()
-        .args(["--max-operations", "100000", "-e", "let n = 0;\nloop { n += 1; }"])
+        .args([
+            "--max-operations",
+            "100000",
+            "-e",
+            "let n = 0;\nloop { n += 1; }",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("operation limit"));
@@ -137,7 +214,9 @@ fn a_closed_pipe_ends_quietly() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     assert_eq!(first, "0\n");
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{:?}", output.status);

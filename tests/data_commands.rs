@@ -16,7 +16,19 @@ fn export(db: &Db) -> String {
 fn seed_is_deterministic_for_a_seed() {
     let (a, b, c) = (Db::new(), Db::new(), Db::new());
     for (db, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
-        db.cmd().args(["seed", "--users", "50", "--sessions-per-user", "3", "--seed", seed]).assert().success().stderr("");
+        db.cmd()
+            .args([
+                "seed",
+                "--users",
+                "50",
+                "--sessions-per-user",
+                "3",
+                "--seed",
+                seed,
+            ])
+            .assert()
+            .success()
+            .stderr("");
     }
     let shape = "let rows = []; for s in ActiveSession.list(User.all) { rows.push(`${s.user.username} ${s.ip_address} ${s.browser} ${s.session_private_id}`) } rows";
     assert_eq!(a.eval(shape), b.eval(shape));
@@ -30,11 +42,20 @@ fn export_then_import_round_trips_exactly() {
     let source = Db::seeded(40, 3);
     source.eval("User.find(3).remember_me(); 1");
     let exported = export(&source);
-    assert!(exported.starts_with("{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":1}\n"));
+    assert!(
+        exported
+            .starts_with("{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":1}\n")
+    );
     let file = source.scratch().join("export.jsonl");
     std::fs::write(&file, &exported).unwrap();
     let target = Db::new();
-    target.cmd().arg("import").arg(&file).assert().success().stderr(predicate::str::contains("imported 40 users"));
+    target
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("imported 40 users"));
     assert_eq!(export(&target), exported);
     target.cmd().arg("check").assert().success();
     // No secret leaves: only private ids and token hashes.
@@ -57,28 +78,71 @@ fn a_malformed_import_names_the_line_and_field_and_writes_nothing() {
         .arg(&file)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("{}:4: ", file.display())).and(predicate::str::contains("mail")));
+        .stderr(
+            predicate::str::contains(format!("{}:4: ", file.display()))
+                .and(predicate::str::contains("mail")),
+        );
 
     let mut lines: Vec<String> = export(&source).lines().map(str::to_owned).collect();
     let last = lines.len() - 1;
     lines[last] = lines[last].replacen("\"ip_address\":\"", "\"ip_address\":7,\"x\":\"", 1);
     std::fs::write(&file, lines.join("\n")).unwrap();
-    target.cmd().arg("import").arg(&file).assert().code(2).stderr(predicate::str::contains(format!(":{}: field `ip_address`", last + 1)));
+    target
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            ":{}: field `ip_address`",
+            last + 1
+        )));
     // A clash with stored users: nothing imported either.
     std::fs::write(&file, export(&source)).unwrap();
-    target.cmd().arg("import").arg(&file).assert().code(2).stderr(predicate::str::contains("nothing imported: user id=1 already exists"));
+    target
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nothing imported: user id=1 already exists",
+        ));
     assert_eq!(export(&target), before);
 }
 
 #[test]
 fn config_reads_and_changes_settings() {
     let db = Db::new();
-    db.cmd().args(["config", "get"]).assert().success().stdout("session_limit = 100\nsession_expire_delay = 10080\n");
-    db.cmd().args(["config", "set", "session_limit", "3"]).assert().success().stdout("session_limit = 3\n");
-    db.cmd().args(["config", "get", "session_limit"]).assert().success().stdout("3\n");
-    db.cmd().args(["config", "set", "colour", "3"]).assert().code(2).stderr(predicate::str::contains("unknown setting \"colour\""));
-    db.cmd().args(["config", "set", "session_expire_delay", "60", "--dry-run"]).assert().success();
-    db.cmd().args(["config", "get", "session_expire_delay"]).assert().success().stdout("10080\n");
+    db.cmd()
+        .args(["config", "get"])
+        .assert()
+        .success()
+        .stdout("session_limit = 100\nsession_expire_delay = 10080\n");
+    db.cmd()
+        .args(["config", "set", "session_limit", "3"])
+        .assert()
+        .success()
+        .stdout("session_limit = 3\n");
+    db.cmd()
+        .args(["config", "get", "session_limit"])
+        .assert()
+        .success()
+        .stdout("3\n");
+    db.cmd()
+        .args(["config", "set", "colour", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown setting \"colour\""));
+    db.cmd()
+        .args(["config", "set", "session_expire_delay", "60", "--dry-run"])
+        .assert()
+        .success();
+    db.cmd()
+        .args(["config", "get", "session_expire_delay"])
+        .assert()
+        .success()
+        .stdout("10080\n");
     // The limit applies to sign-ins from then on.
     db.eval("let u = User.create(#{username: \"a\", email: \"a@x.org\"}); for i in 0..5 { ActiveSession.set(u, #{ip_address: \"1.1.1.1\", user_agent: \"x\"}) } 1");
     assert_eq!(db.eval("User.find(1).sessions.len()"), "3");
@@ -90,8 +154,19 @@ fn audit_lists_mutations_newest_first() {
     db.eval("let u = User.create(#{username: \"alice\", email: \"a@x.org\"}); let s = ActiveSession.set(u, #{ip_address: \"1.1.1.1\", user_agent: \"x\"}); s.destroy()");
     let output = db.cmd().args(["audit", "--limit", "10"]).output().unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
-    let actions: Vec<&str> = text.lines().map(|l| l.split("  ").nth(3).unwrap()).collect();
-    assert_eq!(actions, ["destroy_session users=1", "sign_in users=1", "create_user users=1"], "{text}");
+    let actions: Vec<&str> = text
+        .lines()
+        .map(|l| l.split("  ").nth(3).unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "destroy_session users=1",
+            "sign_in users=1",
+            "create_user users=1"
+        ],
+        "{text}"
+    );
     assert!(text.lines().all(|l| l.contains("  -e  ")), "{text}");
     assert_eq!(db.eval("Audit.recent(1)[0].action"), "destroy_session");
 }
@@ -99,10 +174,16 @@ fn audit_lists_mutations_newest_first() {
 #[test]
 fn check_reports_disagreements_with_exit_1() {
     let db = Db::seeded(5, 2);
-    db.cmd().arg("check").assert().success().stdout(predicate::str::starts_with("consistent: 5 users"));
+    db.cmd()
+        .arg("check")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("consistent: 5 users"));
     {
         let store = sessionctl::store::SledStore::open(&db.path()).unwrap();
-        store.raw_remove("users_by_email", b"user@example.com").unwrap();
+        store
+            .raw_remove("users_by_email", b"user@example.com")
+            .unwrap();
     }
     db.cmd()
         .arg("check")
@@ -114,19 +195,49 @@ fn check_reports_disagreements_with_exit_1() {
 
 #[test]
 fn help_version_and_completions() {
-    Db::bare().arg("--version").assert().success().stdout(predicate::str::starts_with("sessionctl "));
-    Db::bare().arg("--help").assert().success().stdout(predicate::str::contains("Examples:"));
-    for command in ["console", "run", "seed", "export", "import", "config", "audit", "check", "completions"] {
-        Db::bare().args([command, "--help"]).assert().success().stdout(predicate::str::contains("Example"));
+    Db::bare()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("sessionctl "));
+    Db::bare()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"));
+    for command in [
+        "console",
+        "run",
+        "seed",
+        "export",
+        "import",
+        "config",
+        "audit",
+        "check",
+        "completions",
+    ] {
+        Db::bare()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"));
     }
     for shell in ["bash", "zsh", "fish"] {
-        Db::bare().args(["completions", shell]).assert().success().stdout(predicate::str::contains("sessionctl"));
+        Db::bare()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("sessionctl"));
     }
 }
 
 #[test]
 fn progress_bars_stay_off_a_non_terminal() {
     let db = Db::new();
-    db.cmd().args(["seed", "--users", "2000", "--sessions-per-user", "1"]).assert().success().stderr("");
+    db.cmd()
+        .args(["seed", "--users", "2000", "--sessions-per-user", "1"])
+        .assert()
+        .success()
+        .stderr("");
     db.cmd().arg("export").assert().success().stderr("");
 }

@@ -26,8 +26,10 @@ fn examples() -> Vec<Example> {
             .trim_start()
             .strip_prefix("<!-- check: ")
             .and_then(|c| c.split_once(" -->"))
-            .map(|(check, _)| check.to_owned())
-            .unwrap_or_else(|| panic!("no check under:\n{code}"));
+            .map_or_else(
+                || panic!("no check under:\n{code}"),
+                |(check, _)| check.to_owned(),
+            );
         examples.push(Example { code, check });
         rest = tail;
     }
@@ -40,13 +42,27 @@ fn every_rhai_spelling_in_the_doc_does_what_it_says() {
     assert!(examples.len() >= 9, "found {}", examples.len());
     for example in examples {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(sessionctl::store::open(dir.path()).unwrap(), Arc::new(SystemClock)).unwrap();
+        let registry = Registry::new(
+            sessionctl::store::open(dir.path()).unwrap(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
         sessionctl::demo::build(&registry, sessionctl::demo::DEMO).unwrap();
         let (out, printed) = Output::capture();
-        let mut evaluator = Evaluator::new(Rc::new(registry), Limits::BATCH, out, Output::capture().0);
-        let _ = evaluator.eval("rails-console.md", &example.code).unwrap_or_else(|e| panic!("{}\n{e}", example.code));
+        let mut evaluator =
+            Evaluator::new(Rc::new(registry), Limits::BATCH, out, Output::capture().0);
+        let _ = evaluator
+            .eval("rails-console.md", &example.code)
+            .unwrap_or_else(|e| panic!("{}\n{e}", example.code));
         evaluator.set_variable("OUTPUT", printed.text());
-        let held = evaluator.eval("check", &example.check).unwrap_or_else(|e| panic!("{}\n{e}", example.check));
-        assert!(held.as_bool().unwrap_or(false), "check failed: {}\nafter:\n{}", example.check, example.code);
+        let held = evaluator
+            .eval("check", &example.check)
+            .unwrap_or_else(|e| panic!("{}\n{e}", example.check));
+        assert!(
+            held.as_bool().unwrap_or(false),
+            "check failed: {}\nafter:\n{}",
+            example.check,
+            example.code
+        );
     }
 }

@@ -18,7 +18,11 @@ fn count(db: &Db) -> u64 {
 fn list_sessions_prints_one_line_per_session() {
     let db = Db::seeded(30, 3);
     let total = count(&db);
-    let output = db.cmd().args(["run", &script("list_sessions")]).output().unwrap();
+    let output = db
+        .cmd()
+        .args(["run", &script("list_sessions")])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count() as u64, total + 1);
@@ -28,12 +32,19 @@ fn list_sessions_prints_one_line_per_session() {
 #[test]
 fn logged_in_users_matches_the_reference_format() {
     let db = Db::seeded(10, 2);
-    let output = db.cmd().args(["run", &script("logged_in_users")]).output().unwrap();
+    let output = db
+        .cmd()
+        .args(["run", &script("logged_in_users")])
+        .output()
+        .unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     let mut users = 0;
     for line in text.lines() {
         if line.starts_with("  - IP: ") {
-            assert!(line.contains(", Browser: ") && line.contains(", Last active: 20"), "{line}");
+            assert!(
+                line.contains(", Browser: ") && line.contains(", Last active: 20"),
+                "{line}"
+            );
         } else {
             assert!(line.ends_with("):") && line.contains(" ("), "{line}");
             users += 1;
@@ -50,31 +61,61 @@ fn revoke_user_by_username_or_email() {
     let target = db.eval("User.all.to_array().filter(|u| u.sessions.len() > 1)[0].username");
     let email = db.eval(&format!("User.find_by_username(\"{target}\").email"));
     let before = count(&db);
-    let theirs: u64 = db.eval(&format!("User.find_by_username(\"{target}\").sessions.len()")).parse().unwrap();
-    db.cmd().args(["run", &script("revoke_user"), &email, "--dry-run"]).assert().success();
+    let theirs: u64 = db
+        .eval(&format!(
+            "User.find_by_username(\"{target}\").sessions.len()"
+        ))
+        .parse()
+        .unwrap();
+    db.cmd()
+        .args(["run", &script("revoke_user"), &email, "--dry-run"])
+        .assert()
+        .success();
     assert_eq!(count(&db), before);
     db.cmd()
         .args(["run", &script("revoke_user"), &target])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with(format!("revoked {theirs} of {theirs} sessions of {target}")));
+        .stdout(predicate::str::starts_with(format!(
+            "revoked {theirs} of {theirs} sessions of {target}"
+        )));
     assert_eq!(count(&db), before - theirs);
-    assert_eq!(db.eval(&format!("User.find_by_username(\"{target}\").sessions.len()")), "0");
-    db.cmd().args(["run", &script("revoke_user"), "nobody"]).assert().code(1).stderr(predicate::str::contains("no user with username or email nobody"));
-    db.cmd().args(["run", &script("revoke_user")]).assert().code(1).stderr(predicate::str::contains("usage:"));
+    assert_eq!(
+        db.eval(&format!(
+            "User.find_by_username(\"{target}\").sessions.len()"
+        )),
+        "0"
+    );
+    db.cmd()
+        .args(["run", &script("revoke_user"), "nobody"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no user with username or email nobody",
+        ));
+    db.cmd()
+        .args(["run", &script("revoke_user")])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("usage:"));
 }
 
 #[test]
 fn revoke_all_revokes_everything() {
     let db = Db::seeded(10, 3);
     let before = count(&db);
-    db.cmd().args(["run", &script("revoke_all"), "--dry-run"]).assert().success();
+    db.cmd()
+        .args(["run", &script("revoke_all"), "--dry-run"])
+        .assert()
+        .success();
     assert_eq!(count(&db), before);
     db.cmd()
         .args(["run", &script("revoke_all")])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with(format!("revoked {before} sessions of")));
+        .stdout(predicate::str::starts_with(format!(
+            "revoked {before} sessions of"
+        )));
     assert_eq!(count(&db), 0);
 }
 
@@ -82,13 +123,28 @@ fn revoke_all_revokes_everything() {
 fn revoke_idle_keeps_recent_sessions() {
     let db = Db::seeded(20, 4);
     let before = count(&db);
-    let idle: u64 = db.eval("ActiveSession.list(User.all).filter(|s| s.updated_at < now() - days(3)).len()").parse().unwrap();
+    let idle: u64 = db
+        .eval("ActiveSession.list(User.all).filter(|s| s.updated_at < now() - days(3)).len()")
+        .parse()
+        .unwrap();
     assert!(idle > 0 && idle < before, "{idle} of {before}");
-    db.cmd().args(["run", &script("revoke_idle"), "3", "--dry-run"]).assert().success();
+    db.cmd()
+        .args(["run", &script("revoke_idle"), "3", "--dry-run"])
+        .assert()
+        .success();
     assert_eq!(count(&db), before);
-    db.cmd().args(["run", &script("revoke_idle"), "3"]).assert().success().stdout(predicate::str::starts_with(format!("revoked {idle} sessions")));
+    db.cmd()
+        .args(["run", &script("revoke_idle"), "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(format!(
+            "revoked {idle} sessions"
+        )));
     assert_eq!(count(&db), before - idle);
-    assert_eq!(db.eval("ActiveSession.list(User.all).filter(|s| s.updated_at < now() - days(3)).len()"), "0");
+    assert_eq!(
+        db.eval("ActiveSession.list(User.all).filter(|s| s.updated_at < now() - days(3)).len()"),
+        "0"
+    );
 }
 
 #[test]
@@ -96,10 +152,29 @@ fn sessions_from_ip_lists_then_revokes() {
     let db = Db::seeded(10, 3);
     db.eval("ActiveSession.set(User.find(2), #{ip_address: \"203.0.113.7\", user_agent: \"curl/8\"}); ActiveSession.set(User.find(3), #{ip_address: \"203.0.113.7\", user_agent: \"curl/8\"}); 1");
     let before = count(&db);
-    db.cmd().args(["run", &script("sessions_from_ip"), "203.0.113.7"]).assert().success().stdout(predicate::str::ends_with("2 sessions from 203.0.113.7\n"));
-    db.cmd().args(["run", &script("sessions_from_ip"), "203.0.113.7", "revoke", "--dry-run"]).assert().success();
+    db.cmd()
+        .args(["run", &script("sessions_from_ip"), "203.0.113.7"])
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("2 sessions from 203.0.113.7\n"));
+    db.cmd()
+        .args([
+            "run",
+            &script("sessions_from_ip"),
+            "203.0.113.7",
+            "revoke",
+            "--dry-run",
+        ])
+        .assert()
+        .success();
     assert_eq!(count(&db), before);
-    db.cmd().args(["run", &script("sessions_from_ip"), "203.0.113.7", "revoke"]).assert().success().stdout(predicate::str::ends_with("revoked 2 sessions from 203.0.113.7\n"));
+    db.cmd()
+        .args(["run", &script("sessions_from_ip"), "203.0.113.7", "revoke"])
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with(
+            "revoked 2 sessions from 203.0.113.7\n",
+        ));
     assert_eq!(count(&db), before - 2);
 }
 
@@ -108,7 +183,11 @@ fn heavy_users_finds_users_over_the_threshold() {
     let db = Db::seeded(5, 2);
     db.eval("let u = User.find(4); for i in 0..12 { ActiveSession.set(u, #{ip_address: `10.1.1.${i}`, user_agent: \"x\"}); } 1");
     let sessions = db.eval("User.find(4).sessions.len()");
-    let output = db.cmd().args(["run", &script("heavy_users"), "10", "--format", "json"]).output().unwrap();
+    let output = db
+        .cmd()
+        .args(["run", &script("heavy_users"), "10", "--format", "json"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     let json_start = text.find('[').unwrap();
     let heavy: Vec<serde_json::Value> = serde_json::from_str(&text[json_start..]).unwrap();

@@ -13,11 +13,19 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("to_string", |_: &mut AuditClass| "Audit".to_owned());
     engine.register_fn("to_debug", |_: &mut AuditClass| "Audit".to_owned());
     let c = context.clone();
-    engine.register_fn("recent", move |_: &mut AuditClass, limit: INT| -> Ret<Array> {
-        let limit = usize::try_from(limit).map_err(|_| format!("Audit.recent: the count must not be negative, got {limit}"))?;
-        let entries = ret(c.registry.recent_audit(limit))?;
-        Ok(entries.into_iter().map(|e| Dynamic::from_map(entry_map(e))).collect())
-    });
+    engine.register_fn(
+        "recent",
+        move |_: &mut AuditClass, limit: INT| -> Ret<Array> {
+            let limit = usize::try_from(limit).map_err(|_| {
+                format!("Audit.recent: the count must not be negative, got {limit}")
+            })?;
+            let entries = ret(c.registry.recent_audit(limit))?;
+            Ok(entries
+                .into_iter()
+                .map(|e| Dynamic::from_map(entry_map(e)))
+                .collect())
+        },
+    );
 }
 
 fn entry_map(entry: AuditEntry) -> Map {
@@ -26,7 +34,15 @@ fn entry_map(entry: AuditEntry) -> Map {
     map.insert("os_user".into(), entry.os_user.into());
     map.insert("origin".into(), entry.origin.into());
     map.insert("action".into(), entry.action.into());
-    map.insert("user_ids".into(), entry.user_ids.into_iter().map(|id| Dynamic::from(id as INT)).collect::<Array>().into());
+    map.insert(
+        "user_ids".into(),
+        entry
+            .user_ids
+            .into_iter()
+            .map(|id| Dynamic::from(id as INT))
+            .collect::<Array>()
+            .into(),
+    );
     map.insert("sessions".into(), (entry.sessions as INT).into());
     map.insert("detail".into(), entry.detail.into());
     map

@@ -32,27 +32,43 @@ pub struct ScriptError {
 
 impl ScriptError {
     pub(super) fn parse(source: &str, code: &str, error: &ParseError) -> Self {
-        Self::at(ErrorKind::Parse, error.err_type().to_string(), source, code, error.position())
+        Self::at(
+            ErrorKind::Parse,
+            error.err_type().to_string(),
+            source,
+            code,
+            error.position(),
+        )
     }
 
     pub(super) fn runtime(source: &str, code: &str, error: &EvalAltResult) -> Self {
         let inner = error.unwrap_inner();
         // The innermost place is the one to fix, unless it is inside a native function.
-        let position = if inner.position().is_none() { error.position() } else { inner.position() };
+        let position = if inner.position().is_none() {
+            error.position()
+        } else {
+            inner.position()
+        };
         let (kind, message) = match inner {
-            EvalAltResult::ErrorTerminated(..) => (ErrorKind::Interrupted, "interrupted".to_owned()),
+            EvalAltResult::ErrorTerminated(..) => {
+                (ErrorKind::Interrupted, "interrupted".to_owned())
+            }
             EvalAltResult::ErrorRuntime(value, _) => (ErrorKind::Runtime, value.to_string()),
             EvalAltResult::ErrorTooManyOperations(_) => (
                 ErrorKind::Runtime,
-                "the script ran past its operation limit (raise it with --max-operations)".to_owned(),
+                "the script ran past its operation limit (raise it with --max-operations)"
+                    .to_owned(),
             ),
-            other => (ErrorKind::Runtime, without_position(&other.to_string()).to_owned()),
+            other => (
+                ErrorKind::Runtime,
+                without_position(&other.to_string()).to_owned(),
+            ),
         };
         let mut message = message;
-        if let EvalAltResult::ErrorInFunctionCall(name, ..) = error {
-            if !name.starts_with("anon$") {
-                message = format!("{message} (in function {name})");
-            }
+        if let EvalAltResult::ErrorInFunctionCall(name, ..) = error
+            && !name.starts_with("anon$")
+        {
+            message = format!("{message} (in function {name})");
         }
         Self::at(kind, message, source, code, position)
     }
@@ -71,8 +87,19 @@ impl ScriptError {
     fn at(kind: ErrorKind, message: String, source: &str, code: &str, position: Position) -> Self {
         let line = position.line().unwrap_or(0);
         let column = position.position().unwrap_or(0);
-        let line_text = if line > 0 { code.lines().nth(line - 1).unwrap_or("").to_owned() } else { String::new() };
-        Self { kind, message, source: source.to_owned(), line, column, line_text }
+        let line_text = if line > 0 {
+            code.lines().nth(line - 1).unwrap_or("").to_owned()
+        } else {
+            String::new()
+        };
+        Self {
+            kind,
+            message,
+            source: source.to_owned(),
+            line,
+            column,
+            line_text,
+        }
     }
 
     /// The first line: `SOURCE:LINE:COL: message`.
@@ -80,7 +107,10 @@ impl ScriptError {
         if self.line == 0 {
             format!("{}: {}", self.source, self.message)
         } else {
-            format!("{}:{}:{}: {}", self.source, self.line, self.column, self.message)
+            format!(
+                "{}:{}:{}: {}",
+                self.source, self.line, self.column, self.message
+            )
         }
     }
 

@@ -40,7 +40,12 @@ pub fn type_name(value: &Dynamic) -> String {
     } else if value.is_map() {
         "map".into()
     } else {
-        value.type_name().rsplit("::").next().unwrap_or("value").to_owned()
+        value
+            .type_name()
+            .rsplit("::")
+            .next()
+            .unwrap_or("value")
+            .to_owned()
     }
 }
 
@@ -57,7 +62,12 @@ pub fn plain(value: &Dynamic) -> String {
         span.to_string()
     } else if value.is_unit() {
         String::new()
-    } else if value.is_string() || value.is_int() || value.is_float() || value.is_bool() || value.is_char() {
+    } else if value.is_string()
+        || value.is_int()
+        || value.is_float()
+        || value.is_bool()
+        || value.is_char()
+    {
         value.to_string()
     } else {
         inspect(value)
@@ -96,14 +106,23 @@ pub fn inspect(value: &Dynamic) -> String {
     } else if let Some(span) = value.read_lock::<Span>() {
         span.to_string()
     } else if let Some(users) = value.read_lock::<UserRelation>() {
-        preview(users.clone().into_iter().map(|u| u.map(|u| u.inspect())), "User.all")
+        preview(
+            users.clone().into_iter().map(|u| u.map(|u| u.inspect())),
+            "User.all",
+        )
     } else if let Some(sessions) = value.read_lock::<SessionRelation>() {
-        preview(sessions.clone().into_iter().map(|s| s.map(|s| s.inspect())), "sessions")
+        preview(
+            sessions.clone().into_iter().map(|s| s.map(|s| s.inspect())),
+            "sessions",
+        )
     } else if let Some(array) = value.read_lock::<Array>() {
         let items: Vec<String> = array.iter().map(inspect).collect();
         format!("[{}]", items.join(", "))
     } else if let Some(map) = value.read_lock::<Map>() {
-        let items: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {}", inspect(v))).collect();
+        let items: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", inspect(v)))
+            .collect();
         format!("#{{{}}}", items.join(", "))
     } else if value.is_unit() {
         "()".into()
@@ -159,7 +178,11 @@ pub fn to_json(value: &Dynamic) -> Result<Value, String> {
         return Ok(Value::Array(rows));
     }
     if let Some(array) = value.read_lock::<Array>() {
-        return array.iter().map(to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
+        return array
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
     }
     if let Some(map) = value.read_lock::<Map>() {
         let mut object = serde_json::Map::new();

@@ -79,7 +79,10 @@ mod tests {
         assert_eq!(rewrite("_.len()"), "_last_result.len()");
         assert_eq!(rewrite("my_var + _x"), "my_var + _x");
         assert_eq!(rewrite("\"_\" + `_` // _"), "\"_\" + `_` // _");
-        assert_eq!(rewrite("switch x { 1 => 2, _ => 3 }"), "switch x { 1 => 2, _ => 3 }");
+        assert_eq!(
+            rewrite("switch x { 1 => 2, _ => 3 }"),
+            "switch x { 1 => 2, _ => 3 }"
+        );
         assert_eq!(rewrite("/* _ */ _"), "/* _ */ _last_result");
     }
 }

@@ -18,14 +18,21 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, AST};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Position, Scope};
 
 use crate::registry::Registry;
 
 pub use error::{ErrorKind, ScriptError};
 pub use format::{inspect, plain, to_json, type_name, write_plain};
 pub use output::{Captured, Output};
-pub use values::{SessionValue, Time, UserValue};
+pub use values::{SessionRelation, SessionValue, Time, UserRelation, UserValue};
+
+/// rhai's keywords, for the console's completion and highlighting.
+pub const KEYWORDS: &[&str] = &[
+    "let", "const", "fn", "private", "if", "else", "switch", "do", "while", "until", "loop", "for",
+    "in", "break", "continue", "return", "throw", "try", "catch", "this", "global", "true",
+    "false",
+];
 
 /// Limits on what one evaluation may use. `None` means unlimited.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +56,10 @@ impl Limits {
     };
 
     /// The console: no operation limit (Ctrl-C stops a runaway loop), the same size limits.
-    pub const CONSOLE: Limits = Limits { max_operations: None, ..Limits::BATCH };
+    pub const CONSOLE: Limits = Limits {
+        max_operations: None,
+        ..Limits::BATCH
+    };
 }
 
 /// What the API functions share: the registry, where output goes, and the interrupt flag.
@@ -78,12 +88,17 @@ impl Context {
     /// Prints what dry run skipped since the last call, one line each, to the error stream.
     pub fn report_planned(&self) {
         for entry in self.registry.take_planned() {
-            self.err.line(&format!("dry run: would {}: {}", entry.action, entry.detail));
+            self.err.line(&format!(
+                "dry run: would {}: {}",
+                entry.action, entry.detail
+            ));
         }
     }
 }
 
 /// A core error as a catchable rhai runtime error; rhai fills in the call site's position.
+/// (Boxed because that is what rhai's native functions return.)
+#[allow(clippy::unnecessary_box_returns)]
 pub(crate) fn runtime_error(error: &crate::Error) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(error.to_string().into(), Position::NONE).into()
 }
@@ -115,7 +130,12 @@ impl Evaluator {
             confirm: RefCell::new(None),
         });
         let engine = build_engine(&context, limits);
-        Self { engine, scope: Scope::new(), functions: AST::empty(), context }
+        Self {
+            engine,
+            scope: Scope::new(),
+            functions: AST::empty(),
+            context,
+        }
     }
 
     /// Asks `confirm` before `ActiveSession.destroy_all` revokes anything.
@@ -144,12 +164,18 @@ impl Evaluator {
 
     /// The names of the variables defined so far, for completion.
     pub fn variables(&self) -> Vec<(String, Dynamic)> {
-        self.scope.iter().map(|(name, _, value)| (name.to_owned(), value)).collect()
+        self.scope
+            .iter()
+            .map(|(name, _, value)| (name.to_owned(), value))
+            .collect()
     }
 
     /// Whether `code` is an unfinished snippet that more lines could complete.
     pub fn is_incomplete(&self, code: &str) -> bool {
-        match self.engine.compile_with_scope(&self.scope, last_result::rewrite(code).as_ref()) {
+        match self
+            .engine
+            .compile_with_scope(&self.scope, last_result::rewrite(code).as_ref())
+        {
             Ok(_) => false,
             Err(error) => error::is_incomplete(code, &error),
         }
@@ -165,7 +191,9 @@ impl Evaluator {
             .map_err(|e| ScriptError::parse(source, code, &e))?;
         ast.set_source(source);
         let merged = self.functions.merge(&ast);
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
         self.context.report_planned();
         self.functions = merged.clone_functions_only();
         let flushed = self.context.registry.flush();

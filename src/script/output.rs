@@ -14,7 +14,10 @@ pub struct Output {
 
 impl Output {
     pub fn new(sink: impl Write + 'static) -> Self {
-        Self { sink: Rc::new(RefCell::new(Box::new(sink))), closed: Rc::new(Cell::new(false)) }
+        Self {
+            sink: Rc::new(RefCell::new(Box::new(sink))),
+            closed: Rc::new(Cell::new(false)),
+        }
     }
 
     pub fn stdout() -> Self {
@@ -43,7 +46,11 @@ impl Output {
             return;
         }
         let mut sink = self.sink.borrow_mut();
-        if sink.write_all(text.as_bytes()).and_then(|()| sink.flush()).is_err() {
+        if sink
+            .write_all(text.as_bytes())
+            .and_then(|()| sink.flush())
+            .is_err()
+        {
             // A broken pipe or a full disk: stop writing, and let the script stop.
             self.closed.set(true);
         }

@@ -26,20 +26,26 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
             value
         });
     }
-    engine.register_fn("each", |ctx: NativeCallContext, array: &mut Array, f: FnPtr| -> Ret<()> {
-        for item in array.iter() {
-            let _ = f.call_within_context::<Dynamic>(&ctx, (item.clone(),))?;
-        }
-        Ok(())
-    });
-    engine.register_fn("any", |array: &mut Array| !array.is_empty());
-    engine.register_fn("any", |ctx: NativeCallContext, array: &mut Array, f: FnPtr| -> Ret<bool> {
-        for item in array.iter() {
-            if f.call_within_context::<bool>(&ctx, (item.clone(),))? {
-                return Ok(true);
+    engine.register_fn(
+        "each",
+        |ctx: NativeCallContext, array: &mut Array, f: FnPtr| -> Ret<()> {
+            for item in array.iter() {
+                let _ = f.call_within_context::<Dynamic>(&ctx, (item.clone(),))?;
             }
-        }
-        Ok(false)
-    });
+            Ok(())
+        },
+    );
+    engine.register_fn("any", |array: &mut Array| !array.is_empty());
+    engine.register_fn(
+        "any",
+        |ctx: NativeCallContext, array: &mut Array, f: FnPtr| -> Ret<bool> {
+            for item in array.iter() {
+                if f.call_within_context::<bool>(&ctx, (item.clone(),))? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        },
+    );
     engine.register_fn("to_array", |array: &mut Array| array.clone());
 }

@@ -8,7 +8,9 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine, FnPtr, INT, Map, NativeCallContext};
 
 use super::format::{inspect, type_name};
-use super::values::{Owners, SessionClass, SessionRelation, SessionValue, Time, UserRelation, UserValue};
+use super::values::{
+    Owners, SessionClass, SessionRelation, SessionValue, Time, UserRelation, UserValue,
+};
 use super::{Context, Ret, ret};
 use crate::model::SignIn;
 
@@ -20,46 +22,72 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_type_with_name::<SessionValue>("ActiveSession");
     engine.register_type_with_name::<SessionRelation>("SessionList");
     engine.register_iterator_result::<SessionRelation, SessionValue>();
-    engine.register_fn("to_string", |_: &mut SessionClass| "ActiveSession".to_owned());
-    engine.register_fn("to_debug", |_: &mut SessionClass| "ActiveSession".to_owned());
+    engine.register_fn("to_string", |_: &mut SessionClass| {
+        "ActiveSession".to_owned()
+    });
+    engine.register_fn("to_debug", |_: &mut SessionClass| {
+        "ActiveSession".to_owned()
+    });
 
     let c = context.clone();
-    engine.register_fn("list", move |_: &mut SessionClass, who: Dynamic| list(&c, &who));
-    let c = context.clone();
-    engine.register_fn("set", move |_: &mut SessionClass, user: Dynamic, request: Map| set(&c, &user, &request));
-    let c = context.clone();
-    engine.register_fn("destroy_session", move |_: &mut SessionClass, user: Dynamic, id: Dynamic| -> Ret<bool> {
-        let user = owner(&user, "ActiveSession.destroy_session")?;
-        // GitLab's old sessions can have no private id: there is nothing to destroy.
-        let Some(id) = optional_id(&id, "ActiveSession.destroy_session")? else { return Ok(false) };
-        mutate(&c, |r| r.destroy_session(user, &id))
+    engine.register_fn("list", move |_: &mut SessionClass, who: Dynamic| {
+        list(&c, &who)
     });
     let c = context.clone();
-    engine.register_fn("destroy_sessions", move |_: &mut SessionClass, user: Dynamic, ids: Array| -> Ret<INT> {
-        let user = owner(&user, "ActiveSession.destroy_sessions")?;
-        let ids = ids
-            .iter()
-            .filter_map(|id| optional_id(id, "ActiveSession.destroy_sessions").transpose())
-            .collect::<Ret<Vec<_>>>()?;
-        mutate(&c, |r| r.destroy_sessions(user, &ids)).map(|n| n as INT)
-    });
+    engine.register_fn(
+        "set",
+        move |_: &mut SessionClass, user: Dynamic, request: Map| set(&c, &user, &request),
+    );
     let c = context.clone();
-    engine.register_fn("destroy_all_but_current", move |_: &mut SessionClass, user: Dynamic, current: Dynamic| -> Ret<INT> {
-        let user = owner(&user, "ActiveSession.destroy_all_but_current")?;
-        let current = optional_id(&current, "ActiveSession.destroy_all_but_current")?;
-        mutate(&c, |r| r.destroy_all_but_current(user, current.as_deref())).map(|n| n as INT)
-    });
+    engine.register_fn(
+        "destroy_session",
+        move |_: &mut SessionClass, user: Dynamic, id: Dynamic| -> Ret<bool> {
+            let user = owner(&user, "ActiveSession.destroy_session")?;
+            // GitLab's old sessions can have no private id: there is nothing to destroy.
+            let Some(id) = optional_id(&id, "ActiveSession.destroy_session")? else {
+                return Ok(false);
+            };
+            mutate(&c, |r| r.destroy_session(user, &id))
+        },
+    );
     let c = context.clone();
-    engine.register_fn("revoke", move |_: &mut SessionClass, user: Dynamic, id: &str, current: Dynamic| -> Ret<bool> {
-        let user = owner(&user, "ActiveSession.revoke")?;
-        let current = optional_id(&current, "ActiveSession.revoke")?;
-        mutate(&c, |r| r.revoke_session(user, id, current.as_deref()))
-    });
+    engine.register_fn(
+        "destroy_sessions",
+        move |_: &mut SessionClass, user: Dynamic, ids: Array| -> Ret<INT> {
+            let user = owner(&user, "ActiveSession.destroy_sessions")?;
+            let ids = ids
+                .iter()
+                .filter_map(|id| optional_id(id, "ActiveSession.destroy_sessions").transpose())
+                .collect::<Ret<Vec<_>>>()?;
+            mutate(&c, |r| r.destroy_sessions(user, &ids)).map(|n| n as INT)
+        },
+    );
     let c = context.clone();
-    engine.register_fn("cleanup", move |_: &mut SessionClass, user: Dynamic| -> Ret<INT> {
-        let user = owner(&user, "ActiveSession.cleanup")?;
-        mutate(&c, |r| r.cleanup(user)).map(|n| n as INT)
-    });
+    engine.register_fn(
+        "destroy_all_but_current",
+        move |_: &mut SessionClass, user: Dynamic, current: Dynamic| -> Ret<INT> {
+            let user = owner(&user, "ActiveSession.destroy_all_but_current")?;
+            let current = optional_id(&current, "ActiveSession.destroy_all_but_current")?;
+            mutate(&c, |r| r.destroy_all_but_current(user, current.as_deref())).map(|n| n as INT)
+        },
+    );
+    let c = context.clone();
+    engine.register_fn(
+        "revoke",
+        move |_: &mut SessionClass, user: Dynamic, id: &str, current: Dynamic| -> Ret<bool> {
+            let user = owner(&user, "ActiveSession.revoke")?;
+            let current = optional_id(&current, "ActiveSession.revoke")?;
+            mutate(&c, |r| r.revoke_session(user, id, current.as_deref()))
+        },
+    );
+    let c = context.clone();
+    engine.register_fn(
+        "cleanup",
+        move |_: &mut SessionClass, user: Dynamic| -> Ret<INT> {
+            let user = owner(&user, "ActiveSession.cleanup")?;
+            mutate(&c, |r| r.cleanup(user)).map(|n| n as INT)
+        },
+    );
     let c = context.clone();
     engine.register_get("destroy_all", move |_: &mut SessionClass| destroy_all(&c));
     let c = context.clone();
@@ -78,11 +106,17 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
 }
 
 fn all(context: &Rc<Context>) -> SessionRelation {
-    SessionRelation { context: context.clone(), owners: Owners::All }
+    SessionRelation {
+        context: context.clone(),
+        owners: Owners::All,
+    }
 }
 
 /// Runs a mutation and reports what dry run skipped.
-fn mutate<T>(context: &Context, f: impl FnOnce(&crate::registry::Registry) -> crate::Result<T>) -> Ret<T> {
+fn mutate<T>(
+    context: &Context,
+    f: impl FnOnce(&crate::registry::Registry) -> crate::Result<T>,
+) -> Ret<T> {
     let result = ret(f(&context.registry));
     context.report_planned();
     result
@@ -90,9 +124,17 @@ fn mutate<T>(context: &Context, f: impl FnOnce(&crate::registry::Registry) -> cr
 
 /// The id of the user a function was given.
 fn owner(value: &Dynamic, function: &str) -> Ret<u64> {
-    value.read_lock::<UserValue>().map(|u| u.0.id).ok_or_else(|| {
-        format!("{function}: expected a User, got {} {}", type_name(value), inspect(value)).into()
-    })
+    value
+        .read_lock::<UserValue>()
+        .map(|u| u.0.id)
+        .ok_or_else(|| {
+            format!(
+                "{function}: expected a User, got {} {}",
+                type_name(value),
+                inspect(value)
+            )
+            .into()
+        })
 }
 
 /// A private id, or `None` for `()`.
@@ -104,21 +146,36 @@ fn optional_id(value: &Dynamic, function: &str) -> Ret<Option<String>> {
         return Ok(Some(session.session.session_private_id.clone()));
     }
     value.clone().into_string().map(Some).map_err(|_| {
-        format!("{function}: expected a session id string or (), got {} {}", type_name(value), inspect(value)).into()
+        format!(
+            "{function}: expected a session id string or (), got {} {}",
+            type_name(value),
+            inspect(value)
+        )
+        .into()
     })
 }
 
 fn list(context: &Rc<Context>, who: &Dynamic) -> Ret<Dynamic> {
     if let Some(user) = who.read_lock::<UserValue>() {
         let sessions = ret(context.registry.list(user.0.id))?;
-        return Ok(sessions.into_iter().map(|s| Dynamic::from(SessionValue::new(s))).collect::<Array>().into());
+        return Ok(sessions
+            .into_iter()
+            .map(|s| Dynamic::from(SessionValue::new(s)))
+            .collect::<Array>()
+            .into());
     }
     if who.is::<UserRelation>() {
         return Ok(Dynamic::from(all(context)));
     }
     if let Some(users) = who.read_lock::<Array>() {
-        let ids = users.iter().map(|u| owner(u, "ActiveSession.list")).collect::<Ret<Vec<_>>>()?;
-        return Ok(Dynamic::from(SessionRelation { context: context.clone(), owners: Owners::Some(Rc::new(ids)) }));
+        let ids = users
+            .iter()
+            .map(|u| owner(u, "ActiveSession.list"))
+            .collect::<Ret<Vec<_>>>()?;
+        return Ok(Dynamic::from(SessionRelation {
+            context: context.clone(),
+            owners: Owners::Some(Rc::new(ids)),
+        }));
     }
     Err(format!(
         "ActiveSession.list: expected a User, an array of Users or User.all, got {} {}",
@@ -133,10 +190,22 @@ fn set(context: &Context, user: &Dynamic, request: &Map) -> Ret<SessionValue> {
     let mut sign_in = SignIn::default();
     for (key, value) in request {
         let text = || -> Ret<String> {
-            value.clone().into_string().map_err(|_| format!("ActiveSession.set: {key} must be a string, got {}", type_name(value)).into())
+            value.clone().into_string().map_err(|_| {
+                format!(
+                    "ActiveSession.set: {key} must be a string, got {}",
+                    type_name(value)
+                )
+                .into()
+            })
         };
         let flag = || -> Ret<bool> {
-            value.as_bool().map_err(|_| format!("ActiveSession.set: {key} must be true or false, got {}", type_name(value)).into())
+            value.as_bool().map_err(|_| {
+                format!(
+                    "ActiveSession.set: {key} must be true or false, got {}",
+                    type_name(value)
+                )
+                .into()
+            })
         };
         match key.as_str() {
             "public_id" if value.is_unit() => {}
@@ -146,17 +215,25 @@ fn set(context: &Context, user: &Dynamic, request: &Map) -> Ret<SessionValue> {
             "impersonated" => sign_in.impersonated = flag()?,
             "admin_mode" => sign_in.admin_mode = flag()?,
             other => {
-                return Err(format!("ActiveSession.set: unknown key {other:?}; the accepted keys are {SET_KEYS}").into());
+                return Err(format!(
+                    "ActiveSession.set: unknown key {other:?}; the accepted keys are {SET_KEYS}"
+                )
+                .into());
             }
         }
     }
     let signed = mutate(context, |r| r.sign_in(user, sign_in))?;
-    Ok(SessionValue { session: signed.session, public_id: Some(signed.public_id) })
+    Ok(SessionValue {
+        session: signed.session,
+        public_id: Some(signed.public_id),
+    })
 }
 
 fn destroy_all(context: &Context) -> Ret<Map> {
     if let Some(confirm) = context.confirm.borrow().as_ref() {
-        let dry = ret(crate::registry::Registry::count_all_sessions(&context.registry))?;
+        let dry = ret(crate::registry::Registry::count_all_sessions(
+            &context.registry,
+        ))?;
         if !confirm(dry) {
             context.err.line("Nothing revoked.");
             return Ok(revoked_map(crate::model::Revoked::default()));
@@ -192,35 +269,51 @@ fn register_relation(engine: &mut Engine) {
     engine.register_fn("any", |r: &mut SessionRelation| -> Ret<bool> {
         Ok(r.clone().into_iter().next().transpose()?.is_some())
     });
-    engine.register_fn("any", |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<bool> {
-        for session in r.clone() {
-            if f.call_within_context::<bool>(&ctx, (session?,))? {
-                return Ok(true);
+    engine.register_fn(
+        "any",
+        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<bool> {
+            for session in r.clone() {
+                if f.call_within_context::<bool>(&ctx, (session?,))? {
+                    return Ok(true);
+                }
             }
-        }
-        Ok(false)
-    });
+            Ok(false)
+        },
+    );
     engine.register_fn("to_array", |r: &mut SessionRelation| -> Ret<Array> {
-        r.clone().into_iter().map(|s| s.map(Dynamic::from)).collect()
+        r.clone()
+            .into_iter()
+            .map(|s| s.map(Dynamic::from))
+            .collect()
     });
-    engine.register_fn("each", |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<()> {
-        for session in r.clone() {
-            let _ = f.call_within_context::<Dynamic>(&ctx, (session?,))?;
-        }
-        Ok(())
-    });
-    engine.register_fn("filter", |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<Array> {
-        let mut kept = Array::new();
-        for session in r.clone() {
-            let session = Dynamic::from(session?);
-            if f.call_within_context::<bool>(&ctx, (session.clone(),))? {
-                kept.push(session);
+    engine.register_fn(
+        "each",
+        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<()> {
+            for session in r.clone() {
+                let _ = f.call_within_context::<Dynamic>(&ctx, (session?,))?;
             }
-        }
-        Ok(kept)
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "filter",
+        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<Array> {
+            let mut kept = Array::new();
+            for session in r.clone() {
+                let session = Dynamic::from(session?);
+                if f.call_within_context::<bool>(&ctx, (session.clone(),))? {
+                    kept.push(session);
+                }
+            }
+            Ok(kept)
+        },
+    );
+    engine.register_fn("to_string", |r: &mut SessionRelation| {
+        inspect(&Dynamic::from(r.clone()))
     });
-    engine.register_fn("to_string", |r: &mut SessionRelation| inspect(&Dynamic::from(r.clone())));
-    engine.register_fn("to_debug", |r: &mut SessionRelation| inspect(&Dynamic::from(r.clone())));
+    engine.register_fn("to_debug", |r: &mut SessionRelation| {
+        inspect(&Dynamic::from(r.clone()))
+    });
 }
 
 fn register_session(engine: &mut Engine, context: &Rc<Context>) {
@@ -230,19 +323,31 @@ fn register_session(engine: &mut Engine, context: &Rc<Context>) {
         )*};
     }
     text!(ip_address browser os device_name device_type session_private_id);
-    engine.register_get("is_impersonated", |s: &mut SessionValue| s.session.is_impersonated);
+    engine.register_get("is_impersonated", |s: &mut SessionValue| {
+        s.session.is_impersonated
+    });
     engine.register_get("admin_mode", |s: &mut SessionValue| s.session.admin_mode);
-    engine.register_get("created_at", |s: &mut SessionValue| Time(s.session.created_at));
-    engine.register_get("updated_at", |s: &mut SessionValue| Time(s.session.updated_at));
+    engine.register_get("created_at", |s: &mut SessionValue| {
+        Time(s.session.created_at)
+    });
+    engine.register_get("updated_at", |s: &mut SessionValue| {
+        Time(s.session.updated_at)
+    });
     engine.register_get("user_id", |s: &mut SessionValue| s.session.user_id as INT);
-    engine.register_get("human_device_type", |s: &mut SessionValue| s.session.human_device_type());
+    engine.register_get("human_device_type", |s: &mut SessionValue| {
+        s.session.human_device_type()
+    });
     engine.register_get("public_id", |s: &mut SessionValue| {
         s.public_id.clone().map_or(Dynamic::UNIT, Dynamic::from)
     });
     engine.register_fn("to_string", |s: &mut SessionValue| s.short());
     engine.register_fn("to_debug", |s: &mut SessionValue| s.inspect());
-    engine.register_fn("==", |a: SessionValue, b: SessionValue| a.session.session_private_id == b.session.session_private_id);
-    engine.register_fn("!=", |a: SessionValue, b: SessionValue| a.session.session_private_id != b.session.session_private_id);
+    engine.register_fn("==", |a: SessionValue, b: SessionValue| {
+        a.session.session_private_id == b.session.session_private_id
+    });
+    engine.register_fn("!=", |a: SessionValue, b: SessionValue| {
+        a.session.session_private_id != b.session.session_private_id
+    });
 
     let c = context.clone();
     engine.register_get("user", move |s: &mut SessionValue| -> Ret<UserValue> {

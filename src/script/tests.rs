@@ -10,7 +10,8 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::model::{NewUser, SignIn};
 
-const FIREFOX: &str = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+const FIREFOX: &str =
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -26,31 +27,60 @@ fn fixture() -> Fixture {
 
 fn fixture_with(dry_run: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+    ));
     let registry = Registry::new(crate::store::open(dir.path()).unwrap(), clock.clone()).unwrap();
-    for (username, name) in [("exampleuser", "Example User"), ("alice", "Alice"), ("bob", "Bob")] {
+    for (username, name) in [
+        ("exampleuser", "Example User"),
+        ("alice", "Alice"),
+        ("bob", "Bob"),
+    ] {
         let user = registry
-            .create_user(NewUser { username: username.into(), email: format!("{username}@example.com"), name: name.into(), ..NewUser::default() })
+            .create_user(NewUser {
+                username: username.into(),
+                email: format!("{username}@example.com"),
+                name: name.into(),
+                ..NewUser::default()
+            })
             .unwrap();
         for i in 0..user.id {
             registry
-                .sign_in(user.id, SignIn { ip_address: format!("10.0.0.{i}"), user_agent: FIREFOX.into(), ..SignIn::default() })
+                .sign_in(
+                    user.id,
+                    SignIn {
+                        ip_address: format!("10.0.0.{i}"),
+                        user_agent: FIREFOX.into(),
+                        ..SignIn::default()
+                    },
+                )
                 .unwrap();
             clock.advance(Duration::minutes(1));
         }
     }
     let registry = registry
-        .audited_as(crate::registry::Actor { os_user: "tester".into(), origin: "test.rhai".into() })
+        .audited_as(crate::registry::Actor {
+            os_user: "tester".into(),
+            origin: "test.rhai".into(),
+        })
         .dry_run(dry_run);
     let (out, out_text) = Output::capture();
     let (err, err_text) = Output::capture();
     let eval = Evaluator::new(Rc::new(registry), Limits::BATCH, out, err);
-    Fixture { _dir: dir, clock, eval, out: out_text, err: err_text }
+    Fixture {
+        _dir: dir,
+        clock,
+        eval,
+        out: out_text,
+        err: err_text,
+    }
 }
 
 impl Fixture {
     fn value(&mut self, code: &str) -> Dynamic {
-        self.eval.eval("test.rhai", code).unwrap_or_else(|e| panic!("{code}: {e}"))
+        self.eval
+            .eval("test.rhai", code)
+            .unwrap_or_else(|e| panic!("{code}: {e}"))
     }
 
     fn run(&mut self, code: &str) {
@@ -73,7 +103,10 @@ fn user_lookups_read_like_rails() {
     assert_eq!(f.plain("User.find(\"2\").username"), "alice");
     assert_eq!(f.plain("User.find_by_username(\"ALICE\").id"), "2");
     assert_eq!(f.plain("User.find_by_username(\"nobody\")"), "");
-    assert_eq!(f.plain("User.find_by(#{email: \"bob@example.com\"}).name"), "Bob");
+    assert_eq!(
+        f.plain("User.find_by(#{email: \"bob@example.com\"}).name"),
+        "Bob"
+    );
     assert_eq!(f.plain("User.find_by(#{username: \"bob\", id: 3}).id"), "3");
     assert_eq!(f.plain("User.find_by(#{username: \"bob\", id: 2})"), "");
     assert_eq!(f.plain("User.count"), "3");
@@ -81,10 +114,18 @@ fn user_lookups_read_like_rails() {
     assert_eq!(f.plain("User.all.len()"), "3");
     assert_eq!(f.plain("User.all().count"), "3");
     assert_eq!(f.plain("let n = 0; for u in User.all { n += u.id } n"), "6");
-    assert_eq!(f.plain("let names = []; User.find_each(|u| names.push(u.username)); names.len()"), "3");
+    assert_eq!(
+        f.plain("let names = []; User.find_each(|u| names.push(u.username)); names.len()"),
+        "3"
+    );
     assert_eq!(f.plain("User.all.to_array().len()"), "3");
-    assert_eq!(f.plain("User.find(1)"), "#1 exampleuser (Example User) <exampleuser@example.com>");
-    assert!(inspect(&f.value("User.find(1)")).starts_with("#<User id: 1, username: \"exampleuser\""));
+    assert_eq!(
+        f.plain("User.find(1)"),
+        "#1 exampleuser (Example User) <exampleuser@example.com>"
+    );
+    assert!(
+        inspect(&f.value("User.find(1)")).starts_with("#<User id: 1, username: \"exampleuser\"")
+    );
 }
 
 #[test]
@@ -94,33 +135,69 @@ fn find_of_a_missing_user_is_a_catchable_error_with_a_position() {
     assert_eq!(error.message, "User not found: id=123");
     assert_eq!((error.line, error.column), (2, 14));
     assert_eq!(error.headline(), "test.rhai:2:14: User not found: id=123");
-    assert_eq!(f.plain("let r = (); try { User.find(123); } catch (e) { r = `caught: ${e}`; } r"), "caught: User not found: id=123");
+    assert_eq!(
+        f.plain("let r = (); try { User.find(123); } catch (e) { r = `caught: ${e}`; } r"),
+        "caught: User not found: id=123"
+    );
 }
 
 #[test]
 fn bad_arguments_name_the_function_what_it_got_and_what_it_accepts() {
     let mut f = fixture();
     let error = f.fail("User.find_by(#{phone: \"1\"})");
-    assert!(error.message.contains("unknown key \"phone\"; the accepted keys are id, username, email"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("unknown key \"phone\"; the accepted keys are id, username, email"),
+        "{}",
+        error.message
+    );
     let error = f.fail("ActiveSession.list(42)");
-    assert_eq!(error.message, "ActiveSession.list: expected a User, an array of Users or User.all, got integer 42");
+    assert_eq!(
+        error.message,
+        "ActiveSession.list: expected a User, an array of Users or User.all, got integer 42"
+    );
     let error = f.fail("User.find([1])");
-    assert!(error.message.starts_with("User.find: expected an integer id, got array"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .starts_with("User.find: expected an integer id, got array"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
 fn sessions_list_most_recent_first_and_stream_for_many_users() {
     let mut f = fixture();
     assert_eq!(f.plain("ActiveSession.list(User.find(3)).len()"), "3");
-    assert_eq!(f.plain("let s = ActiveSession.list(User.find(3)); s[0].updated_at > s[1].updated_at"), "true");
+    assert_eq!(
+        f.plain("let s = ActiveSession.list(User.find(3)); s[0].updated_at > s[1].updated_at"),
+        "true"
+    );
     assert_eq!(f.plain("User.find(2).sessions.len()"), "2");
     assert_eq!(f.plain("ActiveSession.list(User.all).count"), "6");
     assert_eq!(f.plain("ActiveSession.count"), "6");
-    assert_eq!(f.plain("ActiveSession.list([User.find(1), User.find(3)]).len()"), "4");
-    assert_eq!(f.plain("let n = 0; for s in ActiveSession.list(User.all) { n += 1 } n"), "6");
-    assert_eq!(f.plain("let s = User.find(1).sessions[0]; s.browser + \" on \" + s.os"), "Firefox on Ubuntu");
-    assert_eq!(f.plain("User.find(1).sessions[0].user.username"), "exampleuser");
-    assert_eq!(f.plain("User.find(1).sessions[0].session_private_id.len()"), "67");
+    assert_eq!(
+        f.plain("ActiveSession.list([User.find(1), User.find(3)]).len()"),
+        "4"
+    );
+    assert_eq!(
+        f.plain("let n = 0; for s in ActiveSession.list(User.all) { n += 1 } n"),
+        "6"
+    );
+    assert_eq!(
+        f.plain("let s = User.find(1).sessions[0]; s.browser + \" on \" + s.os"),
+        "Firefox on Ubuntu"
+    );
+    assert_eq!(
+        f.plain("User.find(1).sessions[0].user.username"),
+        "exampleuser"
+    );
+    assert_eq!(
+        f.plain("User.find(1).sessions[0].session_private_id.len()"),
+        "67"
+    );
 }
 
 #[test]
@@ -144,13 +221,19 @@ fn destroying_sessions_and_everything() {
     let mut f = fixture();
     f.run("let u = User.find(3); u.remember_me();");
     assert_eq!(f.plain("u.remember_tokens"), "1");
-    assert_eq!(f.plain("ActiveSession.destroy_session(u, u.sessions[0].session_private_id)"), "true");
+    assert_eq!(
+        f.plain("ActiveSession.destroy_session(u, u.sessions[0].session_private_id)"),
+        "true"
+    );
     assert_eq!(f.plain("u.remember_tokens"), "0");
     assert_eq!(f.plain("ActiveSession.destroy_session(u, ())"), "false");
     assert_eq!(f.plain("u.sessions[0].destroy()"), "true");
     assert_eq!(f.plain("u.sessions.len()"), "1");
     assert_eq!(f.plain("ActiveSession.list(User.find(2)).each(|s| ActiveSession.destroy_session(User.find(2), s.session_private_id)); ActiveSession.list(User.find(2))"), "[]");
-    assert_eq!(f.plain("let r = ActiveSession.destroy_all; `${r.sessions} of ${r.users}`"), "2 of 2");
+    assert_eq!(
+        f.plain("let r = ActiveSession.destroy_all; `${r.sessions} of ${r.users}`"),
+        "2 of 2"
+    );
     assert_eq!(f.plain("ActiveSession.count()"), "0");
 }
 
@@ -172,7 +255,7 @@ fn times_compare_and_combine_with_durations() {
 fn the_currently_logged_in_users_report() {
     let mut f = fixture();
     f.run(
-        r#"User.find_each(|user| {
+        r"User.find_each(|user| {
             let sessions = ActiveSession.list(user);
             if sessions.any() {
                 puts(`${user.username} (${user.name}):`);
@@ -180,24 +263,33 @@ fn the_currently_logged_in_users_report() {
                     puts(`  - IP: ${session.ip_address}, Browser: ${session.browser}, Last active: ${session.updated_at}`);
                 });
             }
-        });"#,
+        });",
     );
     let text = f.out.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 9, "{text}");
     assert_eq!(lines[0], "exampleuser (Example User):");
-    assert_eq!(lines[1], "  - IP: 10.0.0.0, Browser: Firefox, Last active: 2026-01-01T12:00:00+00:00");
+    assert_eq!(
+        lines[1],
+        "  - IP: 10.0.0.0, Browser: Firefox, Last active: 2026-01-01T12:00:00+00:00"
+    );
     assert_eq!(lines[2], "alice (Alice):");
 }
 
 #[test]
 fn puts_pp_and_print_forms() {
     let mut f = fixture();
-    f.run("puts(User.find(2)); pp(User.find(2).sessions[0]); print(User.find(2)); puts([1, \"two\"])");
+    f.run(
+        "puts(User.find(2)); pp(User.find(2).sessions[0]); print(User.find(2)); puts([1, \"two\"])",
+    );
     let text = f.out.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "#2 alice (Alice) <alice@example.com>");
-    assert!(lines[1].starts_with("#<ActiveSession ip_address: \"10.0.0.1\", browser: \"Firefox\""), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("#<ActiveSession ip_address: \"10.0.0.1\", browser: \"Firefox\""),
+        "{}",
+        lines[1]
+    );
     assert_eq!(lines[2], "#2 alice (Alice) <alice@example.com>");
     assert_eq!(&lines[3..], ["1", "two"]);
     assert_eq!(f.plain("[1, 2].any()"), "true");
@@ -221,9 +313,18 @@ fn dry_run_reports_and_changes_nothing() {
     assert_eq!(f.plain("ActiveSession.count"), "6");
     assert_eq!(f.plain("User.count"), "3");
     let err = f.err.text();
-    assert!(err.contains("dry run: would destroy_all: 6 sessions of 3 users"), "{err}");
-    assert!(err.contains("dry run: would create_user: user new <new@example.com>"), "{err}");
-    assert!(err.contains("dry run: would destroy_session: 1 session of bob (id=3)"), "{err}");
+    assert!(
+        err.contains("dry run: would destroy_all: 6 sessions of 3 users"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dry run: would create_user: user new <new@example.com>"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dry run: would destroy_session: 1 session of bob (id=3)"),
+        "{err}"
+    );
     assert_eq!(f.plain("Audit.recent(10).len()"), "0");
 }
 
@@ -252,25 +353,56 @@ fn an_interrupt_stops_a_loop() {
 #[test]
 fn the_operation_limit_stops_a_runaway_script() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(crate::store::open(dir.path()).unwrap(), Arc::new(crate::clock::SystemClock)).unwrap();
-    let limits = Limits { max_operations: Some(10_000), ..Limits::BATCH };
-    let mut eval = Evaluator::new(Rc::new(registry), limits, Output::capture().0, Output::capture().0);
-    let error = eval.eval("loop.rhai", "let n = 0;\nwhile true { n += 1; }").unwrap_err();
-    assert!(error.message.contains("operation limit"), "{}", error.message);
+    let registry = Registry::new(
+        crate::store::open(dir.path()).unwrap(),
+        Arc::new(crate::clock::SystemClock),
+    )
+    .unwrap();
+    let limits = Limits {
+        max_operations: Some(10_000),
+        ..Limits::BATCH
+    };
+    let mut eval = Evaluator::new(
+        Rc::new(registry),
+        limits,
+        Output::capture().0,
+        Output::capture().0,
+    );
+    let error = eval
+        .eval("loop.rhai", "let n = 0;\nwhile true { n += 1; }")
+        .unwrap_err();
+    assert!(
+        error.message.contains("operation limit"),
+        "{}",
+        error.message
+    );
     assert_eq!(error.kind, ErrorKind::Runtime);
 }
 
 #[test]
 fn scripts_reach_nothing_outside() {
     let mut f = fixture();
-    assert!(f.fail("import \"/etc/passwd\" as p;").message.contains("import"));
-    assert_eq!(f.fail("let s = \"x\"; s.pad(100000000, \"y\"); s").kind, ErrorKind::Runtime);
+    assert!(
+        f.fail("import \"/etc/passwd\" as p;")
+            .message
+            .contains("import")
+    );
+    assert_eq!(
+        f.fail("let s = \"x\"; s.pad(100000000, \"y\"); s").kind,
+        ErrorKind::Runtime
+    );
 }
 
 #[test]
 fn incomplete_input_is_recognised() {
     let f = fixture();
-    for code in ["User.find_each(|u| {", "let x = [1,", "fn f(x) {", "if true {", "let s = `multi"] {
+    for code in [
+        "User.find_each(|u| {",
+        "let x = [1,",
+        "fn f(x) {",
+        "if true {",
+        "let s = `multi",
+    ] {
         assert!(f.eval.is_incomplete(code), "{code}");
     }
     for code in ["let x = 1;", "1 +* 2", "let s = \"open"] {

@@ -9,7 +9,9 @@ use super::{Context, Ret};
 use std::rc::Rc;
 
 fn span(n: INT, unit: &str, make: fn(i64) -> Option<Duration>) -> Ret<Span> {
-    make(n).map(Span).ok_or_else(|| format!("{unit}({n}) is out of range").into())
+    make(n)
+        .map(Span)
+        .ok_or_else(|| format!("{unit}({n}) is out of range").into())
 }
 
 pub fn register(engine: &mut Engine, context: &Rc<Context>) {
@@ -20,8 +22,12 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("now", move || Time(registry.now()));
     engine.register_fn("days", |n: INT| span(n, "days", Duration::try_days));
     engine.register_fn("hours", |n: INT| span(n, "hours", Duration::try_hours));
-    engine.register_fn("minutes", |n: INT| span(n, "minutes", Duration::try_minutes));
-    engine.register_fn("seconds", |n: INT| span(n, "seconds", Duration::try_seconds));
+    engine.register_fn("minutes", |n: INT| {
+        span(n, "minutes", Duration::try_minutes)
+    });
+    engine.register_fn("seconds", |n: INT| {
+        span(n, "seconds", Duration::try_seconds)
+    });
     engine.register_fn("parse_time", |text: &str| -> Ret<Time> {
         DateTime::parse_from_rfc3339(text)
             .map(|t| Time(t.with_timezone(&Utc)))
@@ -47,7 +53,9 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("to_debug", |t: &mut Time| t.to_string());
     engine.register_fn("to_string", |s: &mut Span| s.to_string());
     engine.register_fn("to_debug", |s: &mut Span| s.to_string());
-    engine.register_get("year", |t: &mut Time| INT::from(chrono::Datelike::year(&t.0)));
+    engine.register_get("year", |t: &mut Time| {
+        INT::from(chrono::Datelike::year(&t.0))
+    });
     engine.register_get("to_i", |t: &mut Time| t.0.timestamp());
     engine.register_fn("to_i", |t: &mut Time| t.0.timestamp());
     engine.register_get("in_days", |s: &mut Span| s.0.num_days());
@@ -57,5 +65,7 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
 }
 
 fn shift(t: Time, by: Duration) -> Ret<Time> {
-    t.0.checked_add_signed(by).map(Time).ok_or_else(|| "time out of range".into())
+    t.0.checked_add_signed(by)
+        .map(Time)
+        .ok_or_else(|| "time out of range".into())
 }

@@ -25,10 +25,13 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("to_debug", |_: &mut UserClass| "User".to_owned());
 
     let c = context.clone();
-    engine.register_fn("find", move |_: &mut UserClass, id: Dynamic| -> Ret<UserValue> {
-        let id = user_id(&id, "User.find")?;
-        ret(c.registry.find_user(id).map(UserValue))
-    });
+    engine.register_fn(
+        "find",
+        move |_: &mut UserClass, id: Dynamic| -> Ret<UserValue> {
+            let id = user_id(&id, "User.find")?;
+            ret(c.registry.find_user(id).map(UserValue))
+        },
+    );
     let c = context.clone();
     engine.register_fn("find_by_username", move |_: &mut UserClass, name: &str| {
         ret(c.registry.find_by_username(name)).map(found)
@@ -38,30 +41,42 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         ret(c.registry.find_by_email(email)).map(found)
     });
     let c = context.clone();
-    engine.register_fn("find_by", move |_: &mut UserClass, conditions: Map| find_by(&c, &conditions));
-    engine.register_fn("find_by", move |_: &mut UserClass, other: Dynamic| -> Ret<Dynamic> {
-        Err(format!(
-            "User.find_by: expected a map such as #{{email: \"user@example.com\"}}, got {} {}",
-            type_name(&other),
-            inspect(&other)
-        )
-        .into())
+    engine.register_fn("find_by", move |_: &mut UserClass, conditions: Map| {
+        find_by(&c, &conditions)
     });
+    engine.register_fn(
+        "find_by",
+        move |_: &mut UserClass, other: Dynamic| -> Ret<Dynamic> {
+            Err(format!(
+                "User.find_by: expected a map such as #{{email: \"user@example.com\"}}, got {} {}",
+                type_name(&other),
+                inspect(&other)
+            )
+            .into())
+        },
+    );
 
     let c = context.clone();
-    engine.register_get("all", move |_: &mut UserClass| UserRelation { context: c.clone() });
+    engine.register_get("all", move |_: &mut UserClass| UserRelation {
+        context: c.clone(),
+    });
     let c = context.clone();
-    engine.register_fn("all", move |_: &mut UserClass| UserRelation { context: c.clone() });
+    engine.register_fn("all", move |_: &mut UserClass| UserRelation {
+        context: c.clone(),
+    });
     let c = context.clone();
     engine.register_get("count", move |_: &mut UserClass| count(&c));
     let c = context.clone();
     engine.register_fn("count", move |_: &mut UserClass| count(&c));
     let c = context.clone();
-    engine.register_fn("find_each", move |ctx: NativeCallContext, _: &mut UserClass, f: FnPtr| {
-        find_each(&ctx, &c, &f)
-    });
+    engine.register_fn(
+        "find_each",
+        move |ctx: NativeCallContext, _: &mut UserClass, f: FnPtr| find_each(&ctx, &c, &f),
+    );
     let c = context.clone();
-    engine.register_fn("create", move |_: &mut UserClass, fields: Map| create(&c, &fields));
+    engine.register_fn("create", move |_: &mut UserClass, fields: Map| {
+        create(&c, &fields)
+    });
 
     register_relation(engine);
     register_user(engine, context);
@@ -80,26 +95,43 @@ pub fn user_id(value: &Dynamic, function: &str) -> Ret<u64> {
     if let Ok(id) = value.as_int() {
         return Ok(u64::try_from(id).unwrap_or(0));
     }
-    if let Some(text) = value.read_lock::<rhai::ImmutableString>() {
-        if let Ok(id) = text.trim().parse::<u64>() {
-            return Ok(id);
-        }
+    if let Some(text) = value.read_lock::<rhai::ImmutableString>()
+        && let Ok(id) = text.trim().parse::<u64>()
+    {
+        return Ok(id);
     }
-    Err(format!("{function}: expected an integer id, got {} {}", type_name(value), inspect(value)).into())
+    Err(format!(
+        "{function}: expected an integer id, got {} {}",
+        type_name(value),
+        inspect(value)
+    )
+    .into())
 }
 
 fn find_by(context: &Context, conditions: &Map) -> Ret<Dynamic> {
     if conditions.is_empty() {
         return Err(format!("User.find_by: give one of the keys {FIND_BY_KEYS}").into());
     }
-    if let Some(other) = conditions.keys().find(|k| !["id", "username", "email"].contains(&k.as_str())) {
-        return Err(format!("User.find_by: unknown key {other:?}; the accepted keys are {FIND_BY_KEYS}").into());
+    if let Some(other) = conditions
+        .keys()
+        .find(|k| !["id", "username", "email"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "User.find_by: unknown key {other:?}; the accepted keys are {FIND_BY_KEYS}"
+        )
+        .into());
     }
     // Every condition must hold: each finds its user, and they must all be the same one.
     let mut found_user: Option<crate::model::User> = None;
     for (key, value) in conditions {
         let text = || -> Ret<String> {
-            value.clone().into_string().map_err(|_| format!("User.find_by: {key} must be a string, got {}", type_name(value)).into())
+            value.clone().into_string().map_err(|_| {
+                format!(
+                    "User.find_by: {key} must be a string, got {}",
+                    type_name(value)
+                )
+                .into()
+            })
         };
         let user = match key.as_str() {
             "id" => ret(context.registry.user(user_id(value, "User.find_by")?))?,
@@ -120,7 +152,9 @@ fn find_each(ctx: &NativeCallContext, context: &Context, f: &FnPtr) -> Ret<()> {
     loop {
         context.check_interrupt()?;
         let batch = ret(context.registry.user_batch(after, super::values::BATCH))?;
-        let Some(last) = batch.last() else { return Ok(()) };
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
         after = Some(last.id);
         let done = batch.len() < super::values::BATCH;
         for user in batch {
@@ -136,10 +170,22 @@ fn create(context: &Context, fields: &Map) -> Ret<UserValue> {
     let mut new = NewUser::default();
     for (key, value) in fields {
         let text = || -> Ret<String> {
-            value.clone().into_string().map_err(|_| format!("User.create: {key} must be a string, got {}", type_name(value)).into())
+            value.clone().into_string().map_err(|_| {
+                format!(
+                    "User.create: {key} must be a string, got {}",
+                    type_name(value)
+                )
+                .into()
+            })
         };
         let flag = || -> Ret<bool> {
-            value.as_bool().map_err(|_| format!("User.create: {key} must be true or false, got {}", type_name(value)).into())
+            value.as_bool().map_err(|_| {
+                format!(
+                    "User.create: {key} must be true or false, got {}",
+                    type_name(value)
+                )
+                .into()
+            })
         };
         match key.as_str() {
             "username" => new.username = text()?,
@@ -148,7 +194,10 @@ fn create(context: &Context, fields: &Map) -> Ret<UserValue> {
             "admin" => new.admin = flag()?,
             "blocked" => new.blocked = flag()?,
             other => {
-                return Err(format!("User.create: unknown key {other:?}; the accepted keys are {CREATE_KEYS}").into());
+                return Err(format!(
+                    "User.create: unknown key {other:?}; the accepted keys are {CREATE_KEYS}"
+                )
+                .into());
             }
         }
     }
@@ -165,22 +214,39 @@ fn register_relation(engine: &mut Engine) {
     engine.register_get("count", |r: &mut UserRelation| count(&r.context));
     engine.register_fn("count", |r: &mut UserRelation| count(&r.context));
     engine.register_get("size", |r: &mut UserRelation| count(&r.context));
-    engine.register_fn("is_empty", |r: &mut UserRelation| count(&r.context).map(|n| n == 0));
-    engine.register_fn("any", |r: &mut UserRelation| count(&r.context).map(|n| n > 0));
+    engine.register_fn("is_empty", |r: &mut UserRelation| {
+        count(&r.context).map(|n| n == 0)
+    });
+    engine.register_fn("any", |r: &mut UserRelation| {
+        count(&r.context).map(|n| n > 0)
+    });
     engine.register_fn("to_array", |r: &mut UserRelation| -> Ret<Array> {
-        r.clone().into_iter().map(|u| u.map(Dynamic::from)).collect()
+        r.clone()
+            .into_iter()
+            .map(|u| u.map(Dynamic::from))
+            .collect()
     });
-    engine.register_fn("each", |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<()> {
-        for user in r.clone() {
-            let _ = f.call_within_context::<Dynamic>(&ctx, (user?,))?;
-        }
-        Ok(())
+    engine.register_fn(
+        "each",
+        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<()> {
+            for user in r.clone() {
+                let _ = f.call_within_context::<Dynamic>(&ctx, (user?,))?;
+            }
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "find_each",
+        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| {
+            find_each(&ctx, &r.context.clone(), &f)
+        },
+    );
+    engine.register_fn("to_string", |r: &mut UserRelation| {
+        inspect(&Dynamic::from(r.clone()))
     });
-    engine.register_fn("find_each", |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| {
-        find_each(&ctx, &r.context.clone(), &f)
+    engine.register_fn("to_debug", |r: &mut UserRelation| {
+        inspect(&Dynamic::from(r.clone()))
     });
-    engine.register_fn("to_string", |r: &mut UserRelation| inspect(&Dynamic::from(r.clone())));
-    engine.register_fn("to_debug", |r: &mut UserRelation| inspect(&Dynamic::from(r.clone())));
 }
 
 fn register_user(engine: &mut Engine, context: &Rc<Context>) {
@@ -192,7 +258,8 @@ fn register_user(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_get("admin", |u: &mut UserValue| u.0.admin);
     engine.register_get("created_at", |u: &mut UserValue| Time(u.0.created_at));
     engine.register_get("last_sign_in_at", |u: &mut UserValue| {
-        u.0.last_sign_in_at.map_or(Dynamic::UNIT, |t| Dynamic::from(Time(t)))
+        u.0.last_sign_in_at
+            .map_or(Dynamic::UNIT, |t| Dynamic::from(Time(t)))
     });
     engine.register_fn("to_string", |u: &mut UserValue| u.short());
     engine.register_fn("to_debug", |u: &mut UserValue| u.inspect());
@@ -202,7 +269,10 @@ fn register_user(engine: &mut Engine, context: &Rc<Context>) {
     let c = context.clone();
     let sessions = move |u: &mut UserValue| -> Ret<Array> {
         let list = ret(c.registry.list(u.0.id))?;
-        Ok(list.into_iter().map(|s| Dynamic::from(SessionValue::new(s))).collect())
+        Ok(list
+            .into_iter()
+            .map(|s| Dynamic::from(SessionValue::new(s)))
+            .collect())
     };
     engine.register_get("sessions", sessions.clone());
     engine.register_fn("sessions", sessions);

@@ -42,8 +42,12 @@ impl fmt::Display for Span {
         let total = self.0.num_seconds();
         let sign = if total < 0 { "-" } else { "" };
         let total = total.unsigned_abs();
-        let (days, hours, minutes, seconds) =
-            (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
+        let (days, hours, minutes, seconds) = (
+            total / 86_400,
+            total / 3600 % 24,
+            total / 60 % 60,
+            total % 60,
+        );
         let mut parts = Vec::new();
         for (n, unit) in [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")] {
             if n > 0 {
@@ -87,7 +91,8 @@ impl UserValue {
             u.state.as_str(),
             u.admin,
             Time(u.created_at),
-            u.last_sign_in_at.map_or_else(|| "nil".to_owned(), |t| Time(t).to_string()),
+            u.last_sign_in_at
+                .map_or_else(|| "nil".to_owned(), |t| Time(t).to_string()),
         )
     }
 }
@@ -102,7 +107,10 @@ pub struct SessionValue {
 
 impl SessionValue {
     pub fn new(session: ActiveSession) -> Self {
-        Self { session, public_id: None }
+        Self {
+            session,
+            public_id: None,
+        }
     }
 
     /// "Firefox on Ubuntu", as GitLab's page shows it.
@@ -163,7 +171,12 @@ impl IntoIterator for UserRelation {
     type IntoIter = UserStream;
 
     fn into_iter(self) -> UserStream {
-        UserStream { context: self.context, after: None, buffer: VecDeque::new(), done: false }
+        UserStream {
+            context: self.context,
+            after: None,
+            buffer: VecDeque::new(),
+            done: false,
+        }
     }
 }
 
@@ -246,14 +259,18 @@ impl SessionStream {
     fn refill(&mut self) -> crate::Result<()> {
         match &self.owners {
             Owners::All => {
-                let (page, last) = self.context.registry.live_sessions_page(self.after, BATCH)?;
+                let (page, last) = self
+                    .context
+                    .registry
+                    .live_sessions_page(self.after, BATCH)?;
                 self.done = last.is_none();
                 self.after = last;
                 self.buffer.extend(page);
             }
             Owners::Some(ids) => {
                 while self.buffer.len() < BATCH && self.position < ids.len() {
-                    self.buffer.extend(self.context.registry.list(ids[self.position])?);
+                    self.buffer
+                        .extend(self.context.registry.list(ids[self.position])?);
                     self.position += 1;
                 }
                 self.done = self.position >= ids.len();

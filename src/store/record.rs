@@ -47,7 +47,10 @@ pub fn decode_session_key(key: &[u8]) -> Result<(u64, String)> {
         });
     }
     let user_id = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
-    Ok((user_id, format!("{PRIVATE_ID_PREFIX}{}", hex::encode(&key[8..]))))
+    Ok((
+        user_id,
+        format!("{PRIVATE_ID_PREFIX}{}", hex::encode(&key[8..])),
+    ))
 }
 
 /// The lower-cased form under which usernames and emails are indexed.
@@ -68,7 +71,11 @@ fn time(micros: i64, what: &'static str, key: &dyn Fn() -> String) -> Result<Dat
 }
 
 fn corrupt(what: &'static str, key: String, error: &postcard::Error) -> Error {
-    Error::CorruptRecord { what, key, reason: error.to_string() }
+    Error::CorruptRecord {
+        what,
+        key,
+        reason: error.to_string(),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,10 +110,17 @@ pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
         username: r.username,
         email: r.email,
         name: r.name,
-        state: if r.blocked { UserState::Blocked } else { UserState::Active },
+        state: if r.blocked {
+            UserState::Blocked
+        } else {
+            UserState::Active
+        },
         admin: r.admin,
         created_at: time(r.created_at, "user", &key)?,
-        last_sign_in_at: r.last_sign_in_at.map(|t| time(t, "user", &key)).transpose()?,
+        last_sign_in_at: r
+            .last_sign_in_at
+            .map(|t| time(t, "user", &key))
+            .transpose()?,
     })
 }
 
@@ -170,7 +184,10 @@ pub fn encode_tokens(tokens: &[RememberToken]) -> Vec<u8> {
         .map(|t| {
             let mut hash = [0u8; 32];
             hex::decode_to_slice(&t.token_hash, &mut hash).expect("token hashes are hex SHA-256");
-            TokenRecord { hash, created_at: micros(t.created_at) }
+            TokenRecord {
+                hash,
+                created_at: micros(t.created_at),
+            }
         })
         .collect();
     postcard::to_stdvec(&records).expect("encoding to memory cannot fail")

@@ -37,7 +37,9 @@ pub struct SledStore {
 }
 
 fn storage(error: sled::Error) -> Error {
-    Error::Storage { message: error.to_string() }
+    Error::Storage {
+        message: error.to_string(),
+    }
 }
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
@@ -49,7 +51,10 @@ fn abort<T>(error: Error) -> TxResult<T> {
 impl SledStore {
     /// Opens the database at `path`, creating it (owner-only) when absent.
     pub fn open(path: &Path) -> Result<Self> {
-        let io = |source| Error::Io { path: path.to_owned(), source };
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
         if path.exists() {
             if !path.is_dir() {
                 return Err(Error::NotADatabase {
@@ -65,7 +70,11 @@ impl SledStore {
                 });
             }
         } else {
-            DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io)?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(io)?;
         }
         fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)?;
 
@@ -75,10 +84,14 @@ impl SledStore {
             .open()
             .map_err(|error| match error {
                 sled::Error::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    Error::DatabaseInUse { path: path.to_owned() }
+                    Error::DatabaseInUse {
+                        path: path.to_owned(),
+                    }
                 }
                 sled::Error::Io(ref e) if e.to_string().contains("could not acquire lock") => {
-                    Error::DatabaseInUse { path: path.to_owned() }
+                    Error::DatabaseInUse {
+                        path: path.to_owned(),
+                    }
                 }
                 other => storage(other),
             })?;
@@ -140,14 +153,22 @@ impl SledStore {
     /// purpose.
     #[doc(hidden)]
     pub fn raw_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.db.open_tree(tree).map_err(storage)?.insert(key, value).map_err(storage)?;
+        self.db
+            .open_tree(tree)
+            .map_err(storage)?
+            .insert(key, value)
+            .map_err(storage)?;
         Ok(())
     }
 
     /// Removes a raw key from a tree, bypassing every rule: for tests that break indexes.
     #[doc(hidden)]
     pub fn raw_remove(&self, tree: &str, key: &[u8]) -> Result<()> {
-        self.db.open_tree(tree).map_err(storage)?.remove(key).map_err(storage)?;
+        self.db
+            .open_tree(tree)
+            .map_err(storage)?
+            .remove(key)
+            .map_err(storage)?;
         Ok(())
     }
 
@@ -188,17 +209,25 @@ impl Tx<'_> {
         if let Some(other) = self.by_username.get(index_key(&user.username))? {
             let other = record::decode_id(&other, "username index").or_else(abort)?;
             if other != user.id {
-                return abort(Error::UsernameTaken { username: user.username.clone(), id: other });
+                return abort(Error::UsernameTaken {
+                    username: user.username.clone(),
+                    id: other,
+                });
             }
         }
         if let Some(other) = self.by_email.get(index_key(&user.email))? {
             let other = record::decode_id(&other, "email index").or_else(abort)?;
             if other != user.id {
-                return abort(Error::EmailTaken { email: user.email.clone(), id: other });
+                return abort(Error::EmailTaken {
+                    email: user.email.clone(),
+                    id: other,
+                });
             }
         }
-        self.by_username.insert(index_key(&user.username).as_bytes(), &id)?;
-        self.by_email.insert(index_key(&user.email).as_bytes(), &id)?;
+        self.by_username
+            .insert(index_key(&user.username).as_bytes(), &id)?;
+        self.by_email
+            .insert(index_key(&user.email).as_bytes(), &id)?;
         self.users.insert(&id, record::encode_user(user))?;
         Ok(())
     }
@@ -211,7 +240,8 @@ impl Tx<'_> {
             return abort(Error::UserIdTaken { id: user.id });
         }
         if user.id >= next {
-            self.meta.insert(NEXT_USER_ID_KEY, &(user.id + 1).to_be_bytes())?;
+            self.meta
+                .insert(NEXT_USER_ID_KEY, &(user.id + 1).to_be_bytes())?;
         }
         self.index_user(&user)?;
         Ok(user)
@@ -223,7 +253,8 @@ impl Tx<'_> {
         };
         let old = record::decode_user(user.id, &old).or_else(abort)?;
         if index_key(&old.username) != index_key(&user.username) {
-            self.by_username.remove(index_key(&old.username).as_bytes())?;
+            self.by_username
+                .remove(index_key(&old.username).as_bytes())?;
         }
         if index_key(&old.email) != index_key(&user.email) {
             self.by_email.remove(index_key(&old.email).as_bytes())?;
@@ -240,21 +271,22 @@ impl Tx<'_> {
             self.update_user(user)?;
         }
         for (user_id, private_id) in &changes.removed_sessions {
-            if let Some(key) = session_key(*user_id, private_id) {
-                if self.sessions.remove(&key[..])?.is_some() {
-                    applied.sessions_removed += 1;
-                }
+            if let Some(key) = session_key(*user_id, private_id)
+                && self.sessions.remove(&key[..])?.is_some()
+            {
+                applied.sessions_removed += 1;
             }
         }
         for session in &changes.sessions {
-            let key = session_key(session.user_id, &session.session_private_id)
-                .ok_or_else(|| {
+            let key =
+                session_key(session.user_id, &session.session_private_id).ok_or_else(|| {
                     ConflictableTransactionError::Abort(Error::InvalidField {
                         field: "session_private_id",
                         reason: format!("{:?} is not a private id", session.session_private_id),
                     })
                 })?;
-            self.sessions.insert(&key[..], record::encode_session(session))?;
+            self.sessions
+                .insert(&key[..], record::encode_session(session))?;
         }
         for user_id in &changes.revoke_tokens_of {
             if let Some(old) = self.tokens.remove(&user_key(*user_id))? {
@@ -273,9 +305,12 @@ impl Tx<'_> {
         }
         if let Some(entry) = &changes.audit {
             let mut entry = entry.clone();
-            entry.user_ids.extend(applied.created_users.iter().map(|u| u.id));
+            entry
+                .user_ids
+                .extend(applied.created_users.iter().map(|u| u.id));
             let seq = self.audit.generate_id()?;
-            self.audit.insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
+            self.audit
+                .insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
         }
         Ok(applied)
     }
@@ -427,7 +462,9 @@ impl Backend for SledStore {
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         let seq = self.db.generate_id().map_err(storage)?;
-        self.audit.insert(seq.to_be_bytes(), record::encode_audit(entry)).map_err(storage)?;
+        self.audit
+            .insert(seq.to_be_bytes(), record::encode_audit(entry))
+            .map_err(storage)?;
         Ok(())
     }
 
@@ -451,7 +488,12 @@ impl Backend for SledStore {
     fn check(&self) -> Result<Vec<Disagreement>> {
         let mut found = Vec::new();
         self.check_users(&mut found)?;
-        self.check_index(&self.by_username, "users_by_username", |u| &u.username, &mut found)?;
+        self.check_index(
+            &self.by_username,
+            "users_by_username",
+            |u| &u.username,
+            &mut found,
+        )?;
         self.check_index(&self.by_email, "users_by_email", |u| &u.email, &mut found)?;
         self.check_owned(&mut found)?;
         Ok(found)
@@ -537,7 +579,11 @@ impl SledStore {
                 },
             };
             if let Some(problem) = problem {
-                found.push(Disagreement { place, key, problem });
+                found.push(Disagreement {
+                    place,
+                    key,
+                    problem,
+                });
             }
         }
         Ok(())
@@ -554,7 +600,11 @@ impl SledStore {
                     problem: error.to_string(),
                 }),
                 Ok(session) => {
-                    if !self.users.contains_key(user_key(session.user_id)).map_err(storage)? {
+                    if !self
+                        .users
+                        .contains_key(user_key(session.user_id))
+                        .map_err(storage)?
+                    {
                         found.push(Disagreement {
                             place: "sessions",
                             key: session.session_private_id,
@@ -580,7 +630,11 @@ impl SledStore {
                 },
             };
             if let Some(problem) = problem {
-                found.push(Disagreement { place: "remember_tokens", key: hex::encode(&key), problem });
+                found.push(Disagreement {
+                    place: "remember_tokens",
+                    key: hex::encode(&key),
+                    problem,
+                });
             }
         }
         Ok(())

@@ -15,14 +15,24 @@ pub struct Db {
 impl Db {
     /// An empty database.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     /// A database seeded with `users` users and about `sessions` sessions each.
     pub fn seeded(users: u64, sessions: u32) -> Self {
         let db = Self::new();
         db.cmd()
-            .args(["seed", "--users", &users.to_string(), "--sessions-per-user", &sessions.to_string(), "--seed", "7"])
+            .args([
+                "seed",
+                "--users",
+                &users.to_string(),
+                "--sessions-per-user",
+                &sessions.to_string(),
+                "--seed",
+                "7",
+            ])
             .assert()
             .success();
         db
@@ -47,14 +57,22 @@ impl Db {
     /// `sessionctl` without a database argument, colour or the user's environment.
     pub fn bare() -> Command {
         let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("sessionctl");
-        cmd.env_remove("SESSIONCTL_DB").env_remove("RUST_BACKTRACE").env("NO_COLOR", "1");
+        cmd.env_remove("SESSIONCTL_DB")
+            .env_remove("RUST_BACKTRACE")
+            .env("NO_COLOR", "1");
         cmd
     }
 
     /// Runs `-e CODE` and returns its standard output, trimmed; panics if it fails.
     pub fn eval(&self, code: &str) -> String {
         let output = self.cmd().arg("-e").arg(code).output().expect("runs");
-        assert!(output.status.success(), "{code}: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).trim_end().to_owned()
+        assert!(
+            output.status.success(),
+            "{code}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_owned()
     }
 }
