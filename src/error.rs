@@ -21,6 +21,9 @@ pub enum Error {
     #[error("user id={id} already exists")]
     UserIdTaken { id: u64 },
 
+    #[error("user {username} (id={id}) is blocked and cannot sign in")]
+    UserBlocked { id: u64, username: String },
+
     #[error("invalid {field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
 

@@ -321,13 +321,7 @@ impl Registry {
     pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
         let mut user = self.find_user(user_id)?;
         if user.state == UserState::Blocked {
-            return Err(Error::InvalidField {
-                field: "user",
-                reason: format!(
-                    "user {} (id={user_id}) is blocked and cannot sign in",
-                    user.username
-                ),
-            });
+            return Err(Error::UserBlocked { id: user_id, username: user.username });
         }
         let now = self.now();
         let settings = self.settings();

@@ -230,6 +230,9 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     globals.set_var("Audit", values::AuditClass);
     engine.register_global_module(globals.into());
 
+    // `flush()`: make every write so far durable now (it happens after each evaluation anyway).
+    let c = context.clone();
+    engine.register_fn("flush", move || ret(c.registry.flush()));
     time::register(&mut engine, context);
     users::register(&mut engine, context);
     sessions::register(&mut engine, context);

@@ -1,0 +1,114 @@
+//! Crash safety: the real binary is killed with SIGKILL at random moments during a sign-in
+//! storm and during a `destroy_all`; every time, the reopened database must pass `check` with
+//! zero disagreements, and every write that was reported durable must still be there.
+//!
+//! `SESSIONCTL_CRASH_RUNS` sets how many kills each test makes (default 4, small for CI).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::Db;
+use rand::Rng;
+
+fn runs() -> usize {
+    std::env::var("SESSIONCTL_CRASH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(4)
+}
+
+/// Spawns `sessionctl -e CODE`, collects the lines it prints, and kills it `after` its start,
+/// or with `after_first_line`, that long after it printed its first line.
+fn kill_during(db: &Db, code: &str, after: Duration, after_first_line: bool) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .arg("--db")
+        .arg(db.path())
+        .args(["-e", code])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    if after_first_line {
+        lines.extend(rx.recv_timeout(Duration::from_secs(60)));
+    }
+    std::thread::sleep(after);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    lines
+}
+
+fn assert_consistent(db: &Db, run: usize) {
+    let output = db.cmd().arg("check").output().unwrap();
+    assert!(
+        output.status.success(),
+        "run {run}: check found disagreements:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn sign_in_storm_survives_sigkill() {
+    let db = Db::seeded(200, 1);
+    db.cmd().args(["config", "set", "session_limit", "1000000"]).assert().success();
+    let storm = r#"
+        let users = User.all.to_array().filter(|u| u.state == "active");
+        let i = 0;
+        loop {
+            let s = ActiveSession.set(users[i % users.len()], #{ip_address: `10.9.${i / 250 % 250}.${i % 250}`, user_agent: "storm"});
+            if i % 25 == 24 { flush(); print(`durable ${s.user_id} ${s.session_private_id}`); }
+            i += 1;
+        }"#;
+    let mut rng = rand::rng();
+    let mut durable_total = 0;
+    for run in 0..runs() {
+        let lines = kill_during(&db, storm, Duration::from_millis(rng.random_range(0..1000)), true);
+        assert_consistent(&db, run);
+        let durable: Vec<(String, String)> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("durable "))
+            .map(|l| {
+                let (user, id) = l.split_once(' ').unwrap();
+                (user.to_owned(), id.to_owned())
+            })
+            .collect();
+        assert!(!durable.is_empty(), "run {run}: nothing was reported durable before the kill");
+        durable_total += durable.len();
+        let ids: Vec<String> = durable.iter().map(|(u, id)| format!("[{u}, \"{id}\"]")).collect();
+        let missing = db.eval(&format!(
+            "let missing = 0; for p in [{}] {{ if !User.find(p[0]).sessions.some(|s| s.session_private_id == p[1]) {{ missing += 1 }} }} missing",
+            ids.join(", ")
+        ));
+        assert_eq!(missing, "0", "run {run}: durable sign-ins were lost");
+    }
+    eprintln!("sign-in storm: {} kills, {durable_total} durable sign-ins checked, 0 disagreements", runs());
+}
+
+#[test]
+fn destroy_all_survives_sigkill() {
+    let mut rng = rand::rng();
+    for run in 0..runs() {
+        let db = Db::seeded(2000, 10);
+        let users = db.eval("User.count");
+        let before: u64 = db.eval("ActiveSession.count").parse().unwrap();
+        kill_during(&db, "ActiveSession.destroy_all; print(\"done\")", Duration::from_millis(rng.random_range(20..400)), false);
+        assert_consistent(&db, run);
+        let after: u64 = db.eval("ActiveSession.count").parse().unwrap();
+        assert!(after <= before, "run {run}: {after} > {before}");
+        assert_eq!(db.eval("User.count"), users, "run {run}: users were lost");
+        eprintln!("destroy_all run {run}: {before} sessions before the kill, {after} after");
+    }
+}
