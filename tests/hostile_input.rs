@@ -1,0 +1,125 @@
+//! Hostile and broken input: thousands of generated malformed scripts and corrupted record
+//! bytes. No panic, a clear error, and the database unchanged.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sessionctl::clock::SystemClock;
+use sessionctl::registry::Registry;
+use sessionctl::script::{Evaluator, Limits, Output};
+use sessionctl::store::SledStore;
+
+/// Valid snippets that the mutations start from.
+const SEEDS: [&str; 10] = [
+    "let user = User.find_by_username(\"exampleuser\"); ActiveSession.list(user)",
+    "User.find_each(|u| { let s = ActiveSession.list(u); if s.any() { puts(`${u.username}:`) } })",
+    "ActiveSession.list(User.all).filter(|s| s.updated_at < now() - days(30)).len()",
+    "let s = User.find(2).sessions; ActiveSession.destroy_session(User.find(2), s[0].session_private_id)",
+    "ActiveSession.destroy_all",
+    "User.find_by(#{email: \"user@example.com\", id: 1})",
+    "try { User.find(99999) } catch (e) { print(e) }",
+    "fn f(x) { if x > 0 { f(x - 1) } else { 0 } } f(10)",
+    "ActiveSession.set(User.find(3), #{ip_address: \"1.2.3.4\", user_agent: \"curl/8\"})",
+    "for s in ActiveSession.list([User.find(1), User.find(2)]) { s.destroy() }",
+];
+
+const TOKENS: [&str; 16] = [
+    "(", ")", "{", "}", "[", "]", "#{", "`", "\"", "|", ".", ";", "let ", "fn ", "=>", "\\",
+];
+
+fn mutate(rng: &mut StdRng, seed: &str) -> String {
+    let mut chars: Vec<char> = seed.chars().collect();
+    for _ in 0..rng.random_range(1..4) {
+        let at = rng.random_range(0..=chars.len());
+        match rng.random_range(0..4) {
+            0 => chars.truncate(at),
+            1 if at < chars.len() => {
+                chars.remove(at);
+            }
+            2 => chars.splice(at..at, TOKENS[rng.random_range(0..TOKENS.len())].chars()).for_each(drop),
+            _ => chars.insert(at, char::from_u32(rng.random_range(0..0x2FFF)).unwrap_or('\u{fffd}')),
+        }
+    }
+    chars.into_iter().collect()
+}
+
+fn snapshot(registry: &Registry) -> String {
+    let users: Vec<String> = registry.users(None).map(|u| format!("{:?}", u.unwrap())).collect();
+    let sessions: Vec<String> = registry.list_all().map(|s| format!("{:?}", s.unwrap())).collect();
+    format!("{users:?}{sessions:?}{:?}", registry.settings())
+}
+
+#[test]
+fn thousands_of_malformed_scripts_fail_cleanly_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(sessionctl::store::open(dir.path()).unwrap(), Arc::new(SystemClock)).unwrap();
+    sessionctl::demo::build(&registry, sessionctl::demo::Plan { users: 30, sessions_per_user: 3, seed: 3, heavy_users: 0 }).unwrap();
+    let before = snapshot(&registry);
+    let registry = Rc::new(registry.dry_run(true));
+    let limits = Limits { max_operations: Some(200_000), ..Limits::BATCH };
+    let mut evaluator = Evaluator::new(registry.clone(), limits, Output::capture().0, Output::capture().0);
+    let mut rng = StdRng::seed_from_u64(6);
+    let (mut failed, mut ran) = (0, 0);
+    for _ in 0..3000 {
+        let script = mutate(&mut rng, SEEDS[rng.random_range(0..SEEDS.len())]);
+        match evaluator.eval("fuzz.rhai", &script) {
+            Ok(_) => ran += 1,
+            Err(error) => {
+                failed += 1;
+                assert!(!error.message.trim().is_empty(), "an empty error for {script:?}");
+                assert!(error.headline().starts_with("fuzz.rhai"), "{}", error.headline());
+            }
+        }
+    }
+    assert!(failed > 1500, "only {failed} of 3000 mutated scripts failed ({ran} ran)");
+    assert_eq!(snapshot(&registry), before, "a malformed script changed the database");
+}
+
+#[test]
+fn corrupted_records_are_reported_and_the_rest_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let registry = Registry::new(sessionctl::store::open(&path).unwrap(), Arc::new(SystemClock)).unwrap();
+        sessionctl::demo::build(&registry, sessionctl::demo::Plan { users: 20, sessions_per_user: 2, seed: 4, heavy_users: 0 }).unwrap();
+    }
+    let mut rng = StdRng::seed_from_u64(9);
+    for round in 0..300 {
+        let store = SledStore::open(&path).unwrap();
+        // Random bytes, or a truncated or bit-flipped valid record, under a real user's key.
+        let victim = rng.random_range(2..=20u64);
+        let bytes: Vec<u8> = match rng.random_range(0..3) {
+            0 => (0..rng.random_range(0..40)).map(|_| rng.random()).collect(),
+            1 => vec![0xff; rng.random_range(1..10)],
+            _ => {
+                let mut b: Vec<u8> = (0..rng.random_range(5..60)).map(|_| rng.random_range(0..4)).collect();
+                b[0] = 200;
+                b
+            }
+        };
+        let registry = Registry::new(Box::new(store), Arc::new(SystemClock)).unwrap();
+        drop(registry);
+        let store = SledStore::open(&path).unwrap();
+        store.raw_insert("users", &victim.to_be_bytes(), &bytes).unwrap();
+        let registry = Registry::new(Box::new(store), Arc::new(SystemClock)).unwrap();
+        // Reads of the victim report it precisely, or (if the bytes happen to decode) succeed.
+        if let Err(error) = registry.find_user(victim) {
+            assert!(error.to_string().contains(&format!("user id={victim}")), "round {round}: {error}");
+            let found = registry.check().unwrap();
+            assert!(found.iter().any(|d| d.problem.contains(&format!("user id={victim}"))), "round {round}: {found:?}");
+        }
+        // Every other user is still readable.
+        let other = if victim == 2 { 3 } else { 2 };
+        assert_eq!(registry.find_user(other).unwrap().id, other);
+        assert!(registry.list(other).is_ok());
+        drop(registry);
+        // Put the user back for the next round.
+        let store = SledStore::open(&path).unwrap();
+        store.raw_remove("users", &victim.to_be_bytes()).unwrap();
+        drop(store);
+        let restored = Registry::new(sessionctl::store::open(&path).unwrap(), Arc::new(SystemClock)).unwrap();
+        assert!(restored.find_user(victim).is_err());
+    }
+}
