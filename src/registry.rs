@@ -325,6 +325,8 @@ impl Registry {
         }
         let now = self.now();
         let settings = self.settings();
+        // A freshly generated id cannot be stored yet: no need to look it up.
+        let known_id = request.public_id.is_some();
         let public_id = match request.public_id {
             Some(id) if id.is_empty() => {
                 return Err(Error::InvalidField {
@@ -338,9 +340,7 @@ impl Registry {
         let private_id = secret::private_id(&public_id);
         let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
         let device = useragent::parse(user_agent);
-        let existing = self
-            .store
-            .session(user_id, &private_id)?
+        let existing = if known_id { self.store.session(user_id, &private_id)? } else { None }
             .filter(|s| !s.is_expired(now, settings.expire_delay()));
         let created = existing.is_none();
         let session = ActiveSession {
@@ -365,15 +365,18 @@ impl Registry {
             // A sign-in: the limit applies, least recently used first out.
             user.last_sign_in_at = Some(now);
             changes.users.push(user.clone());
-            let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
-            live.retain(|s| s.session_private_id != session.session_private_id);
-            changes
-                .removed_sessions
-                .extend(expired.into_iter().map(|s| (user_id, s.session_private_id)));
-            evicted = over_limit(live, settings.session_limit as usize - 1);
-            changes
-                .removed_sessions
-                .extend(evicted.iter().map(|id| (user_id, id.clone())));
+            // Only a user at the limit needs their sessions read (the count is kept).
+            if self.store.session_count_of(user_id)? >= u64::from(settings.session_limit) {
+                let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
+                live.retain(|s| s.session_private_id != session.session_private_id);
+                changes
+                    .removed_sessions
+                    .extend(expired.into_iter().map(|s| (user_id, s.session_private_id)));
+                evicted = over_limit(live, settings.session_limit as usize - 1);
+                changes
+                    .removed_sessions
+                    .extend(evicted.iter().map(|id| (user_id, id.clone())));
+            }
         }
         changes.audit = self.audit_entry(
             if created {

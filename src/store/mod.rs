@@ -22,7 +22,7 @@ pub struct Changes {
     /// New users. An id of 0 is assigned by the store (increasing, never reused); any other id
     /// is kept. A clash of id, username or email aborts everything.
     pub new_users: Vec<User>,
-    /// Existing users written back (e.g. `last_sign_in_at`).
+    /// Existing users written back (e.g. `last_sign_in_at`); usernames and emails unchanged.
     pub users: Vec<User>,
     /// Sessions created or refreshed.
     pub sessions: Vec<ActiveSession>,
@@ -99,6 +99,8 @@ pub trait Backend {
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession>;
     /// How many sessions are stored, expired ones included.
     fn session_count(&self) -> Result<u64>;
+    /// How many sessions one user has stored, expired ones included. Cheap: no scan.
+    fn session_count_of(&self, user_id: u64) -> Result<u64>;
 
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>>;
 

@@ -47,10 +47,12 @@ pub fn decode_session_key(key: &[u8]) -> Result<(u64, String)> {
         });
     }
     let user_id = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
-    Ok((
-        user_id,
-        format!("{PRIVATE_ID_PREFIX}{}", hex::encode(&key[8..])),
-    ))
+    let mut digest = [0u8; 64];
+    hex::encode_to_slice(&key[8..], &mut digest).expect("32 bytes fit 64 hex digits");
+    let mut private_id = String::with_capacity(PRIVATE_ID_PREFIX.len() + 64);
+    private_id.push_str(PRIVATE_ID_PREFIX);
+    private_id.push_str(std::str::from_utf8(&digest).expect("hex is ASCII"));
+    Ok((user_id, private_id))
 }
 
 /// The lower-cased form under which usernames and emails are indexed.
@@ -87,10 +89,30 @@ struct UserRecord {
     admin: bool,
     created_at: i64,
     last_sign_in_at: Option<i64>,
+    /// How many sessions the user has in the sessions generation `generation`; in any other
+    /// generation, none (a `destroy_all` starts a new generation).
+    generation: u64,
+    session_count: u32,
 }
 
-pub fn encode_user(user: &User) -> Vec<u8> {
+/// The user's session count as the user record keeps it: valid in one sessions generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionCount {
+    pub generation: u64,
+    pub count: u32,
+}
+
+impl SessionCount {
+    /// The count in the current generation `current`.
+    pub fn in_generation(self, current: u64) -> u32 {
+        if self.generation == current { self.count } else { 0 }
+    }
+}
+
+pub fn encode_user(user: &User, sessions: SessionCount) -> Vec<u8> {
     let record = UserRecord {
+        generation: sessions.generation,
+        session_count: sessions.count,
         username: user.username.clone(),
         email: user.email.clone(),
         name: user.name.clone(),
@@ -102,10 +124,36 @@ pub fn encode_user(user: &User) -> Vec<u8> {
     postcard::to_stdvec(&record).expect("encoding to memory cannot fail")
 }
 
+/// The same fields as [`UserRecord`], borrowed: reading the count allocates nothing.
+#[derive(Deserialize)]
+struct UserCountView<'a> {
+    _username: &'a str,
+    _email: &'a str,
+    _name: &'a str,
+    _blocked: bool,
+    _admin: bool,
+    _created_at: i64,
+    _last_sign_in_at: Option<i64>,
+    generation: u64,
+    session_count: u32,
+}
+
+/// Only the session count of a user record.
+pub fn decode_session_count(bytes: &[u8]) -> Result<SessionCount, String> {
+    let view: UserCountView<'_> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    Ok(SessionCount { generation: view.generation, count: view.session_count })
+}
+
 pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
+    decode_user_record(id, bytes).map(|(user, _)| user)
+}
+
+/// A user and the session count its record keeps.
+pub fn decode_user_record(id: u64, bytes: &[u8]) -> Result<(User, SessionCount)> {
     let key = || format!("user id={id}");
     let r: UserRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("user", key(), &e))?;
-    Ok(User {
+    let sessions = SessionCount { generation: r.generation, count: r.session_count };
+    let user = User {
         id,
         username: r.username,
         email: r.email,
@@ -121,7 +169,8 @@ pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
             .last_sign_in_at
             .map(|t| time(t, "user", &key))
             .transpose()?,
-    })
+    };
+    Ok((user, sessions))
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,16 +1,23 @@
-//! The sled backend. Trees: `meta` (format version, next user id, settings), `users` (id →
-//! record), `users_by_username` and `users_by_email` (lower-cased value → id), `sessions`
-//! (user id ‖ SHA-256 of the public id → record, so one user's sessions are one prefix),
-//! `remember_tokens` (user id → that user's token hashes) and `audit` (sequence → entry).
+//! The sled backend. Trees: `meta` (format version, next user id, settings, sessions
+//! generation), `users` (id → record, with the user's session count), `users_by_username` and
+//! `users_by_email` (lower-cased value → id), `sessions.G` (user id ‖ SHA-256 of the public id
+//! → record, so one user's sessions are one prefix), `remember_tokens.G` (user id → that
+//! user's token hashes) and `audit` (sequence → entry).
+//!
+//! `G` is the sessions generation. Revoking everything starts a new generation with one
+//! atomic write to `meta`, then drops the old trees: fast, and consistent at any crash point
+//! (trees of other generations are dropped when the database is opened).
 
+use std::collections::HashMap;
 use std::fs::{self, DirBuilder};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
-use super::record::{self, FORMAT_VERSION, index_key, session_key, user_key};
+use super::record::{self, FORMAT_VERSION, SessionCount, index_key, session_key, user_key};
 use super::{Applied, Backend, Changes, Disagreement, Stream};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 use crate::{Error, Result};
@@ -18,6 +25,9 @@ use crate::{Error, Result};
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const NEXT_USER_ID_KEY: &[u8] = b"next_user_id";
 const SETTINGS_KEY: &[u8] = b"settings";
+const GENERATION_KEY: &[u8] = b"sessions_generation";
+const SESSIONS_PREFIX: &str = "sessions.";
+const TOKENS_PREFIX: &str = "remember_tokens.";
 
 /// Page cache size. sled's default (1 GiB) lets the process grow far past what a console
 /// needs; 64 MiB keeps a 1M-session database fast to scan.
@@ -31,9 +41,28 @@ pub struct SledStore {
     users: Tree,
     by_username: Tree,
     by_email: Tree,
+    audit: Tree,
+    /// The current sessions generation. Held for reading by every operation on sessions or
+    /// tokens, and for writing while `remove_all_sessions` switches generations.
+    generation: RwLock<Generation>,
+}
+
+/// One generation of the session and remember-me trees.
+#[derive(Clone)]
+struct Generation {
+    number: u64,
     sessions: Tree,
     tokens: Tree,
-    audit: Tree,
+}
+
+impl Generation {
+    fn open(db: &sled::Db, number: u64) -> Result<Self> {
+        Ok(Self {
+            number,
+            sessions: db.open_tree(format!("{SESSIONS_PREFIX}{number}")).map_err(storage)?,
+            tokens: db.open_tree(format!("{TOKENS_PREFIX}{number}")).map_err(storage)?,
+        })
+    }
 }
 
 fn storage(error: sled::Error) -> Error {
@@ -96,19 +125,43 @@ impl SledStore {
                 other => storage(other),
             })?;
         let tree = |name: &str| db.open_tree(name).map_err(storage);
+        let meta = tree("meta")?;
+        let number = match meta.get(GENERATION_KEY).map_err(storage)? {
+            Some(bytes) => record::decode_id(&bytes, "meta")?,
+            None => 1,
+        };
         let store = Self {
             path: path.to_owned(),
-            meta: tree("meta")?,
+            meta,
             users: tree("users")?,
             by_username: tree("users_by_username")?,
             by_email: tree("users_by_email")?,
-            sessions: tree("sessions")?,
-            tokens: tree("remember_tokens")?,
             audit: tree("audit")?,
+            generation: RwLock::new(Generation::open(&db, number)?),
             db,
         };
         store.check_format()?;
+        store.drop_other_generations(number)?;
         Ok(store)
+    }
+
+    /// Drops the session and token trees of generations other than `current`: what a crash
+    /// during `remove_all_sessions` left behind.
+    fn drop_other_generations(&self, current: u64) -> Result<()> {
+        let keep = [format!("{SESSIONS_PREFIX}{current}"), format!("{TOKENS_PREFIX}{current}")];
+        for name in self.db.tree_names() {
+            let name = String::from_utf8_lossy(&name).into_owned();
+            let generational = name.starts_with(SESSIONS_PREFIX) || name.starts_with(TOKENS_PREFIX);
+            if generational && !keep.contains(&name) {
+                self.db.drop_tree(name).map_err(storage)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current generation, held for reading.
+    fn current(&self) -> RwLockReadGuard<'_, Generation> {
+        self.generation.read().expect("generation lock")
     }
 
     fn check_format(&self) -> Result<()> {
@@ -128,7 +181,7 @@ impl SledStore {
                     });
                 }
             }
-            None if self.users.is_empty() && self.sessions.is_empty() => {
+            None if self.users.is_empty() && self.current().sessions.is_empty() => {
                 self.meta
                     .insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
                     .map_err(storage)?;
@@ -161,6 +214,13 @@ impl SledStore {
         Ok(())
     }
 
+    /// Reads a raw value from a tree: for tests that corrupt data and put it back.
+    #[doc(hidden)]
+    pub fn raw_get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let tree = self.db.open_tree(tree).map_err(storage)?;
+        Ok(tree.get(key).map_err(storage)?.map(|v| v.to_vec()))
+    }
+
     /// Removes a raw key from a tree, bypassing every rule: for tests that break indexes.
     #[doc(hidden)]
     pub fn raw_remove(&self, tree: &str, key: &[u8]) -> Result<()> {
@@ -172,94 +232,99 @@ impl SledStore {
         Ok(())
     }
 
-    fn all_trees(&self) -> [&Tree; 7] {
-        [
-            &self.meta,
-            &self.users,
-            &self.by_username,
-            &self.by_email,
-            &self.sessions,
-            &self.tokens,
-            &self.audit,
-        ]
-    }
 }
 
-/// The trees of one transaction, by role.
+/// The roles of the trees a transaction may take part in.
+#[derive(Clone, Copy)]
+enum Role {
+    Meta,
+    Users,
+    ByUsername,
+    ByEmail,
+    Sessions,
+    Tokens,
+    Audit,
+}
+
+/// The trees of one transaction, by role: only those the changes touch take part (sled pays
+/// for every tree in a transaction).
 struct Tx<'a> {
-    meta: &'a TransactionalTree,
-    users: &'a TransactionalTree,
-    by_username: &'a TransactionalTree,
-    by_email: &'a TransactionalTree,
-    sessions: &'a TransactionalTree,
-    tokens: &'a TransactionalTree,
-    audit: &'a TransactionalTree,
+    trees: [Option<&'a TransactionalTree>; 7],
+    generation: u64,
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
+    fn tree(&self, role: Role) -> &'a TransactionalTree {
+        self.trees[role as usize].expect("the transaction covers the trees its changes touch")
+    }
+
     fn next_user_id(&self) -> TxResult<u64> {
-        Ok(match self.meta.get(NEXT_USER_ID_KEY)? {
+        Ok(match self.tree(Role::Meta).get(NEXT_USER_ID_KEY)? {
             Some(bytes) => record::decode_id(&bytes, "meta").or_else(abort)?,
             None => 1,
         })
     }
 
-    fn index_user(&self, user: &User) -> TxResult<()> {
-        let id = user_key(user.id);
-        if let Some(other) = self.by_username.get(index_key(&user.username))? {
-            let other = record::decode_id(&other, "username index").or_else(abort)?;
-            if other != user.id {
-                return abort(Error::UsernameTaken {
-                    username: user.username.clone(),
-                    id: other,
-                });
-            }
-        }
-        if let Some(other) = self.by_email.get(index_key(&user.email))? {
-            let other = record::decode_id(&other, "email index").or_else(abort)?;
-            if other != user.id {
-                return abort(Error::EmailTaken {
-                    email: user.email.clone(),
-                    id: other,
-                });
-            }
-        }
-        self.by_username
-            .insert(index_key(&user.username).as_bytes(), &id)?;
-        self.by_email
-            .insert(index_key(&user.email).as_bytes(), &id)?;
-        self.users.insert(&id, record::encode_user(user))?;
-        Ok(())
-    }
-
     fn create_user(&self, mut user: User) -> TxResult<User> {
+        let (meta, users) = (self.tree(Role::Meta), self.tree(Role::Users));
         let next = self.next_user_id()?;
         if user.id == 0 {
             user.id = next;
-        } else if self.users.get(user_key(user.id))?.is_some() {
+        } else if users.get(user_key(user.id))?.is_some() {
             return abort(Error::UserIdTaken { id: user.id });
         }
         if user.id >= next {
-            self.meta
-                .insert(NEXT_USER_ID_KEY, &(user.id + 1).to_be_bytes())?;
+            meta.insert(NEXT_USER_ID_KEY, &(user.id + 1).to_be_bytes())?;
         }
-        self.index_user(&user)?;
+        let id = user_key(user.id);
+        for (role, value) in [(Role::ByUsername, &user.username), (Role::ByEmail, &user.email)] {
+            let index = self.tree(role);
+            if let Some(other) = index.get(index_key(value))? {
+                let other = record::decode_id(&other, "index").or_else(abort)?;
+                return abort(match role {
+                    Role::ByUsername => Error::UsernameTaken { username: value.clone(), id: other },
+                    _ => Error::EmailTaken { email: value.clone(), id: other },
+                });
+            }
+            index.insert(index_key(value).as_bytes(), &id)?;
+        }
+        users.insert(&id, record::encode_user(&user, SessionCount::default()))?;
         Ok(user)
     }
 
+    /// Writes back an existing user, keeping its session count. Usernames and emails do not
+    /// change (nothing renames users), so the indexes stay as they are.
     fn update_user(&self, user: &User) -> TxResult<()> {
-        let Some(old) = self.users.get(user_key(user.id))? else {
+        let users = self.tree(Role::Users);
+        let Some(old) = users.get(user_key(user.id))? else {
             return abort(Error::UserNotFound { id: user.id });
         };
-        let old = record::decode_user(user.id, &old).or_else(abort)?;
-        if index_key(&old.username) != index_key(&user.username) {
-            self.by_username
-                .remove(index_key(&old.username).as_bytes())?;
+        let (old, sessions) = record::decode_user_record(user.id, &old).or_else(abort)?;
+        if index_key(&old.username) != index_key(&user.username) || index_key(&old.email) != index_key(&user.email) {
+            return abort(Error::InvalidField {
+                field: "user",
+                reason: format!("user id={} cannot be renamed", user.id),
+            });
         }
-        if index_key(&old.email) != index_key(&user.email) {
-            self.by_email.remove(index_key(&old.email).as_bytes())?;
+        users.insert(&user_key(user.id), record::encode_user(user, sessions))?;
+        Ok(())
+    }
+
+    /// Moves the session counts kept in the user records by `delta`.
+    fn count_sessions(&self, delta: &HashMap<u64, i64>) -> TxResult<()> {
+        for (&user_id, &change) in delta {
+            if change == 0 {
+                continue;
+            }
+            let users = self.tree(Role::Users);
+            // An orphan session (its user gone) has no count to keep.
+            let Some(bytes) = users.get(user_key(user_id))? else { continue };
+            let (user, sessions) = record::decode_user_record(user_id, &bytes).or_else(abort)?;
+            let count = (i64::from(sessions.in_generation(self.generation)) + change).max(0);
+            let sessions = SessionCount { generation: self.generation, count: u32::try_from(count).unwrap_or(u32::MAX) };
+            users.insert(&user_key(user_id), record::encode_user(&user, sessions))?;
         }
-        self.index_user(user)
+        Ok(())
     }
 
     fn apply(&self, changes: &Changes) -> TxResult<Applied> {
@@ -270,47 +335,48 @@ impl Tx<'_> {
         for user in &changes.users {
             self.update_user(user)?;
         }
+        let mut delta: HashMap<u64, i64> = HashMap::new();
         for (user_id, private_id) in &changes.removed_sessions {
             if let Some(key) = session_key(*user_id, private_id)
-                && self.sessions.remove(&key[..])?.is_some()
+                && self.tree(Role::Sessions).remove(&key[..])?.is_some()
             {
                 applied.sessions_removed += 1;
+                *delta.entry(*user_id).or_default() -= 1;
             }
         }
         for session in &changes.sessions {
-            let key =
-                session_key(session.user_id, &session.session_private_id).ok_or_else(|| {
-                    ConflictableTransactionError::Abort(Error::InvalidField {
-                        field: "session_private_id",
-                        reason: format!("{:?} is not a private id", session.session_private_id),
-                    })
-                })?;
-            self.sessions
-                .insert(&key[..], record::encode_session(session))?;
+            let key = session_key(session.user_id, &session.session_private_id).ok_or_else(|| {
+                ConflictableTransactionError::Abort(Error::InvalidField {
+                    field: "session_private_id",
+                    reason: format!("{:?} is not a private id", session.session_private_id),
+                })
+            })?;
+            if self.tree(Role::Sessions).insert(&key[..], record::encode_session(session))?.is_none() {
+                *delta.entry(session.user_id).or_default() += 1;
+            }
         }
+        self.count_sessions(&delta)?;
         for user_id in &changes.revoke_tokens_of {
-            if let Some(old) = self.tokens.remove(&user_key(*user_id))? {
-                applied.tokens_revoked +=
-                    record::decode_tokens(*user_id, &old).map_or(1, |t| t.len() as u64);
+            if let Some(old) = self.tree(Role::Tokens).remove(&user_key(*user_id))? {
+                applied.tokens_revoked += record::decode_tokens(*user_id, &old).map_or(1, |t| t.len() as u64);
             }
         }
         for (user_id, token) in &changes.tokens {
+            let tokens_tree = self.tree(Role::Tokens);
             let key = user_key(*user_id);
-            let mut tokens = match self.tokens.get(key)? {
+            let mut tokens = match tokens_tree.get(key)? {
                 Some(bytes) => record::decode_tokens(*user_id, &bytes).or_else(abort)?,
                 None => Vec::new(),
             };
             tokens.push(token.clone());
-            self.tokens.insert(&key, record::encode_tokens(&tokens))?;
+            tokens_tree.insert(&key, record::encode_tokens(&tokens))?;
         }
         if let Some(entry) = &changes.audit {
             let mut entry = entry.clone();
-            entry
-                .user_ids
-                .extend(applied.created_users.iter().map(|u| u.id));
-            let seq = self.audit.generate_id()?;
-            self.audit
-                .insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
+            entry.user_ids.extend(applied.created_users.iter().map(|u| u.id));
+            let audit = self.tree(Role::Audit);
+            let seq = audit.generate_id()?;
+            audit.insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
         }
         Ok(applied)
     }
@@ -378,7 +444,8 @@ impl Backend for SledStore {
         let Some(key) = session_key(user_id, private_id) else {
             return Ok(None);
         };
-        self.sessions
+        self.current()
+            .sessions
             .get(key)
             .map_err(storage)?
             .map(|bytes| record::decode_session(&key, &bytes))
@@ -386,7 +453,8 @@ impl Backend for SledStore {
     }
 
     fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
-        self.sessions
+        self.current()
+            .sessions
             .scan_prefix(user_key(user_id))
             .map(|entry| {
                 let (key, value) = entry.map_err(storage)?;
@@ -396,10 +464,11 @@ impl Backend for SledStore {
     }
 
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession> {
+        let sessions = self.current().sessions.clone();
         let range = match after_user {
             Some(id) if id == u64::MAX => return Box::new(std::iter::empty()),
-            Some(id) => self.sessions.range(user_key(id + 1)..),
-            None => self.sessions.iter(),
+            Some(id) => sessions.range(user_key(id + 1)..),
+            None => sessions.iter(),
         };
         Box::new(range.map(|entry| {
             let (key, value) = entry.map_err(storage)?;
@@ -408,29 +477,44 @@ impl Backend for SledStore {
     }
 
     fn session_count(&self) -> Result<u64> {
-        Ok(self.sessions.len() as u64)
+        Ok(self.current().sessions.len() as u64)
     }
 
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
-        match self.tokens.get(user_key(user_id)).map_err(storage)? {
+        match self.current().tokens.get(user_key(user_id)).map_err(storage)? {
             Some(bytes) => record::decode_tokens(user_id, &bytes),
             None => Ok(Vec::new()),
         }
     }
 
     fn apply(&self, changes: Changes) -> Result<Applied> {
-        self.all_trees()
+        let generation = self.current();
+        let touches_sessions = !changes.sessions.is_empty() || !changes.removed_sessions.is_empty();
+        let creates = !changes.new_users.is_empty();
+        let roles: [(Role, bool, &Tree); 7] = [
+            (Role::Meta, creates, &self.meta),
+            (Role::Users, creates || !changes.users.is_empty() || touches_sessions, &self.users),
+            (Role::ByUsername, creates, &self.by_username),
+            (Role::ByEmail, creates, &self.by_email),
+            (Role::Sessions, touches_sessions, &generation.sessions),
+            (Role::Tokens, !changes.tokens.is_empty() || !changes.revoke_tokens_of.is_empty(), &generation.tokens),
+            (Role::Audit, changes.audit.is_some(), &self.audit),
+        ];
+        let mut trees = Vec::new();
+        let mut slots = [None; 7];
+        for (role, needed, tree) in roles {
+            if needed {
+                slots[role as usize] = Some(trees.len());
+                trees.push(tree);
+            }
+        }
+        if trees.is_empty() {
+            return Ok(Applied::default());
+        }
+        trees
             .as_slice()
-            .transaction(|trees| {
-                let tx = Tx {
-                    meta: &trees[0],
-                    users: &trees[1],
-                    by_username: &trees[2],
-                    by_email: &trees[3],
-                    sessions: &trees[4],
-                    tokens: &trees[5],
-                    audit: &trees[6],
-                };
+            .transaction(|taking_part| {
+                let tx = Tx { trees: slots.map(|slot| slot.map(|i| &taking_part[i])), generation: generation.number };
                 tx.apply(&changes)
             })
             .map_err(|error| match error {
@@ -439,24 +523,37 @@ impl Backend for SledStore {
             })
     }
 
+    fn session_count_of(&self, user_id: u64) -> Result<u64> {
+        let generation = self.current();
+        Ok(match self.users.get(user_key(user_id)).map_err(storage)? {
+            Some(bytes) => u64::from(record::decode_user_record(user_id, &bytes)?.1.in_generation(generation.number)),
+            None => 0,
+        })
+    }
+
     fn remove_all_sessions(&self) -> Result<(u64, u64)> {
+        let mut generation = self.generation.write().expect("generation lock");
+        // The counts, from the user records: no scan of the sessions.
         let (mut sessions, mut users) = (0u64, 0u64);
-        let mut last_user: Option<[u8; 8]> = None;
-        for key in self.sessions.iter().keys() {
-            let key = key.map_err(storage)?;
-            let mut owner = [0u8; 8];
-            if key.len() >= 8 {
-                owner.copy_from_slice(&key[..8]);
-            }
-            if last_user != Some(owner) {
+        for entry in &self.users {
+            let (key, value) = entry.map_err(storage)?;
+            let count = record::decode_session_count(&value)
+                .map_err(|reason| Error::CorruptRecord { what: "user", key: hex::encode(&key), reason })?
+                .in_generation(generation.number);
+            if count > 0 {
+                sessions += u64::from(count);
                 users += 1;
-                last_user = Some(owner);
-            }
-            if self.sessions.remove(&key).map_err(storage)?.is_some() {
-                sessions += 1;
             }
         }
-        self.tokens.clear().map_err(storage)?;
+        // One atomic write switches to empty trees; then the old ones go.
+        let next = Generation::open(&self.db, generation.number + 1)?;
+        self.meta.insert(GENERATION_KEY, &next.number.to_be_bytes()).map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        let old = std::mem::replace(&mut *generation, next);
+        drop(generation);
+        for name in [format!("{SESSIONS_PREFIX}{}", old.number), format!("{TOKENS_PREFIX}{}", old.number)] {
+            self.db.drop_tree(name).map_err(storage)?;
+        }
         Ok((sessions, users))
     }
 
@@ -486,8 +583,9 @@ impl Backend for SledStore {
     }
 
     fn check(&self) -> Result<Vec<Disagreement>> {
+        let generation = self.current();
         let mut found = Vec::new();
-        self.check_users(&mut found)?;
+        let counts = self.check_users(generation.number, &mut found)?;
         self.check_index(
             &self.by_username,
             "users_by_username",
@@ -495,7 +593,7 @@ impl Backend for SledStore {
             &mut found,
         )?;
         self.check_index(&self.by_email, "users_by_email", |u| &u.email, &mut found)?;
-        self.check_owned(&mut found)?;
+        self.check_owned(&generation, &counts, &mut found)?;
         Ok(found)
     }
 }
@@ -503,14 +601,19 @@ impl Backend for SledStore {
 impl SledStore {
     /// Every user decodes and is indexed under its username and email; ids stay below the
     /// next id to assign.
-    fn check_users(&self, found: &mut Vec<Disagreement>) -> Result<()> {
+    /// Returns the session count each user record keeps.
+    fn check_users(&self, generation: u64, found: &mut Vec<Disagreement>) -> Result<HashMap<u64, u32>> {
         let mut max_id = 0;
+        let mut counts = HashMap::new();
         for entry in &self.users {
             let (key, value) = entry.map_err(storage)?;
             let user = match record::decode_id(&key, "user")
-                .and_then(|id| record::decode_user(id, &value))
+                .and_then(|id| record::decode_user_record(id, &value))
             {
-                Ok(user) => user,
+                Ok((user, sessions)) => {
+                    counts.insert(user.id, sessions.in_generation(generation));
+                    user
+                }
                 Err(error) => {
                     found.push(Disagreement {
                         place: "users",
@@ -550,7 +653,7 @@ impl SledStore {
                 problem: format!("next user id {next} is not above the highest id {max_id}"),
             });
         }
-        Ok(())
+        Ok(counts)
     }
 
     /// Every entry of an index points at a user whose field, lower-cased, is the entry's key.
@@ -589,10 +692,15 @@ impl SledStore {
         Ok(())
     }
 
-    /// Every session and token list decodes and belongs to an existing user.
-    fn check_owned(&self, found: &mut Vec<Disagreement>) -> Result<()> {
-        for entry in &self.sessions {
+    /// Every session and token list decodes and belongs to an existing user, whose record
+    /// keeps the right session count.
+    fn check_owned(&self, generation: &Generation, counts: &HashMap<u64, u32>, found: &mut Vec<Disagreement>) -> Result<()> {
+        let mut actual: HashMap<u64, u32> = HashMap::new();
+        for entry in &generation.sessions {
             let (key, value) = entry.map_err(storage)?;
+            if let Ok((user_id, _)) = record::decode_session_key(&key) {
+                *actual.entry(user_id).or_default() += 1;
+            }
             match record::decode_session(&key, &value) {
                 Err(error) => found.push(Disagreement {
                     place: "sessions",
@@ -617,7 +725,17 @@ impl SledStore {
                 }
             }
         }
-        for entry in &self.tokens {
+        for (&user_id, &kept) in counts {
+            let real = actual.get(&user_id).copied().unwrap_or(0);
+            if kept != real {
+                found.push(Disagreement {
+                    place: "users",
+                    key: format!("user id={user_id}"),
+                    problem: format!("keeps a session count of {kept}, but has {real} sessions"),
+                });
+            }
+        }
+        for entry in &generation.tokens {
             let (key, value) = entry.map_err(storage)?;
             let problem = match record::decode_id(&key, "remember-me") {
                 Err(error) => Some(error.to_string()),
