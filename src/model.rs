@@ -70,6 +70,12 @@ impl ActiveSession {
         self.updated_at + expire_delay <= now
     }
 
+    /// GitLab's `current?`: whether this is the session with private id `current`; false
+    /// when either id is missing.
+    pub fn is_current(&self, current: Option<&str>) -> bool {
+        !self.session_private_id.is_empty() && current.is_some_and(|c| !c.is_empty() && c == self.session_private_id)
+    }
+
     /// GitLab's `human_device_type`: the device type for people ("Smartphone", "Desktop").
     pub fn human_device_type(&self) -> String {
         let mut words = self.device_type.replace('_', " ");

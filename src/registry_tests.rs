@@ -458,6 +458,20 @@ fn destroy_all_but_current_keeps_the_current_and_impersonated_ones() {
 }
 
 #[test]
+fn current_compares_private_ids_and_is_false_when_either_is_missing() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let session = f.sign_in(&alice).session;
+    let id = session.session_private_id.clone();
+    assert!(session.is_current(Some(&id)));
+    assert!(!session.is_current(Some("2::other")));
+    assert!(!session.is_current(None));
+    assert!(!session.is_current(Some("")));
+    let nameless = ActiveSession { session_private_id: String::new(), ..session };
+    assert!(!nameless.is_current(Some("")));
+}
+
+#[test]
 fn the_owner_does_not_see_impersonated_sessions() {
     let f = fixture();
     let alice = f.user("alice");

@@ -122,6 +122,25 @@ pub trait Backend {
     fn check(&self) -> Result<Vec<Disagreement>>;
 }
 
+/// Decodes `bytes` as every kind of stored record, for the fuzzer: each must give a record or
+/// a `CorruptRecord` error, never panic.
+#[doc(hidden)]
+pub fn decode_any(bytes: &[u8]) -> Vec<Result<()>> {
+    let key = record::session_key(1, &crate::secret::private_id("fuzz")).expect("a valid key");
+    vec![
+        record::decode_user(1, bytes).map(drop),
+        record::decode_session(&key, bytes).map(drop),
+        record::decode_session(bytes, bytes).map(drop),
+        record::decode_tokens(1, bytes).map(drop),
+        record::decode_audit(1, bytes).map(drop),
+        record::decode_session_count(bytes).map(drop).map_err(|reason| crate::Error::CorruptRecord {
+            what: "user",
+            key: "fuzz".into(),
+            reason,
+        }),
+    ]
+}
+
 /// Opens (creating when absent) the database at `path` with the default backend.
 pub fn open(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
     Ok(Box::new(SledStore::open(path)?))
