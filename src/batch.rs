@@ -62,7 +62,7 @@ fn finish(
             out.line(&serde_json::to_string_pretty(&json).expect("JSON values serialize"));
         }
         Format::Text if print_text => {
-            script::write_plain(&value, &out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?
+            script::write_plain(&value, &out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?;
         }
         Format::Text => {}
     }

@@ -73,7 +73,8 @@ impl ActiveSession {
     /// GitLab's `current?`: whether this is the session with private id `current`; false
     /// when either id is missing.
     pub fn is_current(&self, current: Option<&str>) -> bool {
-        !self.session_private_id.is_empty() && current.is_some_and(|c| !c.is_empty() && c == self.session_private_id)
+        !self.session_private_id.is_empty()
+            && current.is_some_and(|c| !c.is_empty() && c == self.session_private_id)
     }
 
     /// GitLab's `human_device_type`: the device type for people ("Smartphone", "Desktop").

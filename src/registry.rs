@@ -321,7 +321,10 @@ impl Registry {
     pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
         let mut user = self.find_user(user_id)?;
         if user.state == UserState::Blocked {
-            return Err(Error::UserBlocked { id: user_id, username: user.username });
+            return Err(Error::UserBlocked {
+                id: user_id,
+                username: user.username,
+            });
         }
         let now = self.now();
         let settings = self.settings();
@@ -340,8 +343,12 @@ impl Registry {
         let private_id = secret::private_id(&public_id);
         let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
         let device = useragent::parse(user_agent);
-        let existing = if known_id { self.store.session(user_id, &private_id)? } else { None }
-            .filter(|s| !s.is_expired(now, settings.expire_delay()));
+        let existing = if known_id {
+            self.store.session(user_id, &private_id)?
+        } else {
+            None
+        }
+        .filter(|s| !s.is_expired(now, settings.expire_delay()));
         let created = existing.is_none();
         let session = ActiveSession {
             session_private_id: private_id,

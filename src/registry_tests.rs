@@ -467,7 +467,10 @@ fn current_compares_private_ids_and_is_false_when_either_is_missing() {
     assert!(!session.is_current(Some("2::other")));
     assert!(!session.is_current(None));
     assert!(!session.is_current(Some("")));
-    let nameless = ActiveSession { session_private_id: String::new(), ..session };
+    let nameless = ActiveSession {
+        session_private_id: String::new(),
+        ..session
+    };
     assert!(!nameless.is_current(Some("")));
 }
 

@@ -148,6 +148,8 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
     let file = File::open(path)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let progress = progress(size);
     let mut batch = Import::default();
     let bad = |number: usize, message: String| {
         CliError::Usage(format!("{}:{number}: {message}", path.display()))
@@ -155,6 +157,7 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| bad(number, format!("cannot read: {e}")))?;
+        progress.inc(line.len() as u64 + 1);
         if line.trim().is_empty() {
             continue;
         }
@@ -195,6 +198,7 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
             }
         }
     }
+    progress.finish_and_clear();
     let (users, sessions, tokens) = registry
         .import(batch, &path.display().to_string())
         .map_err(|e| CliError::Usage(format!("{}: nothing imported: {e}", path.display())))?;

@@ -38,28 +38,60 @@ fn mutate(rng: &mut StdRng, seed: &str) -> String {
             1 if at < chars.len() => {
                 chars.remove(at);
             }
-            2 => chars.splice(at..at, TOKENS[rng.random_range(0..TOKENS.len())].chars()).for_each(drop),
-            _ => chars.insert(at, char::from_u32(rng.random_range(0..0x2FFF)).unwrap_or('\u{fffd}')),
+            2 => chars
+                .splice(at..at, TOKENS[rng.random_range(0..TOKENS.len())].chars())
+                .for_each(drop),
+            _ => chars.insert(
+                at,
+                char::from_u32(rng.random_range(0..0x2FFF)).unwrap_or('\u{fffd}'),
+            ),
         }
     }
     chars.into_iter().collect()
 }
 
 fn snapshot(registry: &Registry) -> String {
-    let users: Vec<String> = registry.users(None).map(|u| format!("{:?}", u.unwrap())).collect();
-    let sessions: Vec<String> = registry.list_all().map(|s| format!("{:?}", s.unwrap())).collect();
+    let users: Vec<String> = registry
+        .users(None)
+        .map(|u| format!("{:?}", u.unwrap()))
+        .collect();
+    let sessions: Vec<String> = registry
+        .list_all()
+        .map(|s| format!("{:?}", s.unwrap()))
+        .collect();
     format!("{users:?}{sessions:?}{:?}", registry.settings())
 }
 
 #[test]
 fn thousands_of_malformed_scripts_fail_cleanly_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(sessionctl::store::open(dir.path()).unwrap(), Arc::new(SystemClock)).unwrap();
-    sessionctl::demo::build(&registry, sessionctl::demo::Plan { users: 30, sessions_per_user: 3, seed: 3, heavy_users: 0 }).unwrap();
+    let registry = Registry::new(
+        sessionctl::store::open(dir.path()).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    sessionctl::demo::build(
+        &registry,
+        sessionctl::demo::Plan {
+            users: 30,
+            sessions_per_user: 3,
+            seed: 3,
+            heavy_users: 0,
+        },
+    )
+    .unwrap();
     let before = snapshot(&registry);
     let registry = Rc::new(registry.dry_run(true));
-    let limits = Limits { max_operations: Some(200_000), ..Limits::BATCH };
-    let mut evaluator = Evaluator::new(registry.clone(), limits, Output::capture().0, Output::capture().0);
+    let limits = Limits {
+        max_operations: Some(200_000),
+        ..Limits::BATCH
+    };
+    let mut evaluator = Evaluator::new(
+        registry.clone(),
+        limits,
+        Output::capture().0,
+        Output::capture().0,
+    );
     let mut rng = StdRng::seed_from_u64(6);
     let (mut failed, mut ran) = (0, 0);
     for _ in 0..3000 {
@@ -69,13 +101,27 @@ fn thousands_of_malformed_scripts_fail_cleanly_and_change_nothing() {
             Ok(_) => ran += 1,
             Err(error) => {
                 failed += 1;
-                assert!(!error.message.trim().is_empty(), "an empty error for {script:?}");
-                assert!(error.headline().starts_with("fuzz.rhai"), "{}", error.headline());
+                assert!(
+                    !error.message.trim().is_empty(),
+                    "an empty error for {script:?}"
+                );
+                assert!(
+                    error.headline().starts_with("fuzz.rhai"),
+                    "{}",
+                    error.headline()
+                );
             }
         }
     }
-    assert!(failed > 1500, "only {failed} of 3000 mutated scripts failed ({ran} ran)");
-    assert_eq!(snapshot(&registry), before, "a malformed script changed the database");
+    assert!(
+        failed > 1500,
+        "only {failed} of 3000 mutated scripts failed ({ran} ran)"
+    );
+    assert_eq!(
+        snapshot(&registry),
+        before,
+        "a malformed script changed the database"
+    );
 }
 
 #[test]
@@ -83,8 +129,21 @@ fn corrupted_records_are_reported_and_the_rest_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     {
-        let registry = Registry::new(sessionctl::store::open(&path).unwrap(), Arc::new(SystemClock)).unwrap();
-        sessionctl::demo::build(&registry, sessionctl::demo::Plan { users: 20, sessions_per_user: 2, seed: 4, heavy_users: 0 }).unwrap();
+        let registry = Registry::new(
+            sessionctl::store::open(&path).unwrap(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        sessionctl::demo::build(
+            &registry,
+            sessionctl::demo::Plan {
+                users: 20,
+                sessions_per_user: 2,
+                seed: 4,
+                heavy_users: 0,
+            },
+        )
+        .unwrap();
     }
     let mut rng = StdRng::seed_from_u64(9);
     for round in 0..300 {
@@ -94,20 +153,35 @@ fn corrupted_records_are_reported_and_the_rest_stays_usable() {
             0 => (0..rng.random_range(0..40)).map(|_| rng.random()).collect(),
             1 => vec![0xff; rng.random_range(1..10)],
             _ => {
-                let mut b: Vec<u8> = (0..rng.random_range(5..60)).map(|_| rng.random_range(0..4)).collect();
+                let mut b: Vec<u8> = (0..rng.random_range(5..60))
+                    .map(|_| rng.random_range(0..4))
+                    .collect();
                 b[0] = 200;
                 b
             }
         };
         let store = SledStore::open(&path).unwrap();
-        let original = store.raw_get("users", &victim.to_be_bytes()).unwrap().unwrap();
-        store.raw_insert("users", &victim.to_be_bytes(), &bytes).unwrap();
+        let original = store
+            .raw_get("users", &victim.to_be_bytes())
+            .unwrap()
+            .unwrap();
+        store
+            .raw_insert("users", &victim.to_be_bytes(), &bytes)
+            .unwrap();
         let registry = Registry::new(Box::new(store), Arc::new(SystemClock)).unwrap();
         // Reads of the victim report it precisely, or (if the bytes happen to decode) succeed.
         if let Err(error) = registry.find_user(victim) {
-            assert!(error.to_string().contains(&format!("user id={victim}")), "round {round}: {error}");
+            assert!(
+                error.to_string().contains(&format!("user id={victim}")),
+                "round {round}: {error}"
+            );
             let found = registry.check().unwrap();
-            assert!(found.iter().any(|d| d.problem.contains(&format!("user id={victim}"))), "round {round}: {found:?}");
+            assert!(
+                found
+                    .iter()
+                    .any(|d| d.problem.contains(&format!("user id={victim}"))),
+                "round {round}: {found:?}"
+            );
         }
         // Every other user is still readable.
         let other = if victim == 2 { 3 } else { 2 };
@@ -115,8 +189,14 @@ fn corrupted_records_are_reported_and_the_rest_stays_usable() {
         assert!(registry.list(other).is_ok());
         drop(registry);
         let store = SledStore::open(&path).unwrap();
-        store.raw_insert("users", &victim.to_be_bytes(), &original).unwrap();
+        store
+            .raw_insert("users", &victim.to_be_bytes(), &original)
+            .unwrap();
     }
-    let registry = Registry::new(sessionctl::store::open(&path).unwrap(), Arc::new(SystemClock)).unwrap();
+    let registry = Registry::new(
+        sessionctl::store::open(&path).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     assert!(registry.check().unwrap().is_empty());
 }

@@ -17,8 +17,11 @@ use super::help::{COMMANDS, Kind, members};
 use crate::script::{self, Evaluator, KEYWORDS};
 
 /// The names `User`, `ActiveSession` and `Audit` stand for.
-const CLASSES: [(&str, Kind); 3] =
-    [("User", Kind::UserClass), ("ActiveSession", Kind::SessionClass), ("Audit", Kind::AuditClass)];
+const CLASSES: [(&str, Kind); 3] = [
+    ("User", Kind::UserClass),
+    ("ActiveSession", Kind::SessionClass),
+    ("Audit", Kind::AuditClass),
+];
 
 /// The helper the console's editor runs with.
 #[derive(Helper)]
@@ -30,17 +33,26 @@ pub struct ConsoleHelper {
 
 impl ConsoleHelper {
     pub fn new(evaluator: Rc<RefCell<Evaluator>>) -> Self {
-        Self { evaluator, match_bracket: Cell::new(false) }
+        Self {
+            evaluator,
+            match_bracket: Cell::new(false),
+        }
     }
 
     /// The variables defined so far, with the kind of their values (`_` for the last result).
     fn variables(&self) -> Vec<(String, Kind)> {
-        let Ok(evaluator) = self.evaluator.try_borrow() else { return Vec::new() };
+        let Ok(evaluator) = self.evaluator.try_borrow() else {
+            return Vec::new();
+        };
         evaluator
             .variables()
             .into_iter()
             .map(|(name, value)| {
-                let name = if name == "_last_result" { "_".to_owned() } else { name };
+                let name = if name == "_last_result" {
+                    "_".to_owned()
+                } else {
+                    name
+                };
                 (name, Kind::of_type_name(&script::type_name(&value)))
             })
             .collect()
@@ -48,15 +60,22 @@ impl ConsoleHelper {
 
     /// The kind of the expression that ends `text`, such as `User.find(1)` or `user.sessions`.
     fn kind_of(&self, text: &str) -> Kind {
-        let Some(chain) = receiver_chain(text) else { return Kind::Other };
+        let Some(chain) = receiver_chain(text) else {
+            return Kind::Other;
+        };
         let mut segments = chain.into_iter();
-        let Some((head, called)) = segments.next() else { return Kind::Other };
+        let Some((head, called)) = segments.next() else {
+            return Kind::Other;
+        };
         let mut kind = if called {
             member_kind(Kind::Global, &head)
         } else if let Some((_, kind)) = CLASSES.iter().find(|(name, _)| *name == head) {
             *kind
         } else {
-            self.variables().into_iter().find(|(name, _)| *name == head).map_or(Kind::Other, |(_, kind)| kind)
+            self.variables()
+                .into_iter()
+                .find(|(name, _)| *name == head)
+                .map_or(Kind::Other, |(_, kind)| kind)
         };
         for (name, _) in segments {
             kind = member_kind(kind, &name);
@@ -66,7 +85,10 @@ impl ConsoleHelper {
 }
 
 fn member_kind(kind: Kind, name: &str) -> Kind {
-    members(kind).iter().find(|m| m.name == name).map_or(Kind::Other, |m| m.returns)
+    members(kind)
+        .iter()
+        .find(|m| m.name == name)
+        .map_or(Kind::Other, |m| m.returns)
 }
 
 fn is_ident(c: char) -> bool {
@@ -98,7 +120,12 @@ fn receiver_chain(text: &str) -> Option<Vec<(String, bool)>> {
             end = i;
             called = true;
         }
-        let start = end - chars[..end].iter().rev().take_while(|&&c| is_ident(c)).count();
+        let start = end
+            - chars[..end]
+                .iter()
+                .rev()
+                .take_while(|&&c| is_ident(c))
+                .count();
         if start == end {
             return None;
         }
@@ -122,9 +149,8 @@ fn in_string(line: &str, pos: usize) -> bool {
             Some(_) if escaped => escaped = false,
             Some(_) if c == '\\' => escaped = true,
             Some(q) if c == q => quote = None,
-            Some(_) => {}
             None if matches!(c, '"' | '`' | '\'') => quote = Some(c),
-            None => {}
+            Some(_) | None => {}
         }
     }
     quote.is_some()
@@ -133,19 +159,38 @@ fn in_string(line: &str, pos: usize) -> bool {
 impl Completer for ConsoleHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         if in_string(line, pos) {
             return Ok((pos, Vec::new()));
         }
-        let start = pos - line[..pos].chars().rev().take_while(|&c| is_ident(c)).map(char::len_utf8).sum::<usize>();
+        let start = pos
+            - line[..pos]
+                .chars()
+                .rev()
+                .take_while(|&c| is_ident(c))
+                .map(char::len_utf8)
+                .sum::<usize>();
         let prefix = &line[start..pos];
         let before = &line[..start];
         let mut names: Vec<String> = if let Some(receiver) = before.strip_suffix('.') {
-            members(self.kind_of(receiver)).iter().map(|m| m.name.to_owned()).collect()
+            members(self.kind_of(receiver))
+                .iter()
+                .map(|m| m.name.to_owned())
+                .collect()
         } else if before.trim() == "help" {
-            ["User", "ActiveSession", "Audit", "functions", "Time"].map(str::to_owned).to_vec()
+            ["User", "ActiveSession", "Audit", "functions", "Time"]
+                .map(str::to_owned)
+                .to_vec()
         } else {
-            let mut names: Vec<String> = members(Kind::Global).iter().map(|m| m.name.to_owned()).collect();
+            let mut names: Vec<String> = members(Kind::Global)
+                .iter()
+                .map(|m| m.name.to_owned())
+                .collect();
             names.extend(KEYWORDS.iter().map(|&k| k.to_owned()));
             names.extend(self.variables().into_iter().map(|(name, _)| name));
             if before.trim().is_empty() {
@@ -156,7 +201,16 @@ impl Completer for ConsoleHelper {
         names.retain(|name| name.starts_with(prefix));
         names.sort();
         names.dedup();
-        Ok((start, names.into_iter().map(|name| Pair { display: name.clone(), replacement: name }).collect()))
+        Ok((
+            start,
+            names
+                .into_iter()
+                .map(|name| Pair {
+                    display: name.clone(),
+                    replacement: name,
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -180,15 +234,12 @@ impl Hinter for ConsoleHelper {
         if pos != line.len() || in_string(line, pos) {
             return None;
         }
-        // The innermost parenthesis still open at the cursor.
+        // The innermost parenthesis still open at the cursor (strings and comments skipped).
         let mut open = Vec::new();
-        for (i, c) in line.char_indices() {
-            if in_string(line, i) {
-                continue;
-            }
-            match c {
-                '(' => open.push(i),
-                ')' => {
+        for (start, end, class) in classify(line, None) {
+            match &line[start..end] {
+                "(" if class == Class::Plain => open.push(start),
+                ")" if class == Class::Plain => {
                     open.pop();
                 }
                 _ => {}
@@ -196,17 +247,28 @@ impl Hinter for ConsoleHelper {
         }
         let paren = *open.last()?;
         let before = &line[..paren];
-        let name_start = before.len() - before.chars().rev().take_while(|&c| is_ident(c)).map(char::len_utf8).sum::<usize>();
+        let name_start = before.len()
+            - before
+                .chars()
+                .rev()
+                .take_while(|&c| is_ident(c))
+                .map(char::len_utf8)
+                .sum::<usize>();
         let name = &before[name_start..];
         let receiver = &before[..name_start];
         let (kind, shown) = match receiver.strip_suffix('.') {
             Some(receiver) => {
-                let shown = CLASSES.iter().find(|(class, _)| receiver.ends_with(class)).map_or("", |(class, _)| *class);
+                let shown = CLASSES
+                    .iter()
+                    .find(|(class, _)| receiver.ends_with(class))
+                    .map_or("", |(class, _)| *class);
                 (self.kind_of(receiver), format!("{shown}."))
             }
             None => (Kind::Global, String::new()),
         };
-        let member = members(kind).iter().find(|m| m.name == name && m.params.is_some())?;
+        let member = members(kind)
+            .iter()
+            .find(|m| m.name == name && m.params.is_some())?;
         Some(SignatureHint(format!("   {shown}{}", member.signature())))
     }
 }
@@ -248,8 +310,9 @@ fn classify(line: &str, cursor: Option<usize>) -> Vec<(usize, usize, Class)> {
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
     let offset = |i: usize| chars.get(i).map_or(line.len(), |&(o, _)| o);
     let mut pieces = Vec::new();
-    let mut brackets: Vec<(usize, char, usize)> = Vec::new(); // (char index, bracket, piece index)
-    let mut pairs: Vec<(usize, usize)> = Vec::new(); // char indices of matched brackets
+    // Open brackets (byte offset, bracket); one left open is unfinished input, not an error.
+    let mut brackets: Vec<(usize, char)> = Vec::new();
+    let mut pairs: Vec<(usize, usize)> = Vec::new(); // byte offsets of matched brackets
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i].1;
@@ -266,11 +329,21 @@ fn classify(line: &str, cursor: Option<usize>) -> Vec<(usize, usize, Class)> {
             }
             let closed = at(i) == Some(c);
             i = (i + 1).min(chars.len());
-            let chars_inside = i - start - 2;
-            let char_literal_ok = c != '\'' || chars_inside == 1 || (chars_inside == 2 && at(start + 1) == Some('\\'));
-            if closed && char_literal_ok || c == '`' { Class::Str } else { Class::Error }
+            let chars_inside = (i - start).saturating_sub(2);
+            let char_literal_ok = c != '\''
+                || chars_inside == 1
+                || (chars_inside == 2 && at(start + 1) == Some('\\'));
+            if closed && char_literal_ok || c == '`' {
+                Class::Str
+            } else {
+                Class::Error
+            }
         } else if c.is_ascii_digit() {
-            while at(i).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' && at(i + 1).is_some_and(|n| n.is_ascii_digit())) {
+            while at(i).is_some_and(|c| {
+                c.is_ascii_alphanumeric()
+                    || c == '_'
+                    || c == '.' && at(i + 1).is_some_and(|n| n.is_ascii_digit())
+            }) {
                 i += 1;
             }
             Class::Number
@@ -284,13 +357,16 @@ fn classify(line: &str, cursor: Option<usize>) -> Vec<(usize, usize, Class)> {
                 Class::Keyword
             } else if !after_dot && CLASSES.iter().any(|(name, _)| *name == word) {
                 Class::Global
-            } else if !after_dot && at(i) == Some('(') && members(Kind::Global).iter().any(|m| m.name == word) {
+            } else if !after_dot
+                && at(i) == Some('(')
+                && members(Kind::Global).iter().any(|m| m.name == word)
+            {
                 Class::Function
             } else {
                 Class::Plain
             }
         } else if matches!(c, '(' | '[' | '{') {
-            brackets.push((i, c, pieces.len()));
+            brackets.push((offset(i), c));
             i += 1;
             Class::Plain
         } else if matches!(c, ')' | ']' | '}') {
@@ -301,8 +377,8 @@ fn classify(line: &str, cursor: Option<usize>) -> Vec<(usize, usize, Class)> {
                 _ => '{',
             };
             match brackets.pop() {
-                Some((open, b, _)) if b == opener => {
-                    pairs.push((open, start));
+                Some((open, b)) if b == opener => {
+                    pairs.push((open, offset(start)));
                     Class::Plain
                 }
                 _ => Class::Error,
@@ -313,28 +389,26 @@ fn classify(line: &str, cursor: Option<usize>) -> Vec<(usize, usize, Class)> {
         };
         pieces.push((offset(start), offset(i), class));
     }
-    for (_, _, piece) in brackets {
-        pieces[piece].2 = Class::Error;
-    }
     if let Some(cursor) = cursor {
-        // The bracket under the cursor, else the one just before it.
-        let index = chars.iter().position(|&(o, _)| o == cursor);
-        let candidates = [index, index.map_or(chars.len().checked_sub(1), |i| i.checked_sub(1))];
-        let partner = candidates.into_iter().flatten().find_map(|i| {
-            pairs.iter().find_map(|&(open, close)| match i {
-                _ if i == open => Some(close),
-                _ if i == close => Some(open),
-                _ => None,
-            })
-        });
-        if let Some(partner) = partner {
-            let byte = offset(partner);
-            if let Some(piece) = pieces.iter_mut().find(|p| p.0 == byte) {
-                piece.2 = Class::Match;
-            }
-        }
+        mark_match(&mut pieces, &pairs, cursor);
     }
     pieces
+}
+
+/// Marks the bracket matching the one under the cursor, else the one just before it.
+fn mark_match(pieces: &mut [(usize, usize, Class)], pairs: &[(usize, usize)], cursor: usize) {
+    let partner = |at: usize| {
+        pairs.iter().find_map(|&(open, close)| match at {
+            _ if at == open => Some(close),
+            _ if at == close => Some(open),
+            _ => None,
+        })
+    };
+    if let Some(byte) = partner(cursor).or_else(|| cursor.checked_sub(1).and_then(partner))
+        && let Some(piece) = pieces.iter_mut().find(|p| p.0 == byte)
+    {
+        piece.2 = Class::Match;
+    }
 }
 
 impl Highlighter for ConsoleHelper {
@@ -352,8 +426,16 @@ impl Highlighter for ConsoleHelper {
         Cow::Owned(out)
     }
 
-    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(&'s self, prompt: &'p str, default: bool) -> Cow<'b, str> {
-        if default { Cow::Owned(prompt.green().bold().to_string()) } else { Cow::Borrowed(prompt) }
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        default: bool,
+    ) -> Cow<'b, str> {
+        if default {
+            Cow::Owned(prompt.green().bold().to_string())
+        } else {
+            Cow::Borrowed(prompt)
+        }
     }
 
     fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
@@ -369,8 +451,15 @@ impl Highlighter for ConsoleHelper {
 
 impl Validator for ConsoleHelper {
     fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        let incomplete = self.evaluator.try_borrow().is_ok_and(|evaluator| evaluator.is_incomplete(ctx.input()));
-        Ok(if incomplete { ValidationResult::Incomplete } else { ValidationResult::Valid(None) })
+        let incomplete = self
+            .evaluator
+            .try_borrow()
+            .is_ok_and(|evaluator| evaluator.is_incomplete(ctx.input()));
+        Ok(if incomplete {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
     }
 }
 
@@ -379,14 +468,28 @@ mod tests {
     use super::*;
 
     fn classes(line: &str) -> Vec<(&str, Class)> {
-        classify(line, None).into_iter().filter(|p| p.2 != Class::Plain).map(|(s, e, c)| (&line[s..e], c)).collect()
+        classify(line, None)
+            .into_iter()
+            .filter(|p| p.2 != Class::Plain)
+            .map(|(s, e, c)| (&line[s..e], c))
+            .collect()
     }
 
     #[test]
     fn receiver_chains_are_read_backwards() {
         let chain = receiver_chain("let x = User.find(f(1)).sessions").unwrap();
-        assert_eq!(chain, vec![("User".to_owned(), false), ("find".to_owned(), true), ("sessions".to_owned(), false)]);
-        assert_eq!(receiver_chain("now()").unwrap(), vec![("now".to_owned(), true)]);
+        assert_eq!(
+            chain,
+            vec![
+                ("User".to_owned(), false),
+                ("find".to_owned(), true),
+                ("sessions".to_owned(), false)
+            ]
+        );
+        assert_eq!(
+            receiver_chain("now()").unwrap(),
+            vec![("now".to_owned(), true)]
+        );
         assert_eq!(receiver_chain("(1 + 2)"), None);
     }
 
@@ -402,18 +505,90 @@ mod tests {
                 ("// hi", Class::Comment)
             ]
         );
-        assert_eq!(classes("days(30) + 'ab'"), vec![("days", Class::Function), ("30", Class::Number), ("'ab'", Class::Error)]);
-        assert_eq!(classes("f(1))"), vec![("1", Class::Number), (")", Class::Error)]);
+        assert_eq!(
+            classes("days(30) + 'ab'"),
+            vec![
+                ("days", Class::Function),
+                ("30", Class::Number),
+                ("'ab'", Class::Error)
+            ]
+        );
+        assert_eq!(
+            classes("f(1))"),
+            vec![("1", Class::Number), (")", Class::Error)]
+        );
         assert_eq!(classes("'é'"), vec![("'é'", Class::Str)]);
     }
 
     #[test]
     fn the_matching_bracket_is_marked() {
         let line = "f(g(1))";
-        let marked = |cursor| classify(line, Some(cursor)).into_iter().find(|p| p.2 == Class::Match).map(|p| p.0);
+        let marked = |cursor| {
+            classify(line, Some(cursor))
+                .into_iter()
+                .find(|p| p.2 == Class::Match)
+                .map(|p| p.0)
+        };
         assert_eq!(marked(line.len()), Some(1)); // after the last ')'
         assert_eq!(marked(3), Some(5)); // on the inner '('
         assert_eq!(marked(0), None);
+    }
+
+    fn helper() -> (tempfile::TempDir, ConsoleHelper) {
+        let (dir, mut evaluator) = crate::console::testing::evaluator();
+        let _ = evaluator
+            .eval(
+                "setup",
+                r#"let u = User.create(#{username: "u", email: "u@example.com"})"#,
+            )
+            .unwrap();
+        (dir, ConsoleHelper::new(Rc::new(RefCell::new(evaluator))))
+    }
+
+    fn complete(helper: &ConsoleHelper, line: &str) -> Vec<String> {
+        let history = rustyline::history::DefaultHistory::new();
+        let (_, pairs) = helper
+            .complete(line, line.len(), &Context::new(&history))
+            .unwrap();
+        pairs.into_iter().map(|p| p.replacement).collect()
+    }
+
+    fn hint(helper: &ConsoleHelper, line: &str) -> Option<String> {
+        let history = rustyline::history::DefaultHistory::new();
+        helper
+            .hint(line, line.len(), &Context::new(&history))
+            .map(|h| h.0.trim().to_owned())
+    }
+
+    #[test]
+    fn completion_knows_globals_members_and_variables() {
+        let (_dir, helper) = helper();
+        assert_eq!(complete(&helper, "ActiveSession.li"), ["list"]);
+        assert_eq!(complete(&helper, "Act"), ["ActiveSession"]);
+        assert_eq!(complete(&helper, "u.s"), ["sessions", "state"]);
+        assert_eq!(complete(&helper, "User.find(1).last"), ["last_sign_in_at"]);
+        assert_eq!(complete(&helper, "now().to"), ["to_i"]);
+        assert_eq!(complete(&helper, "wh"), ["while"]);
+        assert_eq!(complete(&helper, "help Act"), ["ActiveSession"]);
+        assert!(complete(&helper, "puts(\"User.").is_empty());
+    }
+
+    #[test]
+    fn the_hint_shows_the_signature_being_called() {
+        let (_dir, helper) = helper();
+        assert_eq!(
+            hint(&helper, "let x = User.find(").as_deref(),
+            Some("User.find(id) → User")
+        );
+        assert_eq!(
+            hint(&helper, "puts(days(").as_deref(),
+            Some("days(n) → Duration")
+        );
+        assert_eq!(hint(&helper, "ActiveSession.list(u).len()"), None);
+        assert_eq!(
+            hint(&helper, "puts(\"(\""),
+            Some("puts(value) → value".to_owned())
+        );
     }
 
     #[test]

@@ -1,8 +1,300 @@
-//! The interactive console (placeholder until the console issue lands).
+//! The interactive console: the banner, the read-eval-print loop with rustyline (history,
+//! completion, highlighting, multi-line entry), results printed IRB-style or as tables, errors
+//! with a caret and a Ruby-habit hint, Ctrl-C to stop a statement, and the question before
+//! `ActiveSession.destroy_all`.
+
+mod editor;
+mod help;
+mod ruby_hint;
+mod table;
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use clap::Parser;
+use owo_colors::OwoColorize;
+use rustyline::config::{ColorMode, CompletionType, Config};
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{DefaultEditor, Editor};
 
 use crate::cli::{CliError, Global};
-use crate::script::Evaluator;
+use crate::model::Revoked;
+use crate::script::{self, ErrorKind, Evaluator, ScriptError};
+use editor::ConsoleHelper;
+use ruby_hint::ruby_hint;
+use table::thousands;
 
-pub fn run(_evaluator: Evaluator, _global: &Global) -> Result<(), CliError> {
-    Err(CliError::Usage("the console is not built yet".into()))
+const PROMPT: &str = "sessionctl> ";
+
+/// The name of errors' source, as in `console:1:5: ...`.
+const SOURCE: &str = "console";
+
+/// Runs the console until Ctrl-D, `exit` or `quit`.
+pub fn run(evaluator: Evaluator, global: &Global) -> Result<(), CliError> {
+    let color = global.color.enabled(std::io::stdout().is_terminal());
+    let color_err = global.color.enabled(std::io::stderr().is_terminal());
+    banner(&evaluator, global, color)?;
+
+    let flag = evaluator.interrupt_flag();
+    if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        warn(
+            &format!("Ctrl-C will not stop a running statement: {error}"),
+            color_err,
+        );
+    }
+    evaluator.confirm_destroy_all(Box::new(confirm_destroy_all));
+
+    let evaluator = Rc::new(RefCell::new(evaluator));
+    let config = Config::builder()
+        .max_history_size(10_000)
+        .map_err(|e| CliError::Other(e.into()))?
+        .history_ignore_space(true)
+        .completion_type(CompletionType::List)
+        .color_mode(if color {
+            ColorMode::Forced
+        } else {
+            ColorMode::Disabled
+        })
+        .build();
+    let mut editor: Editor<ConsoleHelper, FileHistory> =
+        Editor::with_config(config).map_err(|e| CliError::Other(e.into()))?;
+    editor.set_helper(Some(ConsoleHelper::new(evaluator.clone())));
+    let mut history = History::open(&mut editor, color_err);
+
+    loop {
+        let line = match editor.readline(PROMPT) {
+            Ok(line) => line,
+            // Ctrl-C on a line being typed clears it.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(error) => {
+                return Err(CliError::Other(anyhow::anyhow!(
+                    "cannot read the terminal: {error}"
+                )));
+            }
+        };
+        let input = line.trim();
+        if input.is_empty() {
+            continue;
+        }
+        // Not kept in history: Up and Enter in the next console should not leave it.
+        if matches!(input, "exit" | "quit") {
+            break;
+        }
+        history.add(&mut editor, &line, color_err);
+        match input {
+            "help" => println!("{}", help::help("").expect("the overview exists")),
+            _ if input.starts_with("help ") => {
+                let topic = input["help ".len()..].trim();
+                match help::help(topic) {
+                    Some(text) => println!("{text}"),
+                    None => eprintln!(
+                        "No help on {topic:?}; try help User, help ActiveSession, help Audit or help functions."
+                    ),
+                }
+            }
+            _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err),
+        }
+    }
+    Ok(())
+}
+
+/// One or two lines: which database, how much is in it, how to get help.
+fn banner(evaluator: &Evaluator, global: &Global, color: bool) -> Result<(), CliError> {
+    let registry = evaluator.registry();
+    let database = match &global.db {
+        Some(path) => path.display().to_string(),
+        // cli.rs opens --demo on a temporary database without naming it in `Global`.
+        None if crate::cli::Cli::try_parse().is_ok_and(|cli| cli.demo) => {
+            "a temporary demo database".to_owned()
+        }
+        None => crate::cli::data_dir().map_or_else(
+            || "the default database".to_owned(),
+            |dir| dir.join("db").display().to_string(),
+        ),
+    };
+    let users = registry.user_count()?;
+    let sessions = registry.stored_session_count()?;
+    let first = format!(
+        "sessionctl console on {database}: {} user{}, {} session{}{}",
+        thousands(users),
+        plural(users),
+        thousands(sessions),
+        plural(sessions),
+        if registry.is_dry_run() {
+            " (dry run: nothing is written)"
+        } else {
+            ""
+        },
+    );
+    let second = "Type help for the objects and commands; Tab completes; exit or Ctrl-D leaves.";
+    if color {
+        println!("{}\n{}", first.bold(), second.dimmed());
+    } else {
+        println!("{first}\n{second}");
+    }
+    Ok(())
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Runs one input and prints its value or its error.
+fn evaluate(evaluator: &mut Evaluator, code: &str, color: bool, color_err: bool) {
+    match evaluator.eval(SOURCE, code) {
+        Ok(value) if value.is_unit() => {}
+        Ok(value) => {
+            let text = table::render(&value, evaluator.registry(), color).unwrap_or_else(|| {
+                format!(
+                    "{} {}",
+                    if color {
+                        "=>".dimmed().to_string()
+                    } else {
+                        "=>".to_owned()
+                    },
+                    script::inspect(&value)
+                )
+            });
+            evaluator.output().line(&text);
+        }
+        Err(error) => report(&error, code, color_err),
+    }
+}
+
+/// Prints an error with its place and, for a Ruby habit, the rhai spelling.
+fn report(error: &ScriptError, code: &str, color: bool) {
+    if error.kind == ErrorKind::Interrupted {
+        eprintln!(
+            "{}",
+            if color {
+                "Interrupted.".yellow().to_string()
+            } else {
+                "Interrupted.".to_owned()
+            }
+        );
+        return;
+    }
+    crate::batch::report_error(error, color);
+    let rejected =
+        error.kind == ErrorKind::Parse || error.message.starts_with("Variable not found");
+    if let Some(hint) = ruby_hint(code).filter(|_| rejected) {
+        let label = "In rhai:";
+        if color {
+            eprintln!("{} {}", label.yellow().bold(), hint.yellow());
+        } else {
+            eprintln!("{label} {hint}");
+        }
+    }
+}
+
+/// Asks before `ActiveSession.destroy_all`; only "y" or "yes" goes ahead.
+fn confirm_destroy_all(revoked: Revoked) -> bool {
+    if revoked.sessions == 0 {
+        return true;
+    }
+    let question = format!(
+        "Revoke {} session{} of {} user{}? [y/N] ",
+        thousands(revoked.sessions),
+        plural(revoked.sessions),
+        thousands(revoked.users),
+        plural(revoked.users)
+    );
+    let Ok(mut editor) = DefaultEditor::new() else {
+        return false;
+    };
+    editor
+        .readline(&question)
+        .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+/// The history file: `SESSIONCTL_HISTORY`, else `history.txt` in the data directory. Any
+/// problem with it is a warning, once; the console goes on without saving.
+struct History {
+    path: Option<PathBuf>,
+}
+
+impl History {
+    fn open(editor: &mut Editor<ConsoleHelper, FileHistory>, color: bool) -> Self {
+        let path = std::env::var_os("SESSIONCTL_HISTORY")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| crate::cli::data_dir().map(|dir| dir.join("history.txt")));
+        let Some(path) = path else {
+            warn("no data directory: history is not kept", color);
+            return Self { path: None };
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Err(error) = std::fs::create_dir_all(parent)
+        {
+            warn(
+                &format!(
+                    "history is not kept: cannot create {}: {error}",
+                    parent.display()
+                ),
+                color,
+            );
+            return Self { path: None };
+        }
+        match editor.load_history(&path) {
+            Ok(()) => {}
+            Err(ReadlineError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => warn(
+                &format!("cannot read the history in {}: {error}", path.display()),
+                color,
+            ),
+        }
+        Self { path: Some(path) }
+    }
+
+    /// Records `line` and appends it to the file (merging with other open consoles).
+    fn add(&mut self, editor: &mut Editor<ConsoleHelper, FileHistory>, line: &str, color: bool) {
+        let _ = editor.add_history_entry(line);
+        if let Some(path) = &self.path
+            && let Err(error) = editor.append_history(path)
+        {
+            warn(
+                &format!(
+                    "history is not saved: cannot write {}: {error}",
+                    path.display()
+                ),
+                color,
+            );
+            self.path = None;
+        }
+    }
+}
+
+fn warn(message: &str, color: bool) {
+    if color {
+        eprintln!("{} {message}", "warning:".yellow().bold());
+    } else {
+        eprintln!("warning: {message}");
+    }
+}
+
+#[cfg(test)]
+mod testing {
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use crate::registry::Registry;
+    use crate::script::{Evaluator, Limits, Output};
+
+    /// An evaluator on an empty temporary database, which lives as long as the directory.
+    pub fn evaluator() -> (tempfile::TempDir, Evaluator) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(&dir.path().join("db")).unwrap();
+        let registry = Registry::new(store, Arc::new(crate::clock::SystemClock)).unwrap();
+        let (out, _) = Output::capture();
+        let (err, _) = Output::capture();
+        (
+            dir,
+            Evaluator::new(Rc::new(registry), Limits::BATCH, out, err),
+        )
+    }
 }

@@ -66,9 +66,15 @@ fn strings(input: &str) -> String {
         let closed = i < chars.len();
         i += 1;
         match c {
-            '\'' if closed => out.push_str(&format!("\"{}\"", body.replace("\\'", "'").replace('"', "\\\""))),
+            '\'' if closed => {
+                out.push('"');
+                out.push_str(&body.replace("\\'", "'").replace('"', "\\\""));
+                out.push('"');
+            }
             '"' if closed && body.contains("#{") => {
-                out.push_str(&format!("`{}`", body.replace('`', "\\`").replace("#{", "${")));
+                out.push('`');
+                out.push_str(&body.replace('`', "\\`").replace("#{", "${"));
+                out.push('`');
             }
             _ => out.extend(&chars[start..i.min(chars.len())]),
         }
@@ -83,12 +89,22 @@ fn blocks(code: &str) -> String {
     // One block per round, innermost first, so that nested blocks come out right.
     for _ in 0..32 {
         let chars: Vec<char> = code.chars().collect();
-        let Some((open, body_start, close, close_len)) = find_block(&chars) else { break };
-        let params_end = chars[body_start..].iter().skip(1).position(|&c| c == '|').map(|p| body_start + p + 2);
+        let Some((open, body_start, close, close_len)) = find_block(&chars) else {
+            break;
+        };
+        let params_end = chars[body_start..]
+            .iter()
+            .skip(1)
+            .position(|&c| c == '|')
+            .map(|p| body_start + p + 2);
         let Some(params_end) = params_end else { break };
         let params: String = chars[body_start..params_end].iter().collect();
         let body: String = chars[params_end..close].iter().collect();
-        let before: String = chars[..open].iter().collect::<String>().trim_end().to_owned();
+        let before: String = chars[..open]
+            .iter()
+            .collect::<String>()
+            .trim_end()
+            .to_owned();
         let after: String = chars[close + close_len..].iter().collect();
         let closure = format!("{params} {{ {} }}", body.trim());
         code = if let Some(call) = before.strip_suffix("()") {
@@ -131,14 +147,18 @@ fn find_block(chars: &[char]) -> Option<(usize, usize, usize, usize)> {
             i += 2;
         } else if chars[i] == '{' {
             let is_map = i > 0 && chars[i - 1] == '#';
-            stack.push(if is_map { None } else { params_after(i + 1).map(|p| (i, p, false)) });
+            stack.push(if is_map {
+                None
+            } else {
+                params_after(i + 1).map(|p| (i, p, false))
+            });
             i += 1;
         } else if chars[i] == '}' || word_at(i, "end") {
             let len = if chars[i] == '}' { 1 } else { 3 };
-            if let Some(Some((open, params, is_do))) = stack.pop() {
-                if is_do == (len == 3) {
-                    return Some((open, params, i, len));
-                }
+            if let Some(Some((open, params, is_do))) = stack.pop()
+                && is_do == (len == 3)
+            {
+                return Some((open, params, i, len));
             }
             i += len;
         } else {
@@ -154,7 +174,10 @@ fn is_ident(c: char) -> bool {
 
 /// The length in bytes of the identifier `text` starts with.
 fn ident_len(text: &str) -> usize {
-    text.chars().take_while(|&c| is_ident(c)).map(char::len_utf8).sum()
+    text.chars()
+        .take_while(|&c| is_ident(c))
+        .map(char::len_utf8)
+        .sum()
 }
 
 /// `find_by(email: "x")` → `find_by(#{email: "x"})`.
@@ -204,13 +227,18 @@ fn statements(code: &str) -> String {
     let mut depth = 0usize;
     let mut start = 0;
     for i in 0..=chars.len() {
-        let boundary = i == chars.len() || (!mask[i] && matches!(chars[i], '\n' | ';' | '{' | '}' | '(' | ')' | ','));
+        let boundary = i == chars.len()
+            || (!mask[i] && matches!(chars[i], '\n' | ';' | '{' | '}' | '(' | ')' | ','));
         if !boundary {
             continue;
         }
         let statement: String = chars[start..i].iter().collect();
         let statement = paren_less_call(&statement).unwrap_or(statement);
-        out.push_str(&if depth == 0 { with_let(&statement).unwrap_or(statement) } else { statement });
+        out.push_str(&if depth == 0 {
+            with_let(&statement).unwrap_or(statement)
+        } else {
+            statement
+        });
         if let Some(&c) = chars.get(i) {
             out.push(c);
             match c {
@@ -232,16 +260,22 @@ fn paren_less_call(statement: &str) -> Option<String> {
     let (prefix, rest) = match assignment(body) {
         Some((name, value)) => (format!("{name} = "), value),
         None if body.starts_with("let ") => {
-            return paren_less_call(&body[4..]).map(|s| format!("{indent}let {}{trailing}", s.trim()));
+            return paren_less_call(&body[4..])
+                .map(|s| format!("{indent}let {}{trailing}", s.trim()));
         }
         None => (String::new(), body),
     };
-    let callee_len: usize = rest.chars().take_while(|&c| is_ident(c) || c == '.').map(char::len_utf8).sum();
+    let callee_len: usize = rest
+        .chars()
+        .take_while(|&c| is_ident(c) || c == '.')
+        .map(char::len_utf8)
+        .sum();
     let callee = &rest[..callee_len];
     let arguments = rest[callee_len..].trim();
     let is_callee = (callee.contains('.') && !callee.ends_with('.') && !callee.starts_with('.'))
         || matches!(callee, "puts" | "pp" | "p" | "print");
-    let starts_argument = arguments.starts_with(|c: char| is_ident(c) || matches!(c, '"' | '`' | '#' | '[' | '|' | '-'))
+    let starts_argument = arguments
+        .starts_with(|c: char| is_ident(c) || matches!(c, '"' | '`' | '#' | '[' | '|' | '-'))
         && !arguments.starts_with("->")
         && !is_operator_word(arguments);
     (is_callee && rest[callee_len..].starts_with(' ') && starts_argument)
@@ -259,9 +293,15 @@ fn assignment(statement: &str) -> Option<(&str, &str)> {
     let name = &statement[..name_len];
     let rest = statement[name_len..].trim_start();
     let value = rest.strip_prefix('=')?;
-    let keyword = ["let", "const", "if", "while", "return", "for", "fn", "else", "loop", "throw"].contains(&name);
-    (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && !keyword && !value.starts_with(['=', '>']))
-        .then(|| (name, value.trim()))
+    let keyword = [
+        "let", "const", "if", "while", "return", "for", "fn", "else", "loop", "throw",
+    ]
+    .contains(&name);
+    (!name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !keyword
+        && !value.starts_with(['=', '>']))
+    .then(|| (name, value.trim()))
 }
 
 /// `x = 1` → `let x = 1`.
@@ -282,18 +322,27 @@ mod tests {
 
     #[test]
     fn single_quotes_become_double_quotes() {
-        assert_eq!(hint("User.find_by_username('exampleuser')"), "User.find_by_username(\"exampleuser\")");
+        assert_eq!(
+            hint("User.find_by_username('exampleuser')"),
+            "User.find_by_username(\"exampleuser\")"
+        );
         assert_eq!(hint(r#"puts('say "hi"')"#), r#"puts("say \"hi\"")"#);
     }
 
     #[test]
     fn interpolation_becomes_a_backtick_string() {
-        assert_eq!(hint(r#"puts("IP: #{s.ip_address}")"#), "puts(`IP: ${s.ip_address}`)");
+        assert_eq!(
+            hint(r#"puts("IP: #{s.ip_address}")"#),
+            "puts(`IP: ${s.ip_address}`)"
+        );
     }
 
     #[test]
     fn calls_get_their_parentheses() {
-        assert_eq!(hint("User.find_by_username 'exampleuser'"), "User.find_by_username(\"exampleuser\")");
+        assert_eq!(
+            hint("User.find_by_username 'exampleuser'"),
+            "User.find_by_username(\"exampleuser\")"
+        );
         assert_eq!(hint("puts s.browser"), "puts(s.browser)");
         assert_eq!(hint("User.find 123"), "User.find(123)");
     }
@@ -301,24 +350,40 @@ mod tests {
     #[test]
     fn assignments_get_let() {
         assert_eq!(hint("user = User.find(1)"), "let user = User.find(1)");
-        assert_eq!(hint("user = User.find_by_username 'exampleuser'"), "let user = User.find_by_username(\"exampleuser\")");
+        assert_eq!(
+            hint("user = User.find_by_username 'exampleuser'"),
+            "let user = User.find_by_username(\"exampleuser\")"
+        );
     }
 
     #[test]
     fn keyword_arguments_become_a_map() {
-        assert_eq!(hint("user = User.find_by(email: 'user@example.com')"), "let user = User.find_by(#{email: \"user@example.com\"})");
+        assert_eq!(
+            hint("user = User.find_by(email: 'user@example.com')"),
+            "let user = User.find_by(#{email: \"user@example.com\"})"
+        );
     }
 
     #[test]
     fn blocks_become_closures() {
-        assert_eq!(hint("User.all.each { |u| puts u.username }"), "User.all.each(|u| { puts(u.username) })");
-        assert_eq!(hint("User.find_each do |user|\n  puts user.name\nend"), "User.find_each(|user| { puts(user.name) })");
         assert_eq!(
-            hint("ActiveSession.list(user).each { |session| ActiveSession.destroy_session(user, session.session_private_id) }"),
+            hint("User.all.each { |u| puts u.username }"),
+            "User.all.each(|u| { puts(u.username) })"
+        );
+        assert_eq!(
+            hint("User.find_each do |user|\n  puts user.name\nend"),
+            "User.find_each(|user| { puts(user.name) })"
+        );
+        assert_eq!(
+            hint(
+                "ActiveSession.list(user).each { |session| ActiveSession.destroy_session(user, session.session_private_id) }"
+            ),
             "ActiveSession.list(user).each(|session| { ActiveSession.destroy_session(user, session.session_private_id) })"
         );
         assert_eq!(
-            hint("User.find_each do |u|\n  ActiveSession.list(u).each do |s|\n    puts \"#{s.ip_address}\"\n  end\nend"),
+            hint(
+                "User.find_each do |u|\n  ActiveSession.list(u).each do |s|\n    puts \"#{s.ip_address}\"\n  end\nend"
+            ),
             "User.find_each(|u| { ActiveSession.list(u).each(|s| { puts(`${s.ip_address}`) }) })"
         );
     }

@@ -21,29 +21,50 @@ pub fn render(value: &Dynamic, registry: &Registry, color: bool) -> Option<Strin
         if array.is_empty() {
             return None;
         }
-        if array.iter().all(|v| v.is::<UserValue>()) {
-            let users = array.iter().map(|v| Ok(v.read_lock::<UserValue>().expect("checked").0.clone()));
+        if array.iter().all(Dynamic::is::<UserValue>) {
+            let users = array
+                .iter()
+                .map(|v| Ok(v.read_lock::<UserValue>().expect("checked").0.clone()));
             return Some(users_table(users, color));
         }
-        if array.iter().all(|v| v.is::<SessionValue>()) {
-            let sessions = array.iter().map(|v| Ok(v.read_lock::<SessionValue>().expect("checked").session.clone()));
+        if array.iter().all(Dynamic::is::<SessionValue>) {
+            let sessions = array.iter().map(|v| {
+                Ok(v.read_lock::<SessionValue>()
+                    .expect("checked")
+                    .session
+                    .clone())
+            });
             return Some(sessions_table(sessions, registry, color));
         }
         return None;
     }
     if let Some(users) = value.read_lock::<UserRelation>() {
-        let users = users.clone().into_iter().map(|u| u.map(|u| u.0).map_err(|e| e.to_string()));
+        let users = users
+            .clone()
+            .into_iter()
+            .map(|u| u.map(|u| u.0).map_err(|e| e.to_string()));
         return Some(users_table(users, color));
     }
     if let Some(sessions) = value.read_lock::<SessionRelation>() {
-        let sessions = sessions.clone().into_iter().map(|s| s.map(|s| s.session).map_err(|e| e.to_string()));
+        let sessions = sessions
+            .clone()
+            .into_iter()
+            .map(|s| s.map(|s| s.session).map_err(|e| e.to_string()));
         return Some(sessions_table(sessions, registry, color));
     }
     None
 }
 
 fn users_table(users: impl Iterator<Item = Result<User, String>>, color: bool) -> String {
-    let header = ["ID", "Username", "Name", "Email", "State", "Admin", "Last sign-in"];
+    let header = [
+        "ID",
+        "Username",
+        "Name",
+        "Email",
+        "State",
+        "Admin",
+        "Last sign-in",
+    ];
     let (rows, rest) = take_rows(users);
     let rows = rows.into_iter().map(|u| {
         vec![
@@ -59,8 +80,21 @@ fn users_table(users: impl Iterator<Item = Result<User, String>>, color: bool) -
     finish(&header, rows, rest, "users", color)
 }
 
-fn sessions_table(sessions: impl Iterator<Item = Result<ActiveSession, String>>, registry: &Registry, color: bool) -> String {
-    let header = ["User", "IP", "Browser", "OS", "Device", "Signed in", "Last active", "Flags"];
+fn sessions_table(
+    sessions: impl Iterator<Item = Result<ActiveSession, String>>,
+    registry: &Registry,
+    color: bool,
+) -> String {
+    let header = [
+        "User",
+        "IP",
+        "Browser",
+        "OS",
+        "Device",
+        "Signed in",
+        "Last active",
+        "Flags",
+    ];
     let (rows, rest) = take_rows(sessions);
     let mut names: HashMap<u64, String> = HashMap::new();
     let rows: Vec<Vec<String>> = rows
@@ -73,7 +107,7 @@ fn sessions_table(sessions: impl Iterator<Item = Result<ActiveSession, String>>,
                     _ => format!("#{}", s.user_id),
                 })
                 .clone();
-            let device = if s.device_name.is_empty() || s.device_name == "Other" {
+            let device = if matches!(s.device_name.as_str(), "" | "Other" | "Unknown") {
                 s.human_device_type()
             } else {
                 format!("{} ({})", s.device_name, s.human_device_type())
@@ -85,7 +119,16 @@ fn sessions_table(sessions: impl Iterator<Item = Result<ActiveSession, String>>,
             if s.admin_mode {
                 flags.push("admin mode");
             }
-            vec![user, s.ip_address, s.browser, s.os, device, time(s.created_at), time(s.updated_at), flags.join(", ")]
+            vec![
+                user,
+                s.ip_address,
+                s.browser,
+                s.os,
+                device,
+                time(s.created_at),
+                time(s.updated_at),
+                flags.join(", "),
+            ]
         })
         .collect();
     finish(&header, rows.into_iter(), rest, "sessions", color)
@@ -111,10 +154,24 @@ fn take_rows<T>(items: impl Iterator<Item = Result<T, String>>) -> (Vec<T>, Rest
     (rows, Rest::More(more))
 }
 
-fn finish(header: &[&str], rows: impl Iterator<Item = Vec<String>>, rest: Rest, what: &str, color: bool) -> String {
+fn finish(
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    rest: Rest,
+    what: &str,
+    color: bool,
+) -> String {
     let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    table.set_header(header.iter().map(|h| if color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) }));
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(header.iter().map(|h| {
+        if color {
+            Cell::new(h).add_attribute(Attribute::Bold)
+        } else {
+            Cell::new(h)
+        }
+    }));
     let mut shown = 0;
     for row in rows {
         table.add_row(row);
@@ -122,7 +179,11 @@ fn finish(header: &[&str], rows: impl Iterator<Item = Vec<String>>, rest: Rest, 
     }
     let footer = match rest {
         Rest::More(0) => format!("{shown} {what}"),
-        Rest::More(more) => format!("… {} more ({} {what} in all)", thousands(more as u64), thousands((shown + more) as u64)),
+        Rest::More(more) => format!(
+            "… {} more ({} {what} in all)",
+            thousands(more as u64),
+            thousands((shown + more) as u64)
+        ),
         Rest::Stopped(error) => format!("… stopped: {error}"),
     };
     format!("{table}\n{footer}")

@@ -340,10 +340,13 @@ fn register_session(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_get("public_id", |s: &mut SessionValue| {
         s.public_id.clone().map_or(Dynamic::UNIT, Dynamic::from)
     });
-    engine.register_fn("is_current", |s: &mut SessionValue, current: Dynamic| -> Ret<bool> {
-        let current = optional_id(&current, "session.is_current")?;
-        Ok(s.session.is_current(current.as_deref()))
-    });
+    engine.register_fn(
+        "is_current",
+        |s: &mut SessionValue, current: Dynamic| -> Ret<bool> {
+            let current = optional_id(&current, "session.is_current")?;
+            Ok(s.session.is_current(current.as_deref()))
+        },
+    );
     engine.register_fn("to_string", |s: &mut SessionValue| s.short());
     engine.register_fn("to_debug", |s: &mut SessionValue| s.inspect());
     engine.register_fn("==", |a: SessionValue, b: SessionValue| {

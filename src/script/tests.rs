@@ -241,21 +241,44 @@ fn destroying_sessions_and_everything() {
 fn the_remaining_table_rows() {
     let mut f = fixture();
     assert_eq!(f.plain("let c = User.create(#{username: \"carol\", email: \"carol@example.com\", name: \"Carol\"}); c.id"), "4");
-    assert_eq!(f.plain("User.find(4).state + \" \" + User.find(4).admin + \" \" + User.find(4).last_sign_in_at"), "active false ");
-    assert_eq!(f.plain("let u = User.find(3); u.remember_me(); u.remember_me(); u.forget_me()"), "2");
+    assert_eq!(
+        f.plain(
+            "User.find(4).state + \" \" + User.find(4).admin + \" \" + User.find(4).last_sign_in_at"
+        ),
+        "active false "
+    );
+    assert_eq!(
+        f.plain("let u = User.find(3); u.remember_me(); u.remember_me(); u.forget_me()"),
+        "2"
+    );
     assert_eq!(f.plain("User.find(3).remember_tokens"), "0");
     assert_eq!(f.plain("let s = User.find(2).sessions[0]; s.human_device_type + \" \" + s.device_type + \" \" + s.user_id"), "Desktop desktop 2");
     assert_eq!(f.plain("let s = User.find(2).sessions[0]; s.is_current(s.session_private_id) && !s.is_current(())"), "true");
     assert_eq!(f.plain("ActiveSession.set(User.find(3), #{ip_address: \"9.9.9.9\", user_agent: \"x\", impersonated: true, admin_mode: true}).admin_mode"), "true");
-    assert_eq!(f.plain("ActiveSession.destroy_all_but_current(User.find(3), User.find(3).sessions[1])"), "2");
+    assert_eq!(
+        f.plain("ActiveSession.destroy_all_but_current(User.find(3), User.find(3).sessions[1])"),
+        "2"
+    );
     let kept = f.plain("User.find(3).sessions.map(|s| s.is_impersonated).len()");
     assert_eq!(kept, "2");
     assert_eq!(f.plain("ActiveSession.cleanup(User.find(3))"), "0");
     let error = f.fail("ActiveSession.revoke(User.find(3), User.find(3).sessions[0].session_private_id, User.find(3).sessions[0].session_private_id)");
-    assert!(error.message.starts_with("cannot revoke the current session"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .starts_with("cannot revoke the current session"),
+        "{}",
+        error.message
+    );
     assert_eq!(f.plain("ActiveSession.sweep_expired().sessions"), "0");
     let error = f.fail("ActiveSession.set(User.find(3), #{ip: \"1\"})");
-    assert!(error.message.contains("unknown key \"ip\"; the accepted keys are"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("unknown key \"ip\"; the accepted keys are"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]

@@ -133,11 +133,13 @@ pub fn decode_any(bytes: &[u8]) -> Vec<Result<()>> {
         record::decode_session(bytes, bytes).map(drop),
         record::decode_tokens(1, bytes).map(drop),
         record::decode_audit(1, bytes).map(drop),
-        record::decode_session_count(bytes).map(drop).map_err(|reason| crate::Error::CorruptRecord {
-            what: "user",
-            key: "fuzz".into(),
-            reason,
-        }),
+        record::decode_session_count(bytes)
+            .map(drop)
+            .map_err(|reason| crate::Error::CorruptRecord {
+                what: "user",
+                key: "fuzz".into(),
+                reason,
+            }),
     ]
 }
 

@@ -105,7 +105,11 @@ pub struct SessionCount {
 impl SessionCount {
     /// The count in the current generation `current`.
     pub fn in_generation(self, current: u64) -> u32 {
-        if self.generation == current { self.count } else { 0 }
+        if self.generation == current {
+            self.count
+        } else {
+            0
+        }
     }
 }
 
@@ -141,7 +145,10 @@ struct UserCountView<'a> {
 /// Only the session count of a user record.
 pub fn decode_session_count(bytes: &[u8]) -> Result<SessionCount, String> {
     let view: UserCountView<'_> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-    Ok(SessionCount { generation: view.generation, count: view.session_count })
+    Ok(SessionCount {
+        generation: view.generation,
+        count: view.session_count,
+    })
 }
 
 pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
@@ -152,7 +159,10 @@ pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
 pub fn decode_user_record(id: u64, bytes: &[u8]) -> Result<(User, SessionCount)> {
     let key = || format!("user id={id}");
     let r: UserRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("user", key(), &e))?;
-    let sessions = SessionCount { generation: r.generation, count: r.session_count };
+    let sessions = SessionCount {
+        generation: r.generation,
+        count: r.session_count,
+    };
     let user = User {
         id,
         username: r.username,

@@ -59,8 +59,12 @@ impl Generation {
     fn open(db: &sled::Db, number: u64) -> Result<Self> {
         Ok(Self {
             number,
-            sessions: db.open_tree(format!("{SESSIONS_PREFIX}{number}")).map_err(storage)?,
-            tokens: db.open_tree(format!("{TOKENS_PREFIX}{number}")).map_err(storage)?,
+            sessions: db
+                .open_tree(format!("{SESSIONS_PREFIX}{number}"))
+                .map_err(storage)?,
+            tokens: db
+                .open_tree(format!("{TOKENS_PREFIX}{number}"))
+                .map_err(storage)?,
         })
     }
 }
@@ -148,7 +152,10 @@ impl SledStore {
     /// Drops the session and token trees of generations other than `current`: what a crash
     /// during `remove_all_sessions` left behind.
     fn drop_other_generations(&self, current: u64) -> Result<()> {
-        let keep = [format!("{SESSIONS_PREFIX}{current}"), format!("{TOKENS_PREFIX}{current}")];
+        let keep = [
+            format!("{SESSIONS_PREFIX}{current}"),
+            format!("{TOKENS_PREFIX}{current}"),
+        ];
         for name in self.db.tree_names() {
             let name = String::from_utf8_lossy(&name).into_owned();
             let generational = name.starts_with(SESSIONS_PREFIX) || name.starts_with(TOKENS_PREFIX);
@@ -231,7 +238,6 @@ impl SledStore {
             .map_err(storage)?;
         Ok(())
     }
-
 }
 
 /// The roles of the trees a transaction may take part in.
@@ -277,13 +283,22 @@ impl<'a> Tx<'a> {
             meta.insert(NEXT_USER_ID_KEY, &(user.id + 1).to_be_bytes())?;
         }
         let id = user_key(user.id);
-        for (role, value) in [(Role::ByUsername, &user.username), (Role::ByEmail, &user.email)] {
+        for (role, value) in [
+            (Role::ByUsername, &user.username),
+            (Role::ByEmail, &user.email),
+        ] {
             let index = self.tree(role);
             if let Some(other) = index.get(index_key(value))? {
                 let other = record::decode_id(&other, "index").or_else(abort)?;
                 return abort(match role {
-                    Role::ByUsername => Error::UsernameTaken { username: value.clone(), id: other },
-                    _ => Error::EmailTaken { email: value.clone(), id: other },
+                    Role::ByUsername => Error::UsernameTaken {
+                        username: value.clone(),
+                        id: other,
+                    },
+                    _ => Error::EmailTaken {
+                        email: value.clone(),
+                        id: other,
+                    },
                 });
             }
             index.insert(index_key(value).as_bytes(), &id)?;
@@ -300,7 +315,9 @@ impl<'a> Tx<'a> {
             return abort(Error::UserNotFound { id: user.id });
         };
         let (old, sessions) = record::decode_user_record(user.id, &old).or_else(abort)?;
-        if index_key(&old.username) != index_key(&user.username) || index_key(&old.email) != index_key(&user.email) {
+        if index_key(&old.username) != index_key(&user.username)
+            || index_key(&old.email) != index_key(&user.email)
+        {
             return abort(Error::InvalidField {
                 field: "user",
                 reason: format!("user id={} cannot be renamed", user.id),
@@ -318,10 +335,15 @@ impl<'a> Tx<'a> {
             }
             let users = self.tree(Role::Users);
             // An orphan session (its user gone) has no count to keep.
-            let Some(bytes) = users.get(user_key(user_id))? else { continue };
+            let Some(bytes) = users.get(user_key(user_id))? else {
+                continue;
+            };
             let (user, sessions) = record::decode_user_record(user_id, &bytes).or_else(abort)?;
             let count = (i64::from(sessions.in_generation(self.generation)) + change).max(0);
-            let sessions = SessionCount { generation: self.generation, count: u32::try_from(count).unwrap_or(u32::MAX) };
+            let sessions = SessionCount {
+                generation: self.generation,
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+            };
             users.insert(&user_key(user_id), record::encode_user(&user, sessions))?;
         }
         Ok(())
@@ -345,20 +367,26 @@ impl<'a> Tx<'a> {
             }
         }
         for session in &changes.sessions {
-            let key = session_key(session.user_id, &session.session_private_id).ok_or_else(|| {
-                ConflictableTransactionError::Abort(Error::InvalidField {
-                    field: "session_private_id",
-                    reason: format!("{:?} is not a private id", session.session_private_id),
-                })
-            })?;
-            if self.tree(Role::Sessions).insert(&key[..], record::encode_session(session))?.is_none() {
+            let key =
+                session_key(session.user_id, &session.session_private_id).ok_or_else(|| {
+                    ConflictableTransactionError::Abort(Error::InvalidField {
+                        field: "session_private_id",
+                        reason: format!("{:?} is not a private id", session.session_private_id),
+                    })
+                })?;
+            if self
+                .tree(Role::Sessions)
+                .insert(&key[..], record::encode_session(session))?
+                .is_none()
+            {
                 *delta.entry(session.user_id).or_default() += 1;
             }
         }
         self.count_sessions(&delta)?;
         for user_id in &changes.revoke_tokens_of {
             if let Some(old) = self.tree(Role::Tokens).remove(&user_key(*user_id))? {
-                applied.tokens_revoked += record::decode_tokens(*user_id, &old).map_or(1, |t| t.len() as u64);
+                applied.tokens_revoked +=
+                    record::decode_tokens(*user_id, &old).map_or(1, |t| t.len() as u64);
             }
         }
         for (user_id, token) in &changes.tokens {
@@ -373,7 +401,9 @@ impl<'a> Tx<'a> {
         }
         if let Some(entry) = &changes.audit {
             let mut entry = entry.clone();
-            entry.user_ids.extend(applied.created_users.iter().map(|u| u.id));
+            entry
+                .user_ids
+                .extend(applied.created_users.iter().map(|u| u.id));
             let audit = self.tree(Role::Audit);
             let seq = audit.generate_id()?;
             audit.insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
@@ -481,7 +511,12 @@ impl Backend for SledStore {
     }
 
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
-        match self.current().tokens.get(user_key(user_id)).map_err(storage)? {
+        match self
+            .current()
+            .tokens
+            .get(user_key(user_id))
+            .map_err(storage)?
+        {
             Some(bytes) => record::decode_tokens(user_id, &bytes),
             None => Ok(Vec::new()),
         }
@@ -493,11 +528,19 @@ impl Backend for SledStore {
         let creates = !changes.new_users.is_empty();
         let roles: [(Role, bool, &Tree); 7] = [
             (Role::Meta, creates, &self.meta),
-            (Role::Users, creates || !changes.users.is_empty() || touches_sessions, &self.users),
+            (
+                Role::Users,
+                creates || !changes.users.is_empty() || touches_sessions,
+                &self.users,
+            ),
             (Role::ByUsername, creates, &self.by_username),
             (Role::ByEmail, creates, &self.by_email),
             (Role::Sessions, touches_sessions, &generation.sessions),
-            (Role::Tokens, !changes.tokens.is_empty() || !changes.revoke_tokens_of.is_empty(), &generation.tokens),
+            (
+                Role::Tokens,
+                !changes.tokens.is_empty() || !changes.revoke_tokens_of.is_empty(),
+                &generation.tokens,
+            ),
             (Role::Audit, changes.audit.is_some(), &self.audit),
         ];
         let mut trees = Vec::new();
@@ -514,7 +557,10 @@ impl Backend for SledStore {
         trees
             .as_slice()
             .transaction(|taking_part| {
-                let tx = Tx { trees: slots.map(|slot| slot.map(|i| &taking_part[i])), generation: generation.number };
+                let tx = Tx {
+                    trees: slots.map(|slot| slot.map(|i| &taking_part[i])),
+                    generation: generation.number,
+                };
                 tx.apply(&changes)
             })
             .map_err(|error| match error {
@@ -526,7 +572,11 @@ impl Backend for SledStore {
     fn session_count_of(&self, user_id: u64) -> Result<u64> {
         let generation = self.current();
         Ok(match self.users.get(user_key(user_id)).map_err(storage)? {
-            Some(bytes) => u64::from(record::decode_user_record(user_id, &bytes)?.1.in_generation(generation.number)),
+            Some(bytes) => u64::from(
+                record::decode_user_record(user_id, &bytes)?
+                    .1
+                    .in_generation(generation.number),
+            ),
             None => 0,
         })
     }
@@ -538,7 +588,11 @@ impl Backend for SledStore {
         for entry in &self.users {
             let (key, value) = entry.map_err(storage)?;
             let count = record::decode_session_count(&value)
-                .map_err(|reason| Error::CorruptRecord { what: "user", key: hex::encode(&key), reason })?
+                .map_err(|reason| Error::CorruptRecord {
+                    what: "user",
+                    key: hex::encode(&key),
+                    reason,
+                })?
                 .in_generation(generation.number);
             if count > 0 {
                 sessions += u64::from(count);
@@ -547,11 +601,16 @@ impl Backend for SledStore {
         }
         // One atomic write switches to empty trees; then the old ones go.
         let next = Generation::open(&self.db, generation.number + 1)?;
-        self.meta.insert(GENERATION_KEY, &next.number.to_be_bytes()).map_err(storage)?;
+        self.meta
+            .insert(GENERATION_KEY, &next.number.to_be_bytes())
+            .map_err(storage)?;
         self.db.flush().map_err(storage)?;
         let old = std::mem::replace(&mut *generation, next);
         drop(generation);
-        for name in [format!("{SESSIONS_PREFIX}{}", old.number), format!("{TOKENS_PREFIX}{}", old.number)] {
+        for name in [
+            format!("{SESSIONS_PREFIX}{}", old.number),
+            format!("{TOKENS_PREFIX}{}", old.number),
+        ] {
             self.db.drop_tree(name).map_err(storage)?;
         }
         Ok((sessions, users))
@@ -602,7 +661,11 @@ impl SledStore {
     /// Every user decodes and is indexed under its username and email; ids stay below the
     /// next id to assign.
     /// Returns the session count each user record keeps.
-    fn check_users(&self, generation: u64, found: &mut Vec<Disagreement>) -> Result<HashMap<u64, u32>> {
+    fn check_users(
+        &self,
+        generation: u64,
+        found: &mut Vec<Disagreement>,
+    ) -> Result<HashMap<u64, u32>> {
         let mut max_id = 0;
         let mut counts = HashMap::new();
         for entry in &self.users {
@@ -694,7 +757,12 @@ impl SledStore {
 
     /// Every session and token list decodes and belongs to an existing user, whose record
     /// keeps the right session count.
-    fn check_owned(&self, generation: &Generation, counts: &HashMap<u64, u32>, found: &mut Vec<Disagreement>) -> Result<()> {
+    fn check_owned(
+        &self,
+        generation: &Generation,
+        counts: &HashMap<u64, u32>,
+        found: &mut Vec<Disagreement>,
+    ) -> Result<()> {
         let mut actual: HashMap<u64, u32> = HashMap::new();
         for entry in &generation.sessions {
             let (key, value) = entry.map_err(storage)?;

@@ -1,0 +1,403 @@
+//! The interactive console, driven through a pseudo-terminal as a person would: completion,
+//! history across runs, multi-line input, tables, Ctrl-C, the destroy-all question, Ruby-habit
+//! hints and `NO_COLOR`. Output is matched with ANSI escapes stripped, waiting up to 10 s.
+
+mod common;
+
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Db;
+use expectrl::{Session, WaitStatus};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// A fresh prompt, on a new line: rustyline draws it as `\r`, clear line, prompt; a redraw of
+/// the line being edited is not preceded by a newline.
+const PROMPT: &str = "\n\rsessionctl> ";
+
+/// `sessionctl console` in a pseudo-terminal, and everything it has written so far.
+struct Console {
+    session: Session,
+    raw: Vec<u8>,
+    /// How much of the stripped output earlier expectations consumed.
+    seen: usize,
+}
+
+impl Console {
+    /// A console on `db` without colour, keeping its history in `history`.
+    fn open(db: &Db, history: &Path) -> Self {
+        Self::open_with(db, history, &[], true)
+    }
+
+    fn open_with(db: &Db, history: &Path, args: &[&str], no_color: bool) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
+        command
+            .env_remove("SESSIONCTL_DB")
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color")
+            .env("SESSIONCTL_HISTORY", history)
+            .arg("--db")
+            .arg(db.path())
+            .args(args)
+            .arg("console");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let mut session = Session::spawn(command).expect("spawn the console in a pty");
+        // Wide enough that tables keep one line a row.
+        session
+            .get_process_mut()
+            .set_window_size(200, 50)
+            .expect("set the pty size");
+        let mut console = Self {
+            session,
+            raw: Vec::new(),
+            seen: 0,
+        };
+        console.expect(PROMPT);
+        console
+    }
+
+    /// The output so far without escape sequences.
+    fn text(&self) -> String {
+        strip_ansi(&String::from_utf8_lossy(&self.raw))
+    }
+
+    /// Reads what is available; false at the end of the output.
+    fn pump(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        match self.session.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.raw.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+                true
+            }
+            // Linux reports the closed pty as EIO.
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until `needle` appears after what earlier expectations matched; returns the text
+    /// from there up to and including it.
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let text = self.text();
+            if let Some(at) = text[self.seen..].find(needle) {
+                let end = self.seen + at + needle.len();
+                let found = text[self.seen..end].to_owned();
+                self.seen = end;
+                return found;
+            }
+            assert!(
+                self.pump() && Instant::now() < deadline,
+                "timed out waiting for {needle:?}; the console showed:\n{text}\nraw: {:?}",
+                String::from_utf8_lossy(&self.raw)
+            );
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.session
+            .write_all(keys.as_bytes())
+            .expect("write to the pty");
+        self.session.flush().expect("flush the pty");
+    }
+
+    /// Types `line` and Enter, and waits for the next prompt; returns what was printed between.
+    fn run(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r"));
+        self.expect(line);
+        self.expect(PROMPT)
+    }
+
+    /// Leaves with `exit` and returns the exit status.
+    fn exit(mut self) -> WaitStatus {
+        self.send("exit\r");
+        let deadline = Instant::now() + TIMEOUT;
+        while self.pump() {
+            assert!(
+                Instant::now() < deadline,
+                "the console did not exit:\n{}",
+                self.text()
+            );
+        }
+        self.session
+            .get_process()
+            .wait()
+            .expect("wait for the console")
+    }
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters, then one final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `raw` holds an SGR (colour or style) escape.
+fn has_sgr(raw: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(raw);
+    text.match_indices("\x1b[").any(|(at, _)| {
+        let rest = &text[at + 2..];
+        let params = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ';')
+            .count();
+        rest[params..].starts_with('m')
+    })
+}
+
+fn exited_ok(status: WaitStatus) -> bool {
+    matches!(status, WaitStatus::Exited(_, 0))
+}
+
+fn history_file(db: &Db) -> PathBuf {
+    db.scratch().join("history.txt")
+}
+
+#[test]
+fn tab_completes_methods_of_active_session() {
+    let db = Db::seeded(3, 2);
+    let expected = db.eval("ActiveSession.list(User.find(1)).len()");
+    let mut console = Console::open(&db, &history_file(&db));
+    console.send("ActiveSession.li\t");
+    console.expect("ActiveSession.list");
+    let out = console.run("(User.find(1)).len()");
+    assert!(out.contains(&format!("=> {expected}")), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let db = Db::new();
+    let history = history_file(&db);
+    let mut console = Console::open(&db, &history);
+    assert!(console.run("40 + 2").contains("=> 42"));
+    assert!(exited_ok(console.exit()));
+    assert!(
+        std::fs::read_to_string(&history)
+            .expect("the history file")
+            .contains("40 + 2")
+    );
+
+    let mut console = Console::open(&db, &history);
+    console.send("\x1b[A"); // Up: the previous run's line
+    console.expect("40 + 2");
+    console.send("\r");
+    assert!(console.expect(PROMPT).contains("=> 42"));
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn an_unreadable_history_file_is_only_a_warning() {
+    let db = Db::new();
+    // A directory where the file should be: neither readable nor writable as history.
+    let history = db.scratch().join("history-dir");
+    std::fs::create_dir(&history).unwrap();
+    let mut console = Console::open(&db, &history);
+    assert!(console.text().contains("warning:"), "{}", console.text());
+    assert!(console.run("1 + 1").contains("=> 2"));
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn an_unfinished_closure_continues_on_the_next_lines() {
+    let db = Db::new();
+    let mut console = Console::open(&db, &history_file(&db));
+    console.send("let double = |x| {\r");
+    console.send("  x * 2\r");
+    console.send("}\r");
+    let out = console.expect(PROMPT);
+    assert!(!out.contains("error") && !out.contains("console:"), "{out}");
+    let out = console.run("double.call(21)");
+    assert!(out.contains("=> 42"), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn lists_of_users_print_as_a_table() {
+    let db = Db::seeded(25, 1);
+    let mut console = Console::open(&db, &history_file(&db));
+    let out = console.run("User.all");
+    for column in [
+        "ID",
+        "Username",
+        "Email",
+        "State",
+        "Last sign-in",
+        "exampleuser",
+    ] {
+        assert!(out.contains(column), "{column} missing from\n{out}");
+    }
+    assert!(out.contains("… 5 more (25 users in all)"), "{out}");
+    let out = console.run("ActiveSession.list(User.all)");
+    for column in [
+        "User",
+        "IP",
+        "Browser",
+        "OS",
+        "Device",
+        "Signed in",
+        "Last active",
+        "Flags",
+        "sessions",
+    ] {
+        assert!(out.contains(column), "{column} missing from\n{out}");
+    }
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn ctrl_c_stops_a_running_statement_and_keeps_the_database_consistent() {
+    let db = Db::seeded(3, 2);
+    let mut console = Console::open(&db, &history_file(&db));
+    console.send("puts(\"looping\"); loop { }\r");
+    console.expect("looping\r\n"); // printed by the running statement, so SIGINT reaches it
+    console.send("\x03");
+    console.expect("Interrupted.");
+    console.expect(PROMPT);
+
+    // A loop that writes, stopped in the middle.
+    let sign_in =
+        r#"ActiveSession.set(User.find(2), #{ip_address: "10.1.1.1", user_agent: "curl/8"})"#;
+    console.send(&format!("puts(\"writing\"); loop {{ {sign_in}; }}\r"));
+    console.expect("writing\r\n");
+    console.send("\x03");
+    console.expect("Interrupted.");
+    console.expect(PROMPT);
+    assert!(console.run("User.count").contains("=> 3"));
+    assert!(exited_ok(console.exit()));
+    db.cmd().arg("check").assert().success();
+}
+
+#[test]
+fn ctrl_c_clears_the_line_being_typed() {
+    let db = Db::new();
+    let mut console = Console::open(&db, &history_file(&db));
+    console.send("1 + ");
+    console.expect("1 + ");
+    console.send("\x03");
+    // rustyline drops what is typed while it sets up the terminal: wait for the prompt.
+    console.expect(PROMPT);
+    let out = console.run("2 + 3");
+    assert!(out.contains("=> 5") && !out.contains("=> 6"), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn destroy_all_asks_first() {
+    let db = Db::seeded(5, 2);
+    let sessions = db.eval("ActiveSession.count");
+    let owners = db.eval("User.all.to_array().filter(|u| u.sessions.len() > 0).len()");
+    let mut console = Console::open(&db, &history_file(&db));
+
+    console.send("ActiveSession.destroy_all\r");
+    let question = console.expect("? [y/N]");
+    assert!(
+        question.contains(&format!("Revoke {sessions} sessions of {owners} users")),
+        "{question}"
+    );
+    console.send("n\r");
+    assert!(console.expect(PROMPT).contains("Nothing revoked."));
+    assert!(
+        console
+            .run("ActiveSession.count")
+            .contains(&format!("=> {sessions}"))
+    );
+
+    console.send("ActiveSession.destroy_all\r");
+    console.expect("? [y/N]");
+    console.send("y\r");
+    let out = console.expect(PROMPT);
+    assert!(
+        out.contains(&format!("=> #{{sessions: {sessions}, users: {owners}}}")),
+        "{out}"
+    );
+    assert!(console.run("ActiveSession.count").contains("=> 0"));
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn ruby_habits_get_the_rhai_spelling() {
+    let db = Db::seeded(1, 1);
+    let mut console = Console::open(&db, &history_file(&db));
+    let out = console.run("user = User.find_by_username 'exampleuser'");
+    assert!(out.contains("console:1:"), "{out}");
+    assert!(out.contains('^'), "{out}");
+    assert!(
+        out.contains(r#"In rhai: let user = User.find_by_username("exampleuser")"#),
+        "{out}"
+    );
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn help_lists_the_methods_of_an_object() {
+    let db = Db::new();
+    let mut console = Console::open(&db, &history_file(&db));
+    let out = console.run("help ActiveSession");
+    assert!(out.contains("ActiveSession.destroy_all"), "{out}");
+    assert!(out.contains("session.ip_address"), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn no_color_means_no_colour_escapes() {
+    let db = Db::seeded(2, 1);
+    let input = [
+        r#"let name = "exampleuser"; User.find_by_username(name)"#,
+        "User.all",
+        "1 +* 2",
+    ];
+
+    let mut plain = Console::open(&db, &history_file(&db));
+    for line in input {
+        plain.run(line);
+    }
+    assert!(
+        !has_sgr(&plain.raw),
+        "{:?}",
+        String::from_utf8_lossy(&plain.raw)
+    );
+    assert!(exited_ok(plain.exit()));
+
+    // The same input in colour does use them: the check above can see them.
+    let mut coloured = Console::open_with(&db, &history_file(&db), &["--color", "always"], false);
+    for line in input {
+        coloured.run(line);
+    }
+    assert!(has_sgr(&coloured.raw));
+    assert!(exited_ok(coloured.exit()));
+}
