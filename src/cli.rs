@@ -379,7 +379,10 @@ fn audit(registry: &Registry, limit: usize) -> Result<(), CliError> {
 }
 
 fn check(registry: &Registry) -> Result<(), CliError> {
-    let found = registry.check()?;
+    let spinner = transfer::spinner("checking every index against the records");
+    let found = registry.check();
+    spinner.finish_and_clear();
+    let found = found?;
     if found.is_empty() {
         println!(
             "consistent: {} users, {} sessions",

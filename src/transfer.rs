@@ -207,6 +207,17 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A ticking spinner with `message` on a terminal, hidden otherwise: for long work whose
+/// size is unknown.
+pub fn spinner(message: &'static str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::new_spinner().with_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    spinner
+}
+
 /// A progress bar on a terminal, hidden otherwise.
 pub fn progress(length: u64) -> ProgressBar {
     if std::io::stderr().is_terminal() {
