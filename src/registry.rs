@@ -214,7 +214,13 @@ impl Registry {
                     id: session.user_id,
                 });
             }
-            let count = per_user.entry(session.user_id).or_default();
+            // Counting from what the user already has stored.
+            let count = match per_user.entry(session.user_id) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(self.store.session_count_of(session.user_id)? as usize)
+                }
+            };
             *count += 1;
             if *count > limit {
                 return Err(Error::InvalidField {

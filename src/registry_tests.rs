@@ -868,3 +868,68 @@ fn settings_are_validated_and_kept() {
     );
     drop(dir);
 }
+
+#[test]
+fn import_checks_everything_before_writing() {
+    let f = fixture();
+    f.registry.set_setting("session_limit", "2").unwrap();
+    let alice = f.user("alice");
+    f.sign_in(&alice);
+    let session = |user_id: u64, n: u8| ActiveSession {
+        session_private_id: secret::private_id(&format!("imported-{n}")),
+        user_id,
+        ip_address: "10.0.0.1".into(),
+        browser: "Firefox".into(),
+        os: "Ubuntu".into(),
+        device_name: "Unknown".into(),
+        device_type: "desktop".into(),
+        is_impersonated: false,
+        admin_mode: false,
+        created_at: f.registry.now(),
+        updated_at: f.registry.now(),
+    };
+    // Alice has one stored session: two more would pass the limit of 2.
+    let over = Import {
+        sessions: vec![session(alice.id, 1), session(alice.id, 2)],
+        ..Import::default()
+    };
+    let error = f.registry.import(over, "test").unwrap_err();
+    assert!(
+        error.to_string().contains("more than 2 sessions"),
+        "{error}"
+    );
+    let orphan = Import {
+        sessions: vec![session(99, 1)],
+        ..Import::default()
+    };
+    assert!(matches!(
+        f.registry.import(orphan, "test"),
+        Err(Error::UserNotFound { id: 99 })
+    ));
+    let bad_id = Import {
+        sessions: vec![ActiveSession {
+            session_private_id: "2::zz".into(),
+            ..session(alice.id, 1)
+        }],
+        ..Import::default()
+    };
+    assert!(matches!(
+        f.registry.import(bad_id, "test"),
+        Err(Error::InvalidField {
+            field: "session_private_id",
+            ..
+        })
+    ));
+    assert_eq!(
+        f.registry.list(alice.id).unwrap().len(),
+        1,
+        "nothing was written"
+    );
+    let fits = Import {
+        sessions: vec![session(alice.id, 1)],
+        ..Import::default()
+    };
+    assert_eq!(f.registry.import(fits, "test").unwrap(), (0, 1, 0));
+    assert_eq!(f.registry.list(alice.id).unwrap().len(), 2);
+    assert!(f.registry.check().unwrap().is_empty());
+}
