@@ -246,6 +246,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             (None, None | Some(Command::Console)) => console::run(
                 evaluator(&path, "console", global, Limits::CONSOLE)?,
                 global,
+                "a temporary demo database",
             ),
             (None, Some(_)) => Err(CliError::Usage(
                 "--demo opens the console or runs -e; give --db for other commands".into(),
@@ -264,7 +265,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
         )),
-        None | Some(Command::Console) => console::run(evaluator(&path, "console", global, Limits::CONSOLE)?, global),
+        None | Some(Command::Console) => console::run(evaluator(&path, "console", global, Limits::CONSOLE)?, global, &path.display().to_string()),
         Some(Command::Run { file, args }) => {
             let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
             batch::run_file(evaluator(&path, &origin, global, limits(global))?, &file, args, global.format)

@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-use clap::Parser;
 use owo_colors::OwoColorize;
 use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
@@ -34,10 +33,11 @@ const PROMPT: &str = "sessionctl> ";
 const SOURCE: &str = "console";
 
 /// Runs the console until Ctrl-D, `exit` or `quit`.
-pub fn run(evaluator: Evaluator, global: &Global) -> Result<(), CliError> {
+/// Runs the console on `evaluator`; `database` names the database in the banner.
+pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), CliError> {
     let color = global.color.enabled(std::io::stdout().is_terminal());
     let color_err = global.color.enabled(std::io::stderr().is_terminal());
-    banner(&evaluator, global, color)?;
+    banner(&evaluator, database, color)?;
 
     let flag = evaluator.interrupt_flag();
     if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
@@ -104,19 +104,8 @@ pub fn run(evaluator: Evaluator, global: &Global) -> Result<(), CliError> {
 }
 
 /// One or two lines: which database, how much is in it, how to get help.
-fn banner(evaluator: &Evaluator, global: &Global, color: bool) -> Result<(), CliError> {
+fn banner(evaluator: &Evaluator, database: &str, color: bool) -> Result<(), CliError> {
     let registry = evaluator.registry();
-    let database = match &global.db {
-        Some(path) => path.display().to_string(),
-        // cli.rs opens --demo on a temporary database without naming it in `Global`.
-        None if crate::cli::Cli::try_parse().is_ok_and(|cli| cli.demo) => {
-            "a temporary demo database".to_owned()
-        }
-        None => crate::cli::data_dir().map_or_else(
-            || "the default database".to_owned(),
-            |dir| dir.join("db").display().to_string(),
-        ),
-    };
     let users = registry.user_count()?;
     let sessions = registry.stored_session_count()?;
     let first = format!(
