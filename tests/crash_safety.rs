@@ -136,14 +136,24 @@ fn destroy_all_survives_sigkill() {
         assert_consistent(&db, run);
         let after: u64 = db.eval("ActiveSession.count").parse().unwrap();
         // All or nothing: a destroy_all is one atomic switch.
-        assert!(after == before || after == 0, "run {run}: {after} of {before} sessions left");
+        assert!(
+            after == before || after == 0,
+            "run {run}: {after} of {before} sessions left"
+        );
         assert_eq!(db.eval("User.count"), users, "run {run}: users were lost");
         let finished = lines.iter().any(|l| l == "done");
         interrupted += usize::from(!finished);
         eprintln!(
             "destroy_all run {run}: killed {after_start:?} after the start (a whole run takes {whole:?}), {}; {before} sessions before, {after} after",
-            if finished { "after it finished" } else { "before it finished" }
+            if finished {
+                "after it finished"
+            } else {
+                "before it finished"
+            }
         );
     }
-    eprintln!("destroy_all: {} kills, {interrupted} before the end, 0 disagreements", runs());
+    eprintln!(
+        "destroy_all: {} kills, {interrupted} before the end, 0 disagreements",
+        runs()
+    );
 }
