@@ -26,7 +26,8 @@ pub struct Cli {
     pub eval: Option<String>,
 
     /// Open a fresh temporary database filled with demo data.
-    #[arg(long, conflicts_with = "db")]
+    /// (`--db` and `SESSIONCTL_DB` are ignored then.)
+    #[arg(long)]
     pub demo: bool,
 
     #[command(subcommand)]

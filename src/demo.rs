@@ -155,7 +155,7 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
         let mut batch = Import::default();
         for index in next..plan.users.min(next + CHUNK) {
             let id = first_id + index;
-            let user = make_user(&mut rng, id, index, now);
+            let user = make_user(&mut rng, id, now);
             let heavy = index >= 1 && index <= plan.heavy_users;
             let count = if heavy {
                 limit - rng.random_range(0..limit.min(6))
@@ -191,7 +191,7 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
     Ok((users_written, sessions_written))
 }
 
-fn make_user(rng: &mut StdRng, id: u64, index: u64, now: DateTime<Utc>) -> User {
+fn make_user(rng: &mut StdRng, id: u64, now: DateTime<Utc>) -> User {
     let created_at = now - Duration::days(rng.random_range(30..2000));
     if id == 1 {
         return User {
@@ -211,7 +211,7 @@ fn make_user(rng: &mut StdRng, id: u64, index: u64, now: DateTime<Utc>) -> User 
         "{}.{}{}",
         first.to_lowercase(),
         last.to_lowercase().replace('-', ""),
-        index
+        id
     );
     User {
         id,

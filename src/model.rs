@@ -67,7 +67,9 @@ pub struct ActiveSession {
 impl ActiveSession {
     /// Whether the session has expired at `now`: its last request is `expire_delay` or more ago.
     pub fn is_expired(&self, now: DateTime<Utc>, expire_delay: Duration) -> bool {
-        self.updated_at + expire_delay <= now
+        self.updated_at
+            .checked_add_signed(expire_delay)
+            .is_none_or(|expires| expires <= now)
     }
 
     /// GitLab's `current?`: whether this is the session with private id `current`; false

@@ -179,27 +179,27 @@ impl Registry {
     /// Writes complete records (from an export or the generator) after checking them all:
     /// ids and private ids well formed, every session's owner present, no user above the
     /// session limit, no clash with stored users. Returns (users, sessions, tokens) written.
-    pub fn import(&self, batch: Import, origin: &str) -> Result<(u64, u64, u64)> {
+    pub fn import(&self, mut batch: Import, origin: &str) -> Result<(u64, u64, u64)> {
         let limit = self.settings().session_limit as usize;
         let mut per_user: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
         let batch_ids: std::collections::HashSet<u64> = batch.users.iter().map(|u| u.id).collect();
-        for user in &batch.users {
-            if user.id == 0 {
-                return Err(Error::InvalidField {
-                    field: "id",
-                    reason: format!("user {} has id 0", user.username),
-                });
-            }
-            validate_username(&user.username)?;
-            validate_email(&user.email)?;
-            if self.store.user(user.id)?.is_some() {
-                return Err(Error::UserIdTaken { id: user.id });
-            }
-        }
+        self.check_import_users(&mut batch.users)?;
+        let now = self.now();
         let owner_exists = |id: u64| -> Result<bool> {
             Ok(batch_ids.contains(&id) || self.store.user(id)?.is_some())
         };
         for session in &batch.sessions {
+            if session.updated_at > now + chrono::Duration::days(1)
+                || session.created_at > session.updated_at
+            {
+                return Err(Error::InvalidField {
+                    field: "updated_at",
+                    reason: format!(
+                        "session {} of user id={}: times out of order or in the future",
+                        session.session_private_id, session.user_id
+                    ),
+                });
+            }
             if !secret::is_private_id(&session.session_private_id) {
                 return Err(Error::InvalidField {
                     field: "session_private_id",
@@ -278,6 +278,59 @@ impl Registry {
             self.store.append_audit(&entry)?;
         }
         Ok(counts)
+    }
+
+    /// Checks imported users before anything is written: every clash with stored users and
+    /// within the batch (ids, usernames and emails, compared case-insensitively) is refused.
+    fn check_import_users(&self, users: &mut [User]) -> Result<()> {
+        let now = self.now();
+        let mut seen_ids = std::collections::HashSet::new();
+        let mut seen_names = std::collections::HashMap::new();
+        let mut seen_emails = std::collections::HashMap::new();
+        for user in users {
+            if user.id == 0 || user.id == u64::MAX {
+                return Err(Error::InvalidField {
+                    field: "id",
+                    reason: format!("user {} has id {}", user.username, user.id),
+                });
+            }
+            user.username = validate_username(&user.username)?;
+            user.email = validate_email(&user.email)?;
+            if user.created_at > now + chrono::Duration::days(1) {
+                return Err(Error::InvalidField {
+                    field: "created_at",
+                    reason: format!("user id={} was created in the future", user.id),
+                });
+            }
+            if self.store.user(user.id)?.is_some() || !seen_ids.insert(user.id) {
+                return Err(Error::UserIdTaken { id: user.id });
+            }
+            let name_key = user.username.to_lowercase();
+            let clash = self
+                .store
+                .user_id_by_username(&name_key)?
+                .or(seen_names.get(&name_key).copied());
+            if let Some(id) = clash {
+                return Err(Error::UsernameTaken {
+                    username: user.username.clone(),
+                    id,
+                });
+            }
+            seen_names.insert(name_key, user.id);
+            let email_key = user.email.to_lowercase();
+            let clash = self
+                .store
+                .user_id_by_email(&email_key)?
+                .or(seen_emails.get(&email_key).copied());
+            if let Some(id) = clash {
+                return Err(Error::EmailTaken {
+                    email: user.email.clone(),
+                    id,
+                });
+            }
+            seen_emails.insert(email_key, user.id);
+        }
+        Ok(())
     }
 
     /// The user with this id, or [`Error::UserNotFound`].

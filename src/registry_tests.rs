@@ -933,3 +933,47 @@ fn import_checks_everything_before_writing() {
     assert_eq!(f.registry.list(alice.id).unwrap().len(), 2);
     assert!(f.registry.check().unwrap().is_empty());
 }
+
+#[test]
+fn import_refuses_a_username_clash_anywhere_in_the_batch_before_writing() {
+    let f = fixture();
+    f.user("taken");
+    let user = |id: u64, name: &str| User {
+        id,
+        username: name.into(),
+        email: format!("{name}{id}@example.com"),
+        name: name.into(),
+        state: UserState::Active,
+        admin: false,
+        created_at: f.registry.now(),
+        last_sign_in_at: None,
+    };
+    let mut users: Vec<User> = (10..20_020).map(|id| user(id, &format!("u{id}"))).collect();
+    users.push(user(30_000, "U10"));
+    let error = f
+        .registry
+        .import(
+            Import {
+                users,
+                ..Import::default()
+            },
+            "test",
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UsernameTaken { id: 10, .. }),
+        "{error}"
+    );
+    let clash = vec![user(40_000, "TAKEN")];
+    assert!(matches!(
+        f.registry.import(
+            Import {
+                users: clash,
+                ..Import::default()
+            },
+            "test"
+        ),
+        Err(Error::UsernameTaken { .. })
+    ));
+    assert_eq!(f.registry.user_count().unwrap(), 1, "nothing was written");
+}

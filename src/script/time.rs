@@ -38,9 +38,11 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("+", |s: Span, t: Time| shift(t, s.0));
     engine.register_fn("-", |t: Time, s: Span| shift(t, -s.0));
     engine.register_fn("-", |a: Time, b: Time| Span(a.0 - b.0));
-    engine.register_fn("+", |a: Span, b: Span| Span(a.0 + b.0));
-    engine.register_fn("-", |a: Span, b: Span| Span(a.0 - b.0));
-    engine.register_fn("*", |a: Span, n: INT| Span(a.0 * n as i32));
+    engine.register_fn("+", |a: Span, b: Span| span_result(a.0.checked_add(&b.0)));
+    engine.register_fn("-", |a: Span, b: Span| span_result(a.0.checked_sub(&b.0)));
+    engine.register_fn("*", |a: Span, n: INT| {
+        span_result(i32::try_from(n).ok().and_then(|n| a.0.checked_mul(n)))
+    });
     macro_rules! compare {
         ($($op:tt)*) => {$(
             engine.register_fn(stringify!($op), |a: Time, b: Time| a $op b);
@@ -62,6 +64,10 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_get("in_hours", |s: &mut Span| s.0.num_hours());
     engine.register_get("in_minutes", |s: &mut Span| s.0.num_minutes());
     engine.register_get("in_seconds", |s: &mut Span| s.0.num_seconds());
+}
+
+fn span_result(span: Option<Duration>) -> Ret<Span> {
+    span.map(Span).ok_or_else(|| "duration out of range".into())
 }
 
 fn shift(t: Time, by: Duration) -> Ret<Time> {

@@ -280,7 +280,13 @@ impl<'a> Tx<'a> {
             return abort(Error::UserIdTaken { id: user.id });
         }
         if user.id >= next {
-            meta.insert(NEXT_USER_ID_KEY, &(user.id + 1).to_be_bytes())?;
+            let Some(after) = user.id.checked_add(1) else {
+                return abort(Error::InvalidField {
+                    field: "id",
+                    reason: format!("{} is too large", user.id),
+                });
+            };
+            meta.insert(NEXT_USER_ID_KEY, &after.to_be_bytes())?;
         }
         let id = user_key(user.id);
         for (role, value) in [
