@@ -222,3 +222,22 @@ fn a_closed_pipe_ends_quietly() {
     assert!(output.status.success(), "{:?}", output.status);
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
+
+#[test]
+fn a_corrupt_record_under_a_script_is_a_database_error_with_exit_2() {
+    let db = Db::seeded(3, 1);
+    {
+        let store = sessionctl::store::SledStore::open(&db.path()).unwrap();
+        store
+            .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
+            .unwrap();
+    }
+    db.cmd()
+        .args(["-e", "User.find(2)"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "-e:1:6: corrupt user record (user id=2)",
+        ));
+    assert_eq!(db.eval("User.find(3).id"), "3");
+}

@@ -4,6 +4,10 @@ use std::fmt;
 
 use rhai::{EvalAltResult, ParseError, ParseErrorType, Position};
 
+/// How the core's storage and corruption errors begin (`crate::Error`'s messages).
+const DATABASE_ERROR: &str = "database error: ";
+const CORRUPT_RECORD: &str = "corrupt ";
+
 /// What kind of failure ended an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -53,7 +57,21 @@ impl ScriptError {
             EvalAltResult::ErrorTerminated(..) => {
                 (ErrorKind::Interrupted, "interrupted".to_owned())
             }
-            EvalAltResult::ErrorRuntime(value, _) => (ErrorKind::Runtime, value.to_string()),
+            // A store failure under an API call (see `script::runtime_error`) is a database
+            // error, exit code 2.
+            EvalAltResult::ErrorRuntime(value, _) => {
+                let message = value.to_string();
+                let database =
+                    message.starts_with(DATABASE_ERROR) || message.starts_with(CORRUPT_RECORD);
+                (
+                    if database {
+                        ErrorKind::Database
+                    } else {
+                        ErrorKind::Runtime
+                    },
+                    message,
+                )
+            }
             EvalAltResult::ErrorTooManyOperations(_) => (
                 ErrorKind::Runtime,
                 "the script ran past its operation limit (raise it with --max-operations)"
