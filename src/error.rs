@@ -30,12 +30,6 @@ pub enum Error {
     #[error("cannot revoke the current session {private_id}: it would sign you out")]
     CannotRevokeCurrent { private_id: String },
 
-    #[error("session {public_id_hint} not found for user id={user_id}")]
-    SessionNotFound {
-        user_id: u64,
-        public_id_hint: String,
-    },
-
     #[error("unknown setting {key:?}; the settings are session_limit and session_expire_delay")]
     UnknownSetting { key: String },
 

@@ -531,16 +531,6 @@ impl Registry {
         }
     }
 
-    /// How many live sessions there are.
-    pub fn live_session_count(&self) -> Result<u64> {
-        let mut count = 0;
-        for session in self.list_all() {
-            session?;
-            count += 1;
-        }
-        Ok(count)
-    }
-
     /// How many sessions are stored, expired ones not yet removed included. Cheap.
     pub fn stored_session_count(&self) -> Result<u64> {
         self.store.session_count()

@@ -93,7 +93,8 @@ fn count(context: &Context) -> Ret<INT> {
 /// A user id from an integer or a string of digits, as Rails' `find` takes.
 pub fn user_id(value: &Dynamic, function: &str) -> Ret<u64> {
     if let Ok(id) = value.as_int() {
-        return Ok(u64::try_from(id).unwrap_or(0));
+        return u64::try_from(id)
+            .map_err(|_| format!("{function}: expected a positive id, got {id}").into());
     }
     if let Some(text) = value.read_lock::<rhai::ImmutableString>()
         && let Ok(id) = text.trim().parse::<u64>()
