@@ -85,6 +85,13 @@ impl Context {
         }
     }
 
+    /// Runs a mutation of the registry, then reports what dry run skipped.
+    pub fn mutate<T>(&self, f: impl FnOnce(&Registry) -> crate::Result<T>) -> Ret<T> {
+        let result = ret(f(&self.registry));
+        self.report_planned();
+        result
+    }
+
     /// Prints what dry run skipped since the last call, one line each, to the error stream.
     pub fn report_planned(&self) {
         for entry in self.registry.take_planned() {

@@ -47,7 +47,7 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
             let Some(id) = optional_id(&id, "ActiveSession.destroy_session")? else {
                 return Ok(false);
             };
-            mutate(&c, |r| r.destroy_session(user, &id))
+            c.mutate(|r| r.destroy_session(user, &id))
         },
     );
     let c = context.clone();
@@ -59,7 +59,8 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
                 .iter()
                 .filter_map(|id| optional_id(id, "ActiveSession.destroy_sessions").transpose())
                 .collect::<Ret<Vec<_>>>()?;
-            mutate(&c, |r| r.destroy_sessions(user, &ids)).map(|n| n as INT)
+            c.mutate(|r| r.destroy_sessions(user, &ids))
+                .map(|n| n as INT)
         },
     );
     let c = context.clone();
@@ -68,7 +69,8 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         move |_: &mut SessionClass, user: Dynamic, current: Dynamic| -> Ret<INT> {
             let user = owner(&user, "ActiveSession.destroy_all_but_current")?;
             let current = optional_id(&current, "ActiveSession.destroy_all_but_current")?;
-            mutate(&c, |r| r.destroy_all_but_current(user, current.as_deref())).map(|n| n as INT)
+            c.mutate(|r| r.destroy_all_but_current(user, current.as_deref()))
+                .map(|n| n as INT)
         },
     );
     let c = context.clone();
@@ -77,7 +79,7 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         move |_: &mut SessionClass, user: Dynamic, id: &str, current: Dynamic| -> Ret<bool> {
             let user = owner(&user, "ActiveSession.revoke")?;
             let current = optional_id(&current, "ActiveSession.revoke")?;
-            mutate(&c, |r| r.revoke_session(user, id, current.as_deref()))
+            c.mutate(|r| r.revoke_session(user, id, current.as_deref()))
         },
     );
     let c = context.clone();
@@ -85,7 +87,7 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         "cleanup",
         move |_: &mut SessionClass, user: Dynamic| -> Ret<INT> {
             let user = owner(&user, "ActiveSession.cleanup")?;
-            mutate(&c, |r| r.cleanup(user)).map(|n| n as INT)
+            c.mutate(|r| r.cleanup(user)).map(|n| n as INT)
         },
     );
     let c = context.clone();
@@ -94,7 +96,8 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("destroy_all", move |_: &mut SessionClass| destroy_all(&c));
     let c = context.clone();
     engine.register_fn("sweep_expired", move |_: &mut SessionClass| -> Ret<Map> {
-        mutate(&c, crate::registry::Registry::sweep_expired).map(revoked_map)
+        c.mutate(crate::registry::Registry::sweep_expired)
+            .map(revoked_map)
     });
     let c = context.clone();
     engine.register_get("count", move |_: &mut SessionClass| live_count(&all(&c)));
@@ -110,16 +113,6 @@ fn all(context: &Rc<Context>) -> SessionRelation {
         context: context.clone(),
         owners: Owners::All,
     }
-}
-
-/// Runs a mutation and reports what dry run skipped.
-fn mutate<T>(
-    context: &Context,
-    f: impl FnOnce(&crate::registry::Registry) -> crate::Result<T>,
-) -> Ret<T> {
-    let result = ret(f(&context.registry));
-    context.report_planned();
-    result
 }
 
 /// The id of the user a function was given.
@@ -222,7 +215,7 @@ fn set(context: &Context, user: &Dynamic, request: &Map) -> Ret<SessionValue> {
             }
         }
     }
-    let signed = mutate(context, |r| r.sign_in(user, sign_in))?;
+    let signed = context.mutate(|r| r.sign_in(user, sign_in))?;
     Ok(SessionValue {
         session: signed.session,
         public_id: Some(signed.public_id),
@@ -239,7 +232,9 @@ fn destroy_all(context: &Context) -> Ret<Map> {
             return Ok(revoked_map(crate::model::Revoked::default()));
         }
     }
-    mutate(context, crate::registry::Registry::destroy_all).map(revoked_map)
+    context
+        .mutate(crate::registry::Registry::destroy_all)
+        .map(revoked_map)
 }
 
 fn revoked_map(revoked: crate::model::Revoked) -> Map {
@@ -363,6 +358,6 @@ fn register_session(engine: &mut Engine, context: &Rc<Context>) {
     let c = context.clone();
     engine.register_fn("destroy", move |s: &mut SessionValue| -> Ret<bool> {
         let (user, id) = (s.session.user_id, s.session.session_private_id.clone());
-        mutate(&c, |r| r.destroy_session(user, &id))
+        c.mutate(|r| r.destroy_session(user, &id))
     });
 }

@@ -205,9 +205,7 @@ fn create(context: &Context, fields: &Map) -> Ret<UserValue> {
     if new.name.is_empty() {
         new.name.clone_from(&new.username);
     }
-    let created = ret(context.registry.create_user(new));
-    context.report_planned();
-    created.map(UserValue)
+    context.mutate(|r| r.create_user(new)).map(UserValue)
 }
 
 fn register_relation(engine: &mut Engine) {
@@ -215,11 +213,12 @@ fn register_relation(engine: &mut Engine) {
     engine.register_get("count", |r: &mut UserRelation| count(&r.context));
     engine.register_fn("count", |r: &mut UserRelation| count(&r.context));
     engine.register_get("size", |r: &mut UserRelation| count(&r.context));
+    // Whether any user exists: one read, not a count of them all.
     engine.register_fn("is_empty", |r: &mut UserRelation| {
-        count(&r.context).map(|n| n == 0)
+        ret(r.context.registry.user_batch(None, 1)).map(|u| u.is_empty())
     });
     engine.register_fn("any", |r: &mut UserRelation| {
-        count(&r.context).map(|n| n > 0)
+        ret(r.context.registry.user_batch(None, 1)).map(|u| !u.is_empty())
     });
     engine.register_fn("to_array", |r: &mut UserRelation| -> Ret<Array> {
         r.clone()
@@ -283,14 +282,10 @@ fn register_user(engine: &mut Engine, context: &Rc<Context>) {
     });
     let c = context.clone();
     engine.register_fn("remember_me", move |u: &mut UserValue| {
-        let token = ret(c.registry.remember_me(u.0.id));
-        c.report_planned();
-        token
+        c.mutate(|r| r.remember_me(u.0.id))
     });
     let c = context.clone();
     engine.register_fn("forget_me", move |u: &mut UserValue| {
-        let count = ret(c.registry.forget_me(u.0.id));
-        c.report_planned();
-        count.map(|n| n as INT)
+        c.mutate(|r| r.forget_me(u.0.id)).map(|n| n as INT)
     });
 }
