@@ -13,6 +13,7 @@ use std::fs::{self, DirBuilder};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
@@ -75,6 +76,37 @@ fn storage(error: sled::Error) -> Error {
     }
 }
 
+/// How long `open` waits for the lock a just-finished process (or a just-dropped handle in this
+/// one) still holds: sled releases it from background threads a moment after the drop.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+
+/// Opens sled at `path`, waiting up to [`LOCK_WAIT`] for its lock before reporting
+/// [`Error::DatabaseInUse`].
+fn open_sled(path: &Path) -> Result<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(ref e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if Instant::now() >= deadline {
+                    return Err(Error::DatabaseInUse {
+                        path: path.to_owned(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(other) => return Err(storage(other)),
+        }
+    }
+}
+
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
 fn abort<T>(error: Error) -> TxResult<T> {
@@ -111,23 +143,7 @@ impl SledStore {
         }
         fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)?;
 
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
-            .map_err(|error| match error {
-                sled::Error::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    Error::DatabaseInUse {
-                        path: path.to_owned(),
-                    }
-                }
-                sled::Error::Io(ref e) if e.to_string().contains("could not acquire lock") => {
-                    Error::DatabaseInUse {
-                        path: path.to_owned(),
-                    }
-                }
-                other => storage(other),
-            })?;
+        let db = open_sled(path)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage);
         let meta = tree("meta")?;
         let number = match meta.get(GENERATION_KEY).map_err(storage)? {
