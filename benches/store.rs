@@ -31,10 +31,9 @@ use sessionctl::demo::{self, Plan};
 use sessionctl::model::{SignIn, UserState};
 use sessionctl::registry::{Actor, Registry};
 use sessionctl::script::{Evaluator, Limits, Output};
+use sessionctl::store::CACHE_CAPACITY;
 use sled::Transactional;
 
-/// The page cache of `src/store/sled_store.rs`.
-const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 /// Repetitions of the non-destructive read measurements (the median is reported).
 const READ_RUNS: usize = 3;
 /// Runs of the process start-up measurement (the median is reported).

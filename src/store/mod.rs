@@ -11,7 +11,7 @@ use crate::Result;
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 
 pub use record::FORMAT_VERSION;
-pub use sled_store::SledStore;
+pub use sled_store::{CACHE_CAPACITY, SledStore};
 
 /// A boxed stream of records, read lazily from the store.
 pub type Stream<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
