@@ -261,7 +261,7 @@ fn make_session(
     ActiveSession {
         session_private_id: secret::private_id(&hex::encode(rng.random::<[u8; 16]>())),
         user_id: user.id,
-        ip_address,
+        ip_address: ip_address.into(),
         browser: device.browser,
         os: device.os,
         device_name: device.device_name,

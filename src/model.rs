@@ -3,6 +3,7 @@
 //! [`crate::registry`].
 
 use chrono::{DateTime, Duration, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// Whether a user may sign in.
@@ -53,11 +54,11 @@ pub struct ActiveSession {
     /// `2::` + hex SHA-256 of the public session id; the public id itself is never stored.
     pub session_private_id: String,
     pub user_id: u64,
-    pub ip_address: String,
-    pub browser: String,
-    pub os: String,
-    pub device_name: String,
-    pub device_type: String,
+    pub ip_address: CompactString,
+    pub browser: CompactString,
+    pub os: CompactString,
+    pub device_name: CompactString,
+    pub device_type: CompactString,
     pub is_impersonated: bool,
     pub admin_mode: bool,
     pub created_at: DateTime<Utc>,

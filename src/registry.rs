@@ -412,7 +412,7 @@ impl Registry {
         let session = ActiveSession {
             session_private_id: private_id,
             user_id,
-            ip_address: request.ip_address,
+            ip_address: request.ip_address.into(),
             browser: device.browser,
             os: device.os,
             device_name: device.device_name,

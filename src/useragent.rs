@@ -9,13 +9,15 @@
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
+use compact_str::CompactString;
+
 /// What a User-Agent says about the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    pub browser: String,
-    pub os: String,
-    pub device_name: String,
-    pub device_type: String,
+    pub browser: CompactString,
+    pub os: CompactString,
+    pub device_name: CompactString,
+    pub device_type: CompactString,
 }
 
 const REGEXES: &str = include_str!("../data/uap-core/regexes.yaml");
@@ -63,10 +65,10 @@ fn parse_uncached(user_agent: &str) -> Device {
         brand.is_some(),
     );
     Device {
-        browser: unknown_if_other(browser),
-        os: unknown_if_other(os),
-        device_name: device_name.unwrap_or_else(|| "Unknown".to_owned()),
-        device_type: device_type.to_owned(),
+        browser: unknown_if_other(browser).into(),
+        os: unknown_if_other(os).into(),
+        device_name: device_name.as_deref().unwrap_or("Unknown").into(),
+        device_type: device_type.into(),
     }
 }
 

@@ -121,9 +121,9 @@ fn sessions_table(
             }
             vec![
                 user,
-                s.ip_address,
-                s.browser,
-                s.os,
+                s.ip_address.into(),
+                s.browser.into(),
+                s.os.into(),
                 device,
                 time(s.created_at),
                 time(s.updated_at),

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Engine, FnPtr, INT, Map, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, FnPtr, INT, ImmutableString, Map, NativeCallContext};
 
 use super::format::{inspect, type_name};
 use super::values::{
@@ -314,7 +314,9 @@ fn register_relation(engine: &mut Engine) {
 fn register_session(engine: &mut Engine, context: &Rc<Context>) {
     macro_rules! text {
         ($($field:ident)*) => {$(
-            engine.register_get(stringify!($field), |s: &mut SessionValue| s.session.$field.clone());
+            engine.register_get(stringify!($field), |s: &mut SessionValue| -> ImmutableString {
+                s.session.$field.as_str().into()
+            });
         )*};
     }
     text!(ip_address browser os device_name device_type session_private_id);

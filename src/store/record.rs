@@ -218,11 +218,11 @@ pub fn decode_session(key: &[u8], bytes: &[u8]) -> Result<ActiveSession> {
         postcard::from_bytes(bytes).map_err(|e| corrupt("session", describe(), &e))?;
     Ok(ActiveSession {
         user_id,
-        ip_address: r.ip_address.to_owned(),
-        browser: r.browser.to_owned(),
-        os: r.os.to_owned(),
-        device_name: r.device_name.to_owned(),
-        device_type: r.device_type.to_owned(),
+        ip_address: r.ip_address.into(),
+        browser: r.browser.into(),
+        os: r.os.into(),
+        device_name: r.device_name.into(),
+        device_type: r.device_type.into(),
         is_impersonated: r.is_impersonated,
         admin_mode: r.admin_mode,
         created_at: time(r.created_at, "session", &describe)?,
