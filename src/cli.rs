@@ -237,7 +237,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             .tempdir()
             .map_err(anyhow::Error::from)?;
         let path = dir.path().join("db");
-        demo::build(&open_registry(&path, "demo", false)?, demo::DEMO)?;
+        demo::build(&open_registry(&path, "demo", false, true)?, demo::DEMO)?;
         return match (&cli.eval, &cli.command) {
             (Some(code), _) => batch::eval(
                 evaluator(&path, "-e", global, Limits::BATCH)?,
@@ -272,21 +272,21 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             batch::run_file(evaluator(&path, &origin, global, limits(global))?, &file, args, global.format)
         }
         Some(Command::Seed { users, sessions_per_user, seed }) => {
-            let registry = open_registry(&path, "seed", global.dry_run)?;
+            let registry = open_registry(&path, "seed", global.dry_run, true)?;
             demo::build(&registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
             report_dry_run(&registry);
             Ok(())
         }
-        Some(Command::Export { file }) => transfer::export(&open_registry(&path, "export", false)?, file.as_deref()),
+        Some(Command::Export { file }) => transfer::export(&open_registry(&path, "export", false, false)?, file.as_deref()),
         Some(Command::Import { file }) => {
-            let registry = open_registry(&path, &format!("import {}", file.display()), global.dry_run)?;
+            let registry = open_registry(&path, &format!("import {}", file.display()), global.dry_run, true)?;
             transfer::import(&registry, &file)?;
             report_dry_run(&registry);
             Ok(())
         }
-        Some(Command::Config { action }) => config(&open_registry(&path, "config", global.dry_run)?, action),
-        Some(Command::Audit { limit }) => audit(&open_registry(&path, "audit", false)?, limit),
-        Some(Command::Check) => check(&open_registry(&path, "check", false)?),
+        Some(Command::Config { action }) => config(&open_registry(&path, "config", global.dry_run, matches!(action, ConfigAction::Set { .. }))?, action),
+        Some(Command::Audit { limit }) => audit(&open_registry(&path, "audit", false, false)?, limit),
+        Some(Command::Check) => check(&open_registry(&path, "check", false, false)?),
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
 }
@@ -315,8 +315,20 @@ pub fn data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "sessionctl").map(|dirs| dirs.data_dir().to_owned())
 }
 
-fn open_registry(path: &Path, origin: &str, dry_run: bool) -> Result<Registry, CliError> {
-    let registry = Registry::new(store::open(path)?, Arc::new(SystemClock))?;
+/// Opens the registry of `path` for the command `origin`. A dry run never creates a
+/// database, and neither does a command that only reads (`create` false).
+fn open_registry(
+    path: &Path,
+    origin: &str,
+    dry_run: bool,
+    create: bool,
+) -> Result<Registry, CliError> {
+    let store = if create && !dry_run {
+        store::open(path)?
+    } else {
+        store::open_existing(path)?
+    };
+    let registry = Registry::new(store, Arc::new(SystemClock))?;
     Ok(registry.audited_as(Actor::current(origin)).dry_run(dry_run))
 }
 
@@ -326,7 +338,7 @@ fn evaluator(
     global: &Global,
     limits: Limits,
 ) -> Result<Evaluator, CliError> {
-    let registry = open_registry(path, origin, global.dry_run)?;
+    let registry = open_registry(path, origin, global.dry_run, true)?;
     Ok(Evaluator::new(
         Rc::new(registry),
         limits,

@@ -53,6 +53,9 @@ pub enum Error {
         supported: u32,
     },
 
+    #[error("no database at {}: nothing was created (give the path of an existing database)", path.display())]
+    NoDatabase { path: PathBuf },
+
     #[error("database {} is not a sessionctl database: {reason}", path.display())]
     NotADatabase { path: PathBuf, reason: String },
 
@@ -85,6 +88,7 @@ impl Error {
             Error::DatabaseInUse { .. }
                 | Error::UnsupportedFormat { .. }
                 | Error::NotADatabase { .. }
+                | Error::NoDatabase { .. }
                 | Error::Storage { .. }
                 | Error::Io { .. }
         )

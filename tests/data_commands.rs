@@ -114,6 +114,7 @@ fn a_malformed_import_names_the_line_and_field_and_writes_nothing() {
 #[test]
 fn config_reads_and_changes_settings() {
     let db = Db::new();
+    db.eval("1"); // creates the database
     db.cmd()
         .args(["config", "get"])
         .assert()
@@ -240,4 +241,36 @@ fn progress_bars_stay_off_a_non_terminal() {
         .success()
         .stderr("");
     db.cmd().arg("export").assert().success().stderr("");
+}
+
+#[test]
+fn reading_commands_and_dry_runs_never_create_a_database() {
+    let db = Db::new();
+    let missing = format!(
+        "sessionctl: no database at {}: nothing was created (give the path of an existing database)\n",
+        db.path().display()
+    );
+    for args in [
+        vec!["check"],
+        vec!["export"],
+        vec!["audit"],
+        vec!["config", "get"],
+        vec!["--dry-run", "seed", "--users", "3"],
+        vec!["--dry-run", "-e", "User.count"],
+        vec!["--dry-run", "config", "set", "session_limit", "5"],
+    ] {
+        db.cmd()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(missing.clone());
+        assert!(!db.path().exists(), "{args:?} created the database");
+    }
+    // Commands that write create it.
+    db.cmd()
+        .args(["config", "set", "session_limit", "5"])
+        .assert()
+        .success();
+    assert!(db.path().exists());
 }

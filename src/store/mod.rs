@@ -147,3 +147,14 @@ pub fn decode_any(bytes: &[u8]) -> Vec<Result<()>> {
 pub fn open(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
     Ok(Box::new(SledStore::open(path)?))
 }
+
+/// Opens the database at `path`, which must exist: [`crate::Error::NoDatabase`] otherwise,
+/// and nothing is created.
+pub fn open_existing(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
+    if !path.exists() {
+        return Err(crate::Error::NoDatabase {
+            path: path.to_owned(),
+        });
+    }
+    open(path)
+}
