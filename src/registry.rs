@@ -111,10 +111,7 @@ impl Registry {
             self.plan(entry);
             return Ok(settings);
         }
-        self.store.put_settings(&settings)?;
-        if let Some(entry) = entry {
-            self.store.append_audit(&entry)?;
-        }
+        self.store.put_settings(&settings, entry.as_ref())?;
         *self.settings.write().expect("settings lock") = settings;
         Ok(settings)
     }
@@ -531,9 +528,19 @@ impl Registry {
         }
     }
 
-    /// How many sessions are stored, expired ones not yet removed included. Cheap.
+    /// How many sessions are stored, expired ones not yet removed included.
     pub fn stored_session_count(&self) -> Result<u64> {
         self.store.session_count()
+    }
+
+    /// How many sessions are live now (not expired). Reads every session's time, writes
+    /// nothing.
+    pub fn live_session_count(&self) -> Result<u64> {
+        let delay = self.settings().expire_delay();
+        match self.now().checked_sub_signed(delay) {
+            Some(after) => self.store.count_sessions_updated_after(after),
+            None => self.store.session_count(),
+        }
     }
 
     /// `ActiveSession.destroy_session`: removes the session and revokes all the user's
@@ -617,12 +624,15 @@ impl Registry {
             self.plan(self.audit_entry("destroy_all", vec![], revoked.sessions, describe(revoked)));
             return Ok(revoked);
         }
-        let (sessions, users) = self.store.remove_all_sessions()?;
-        let revoked = Revoked { sessions, users };
-        if let Some(entry) = self.audit_entry("destroy_all", vec![], sessions, describe(revoked)) {
-            self.store.append_audit(&entry)?;
-        }
-        Ok(revoked)
+        let (sessions, users) = self.store.remove_all_sessions(&|sessions, users| {
+            self.audit_entry(
+                "destroy_all",
+                vec![],
+                sessions,
+                describe(Revoked { sessions, users }),
+            )
+        })?;
+        Ok(Revoked { sessions, users })
     }
 
     /// How many sessions of how many users [`Registry::destroy_all`] would revoke now.

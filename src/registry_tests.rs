@@ -314,6 +314,9 @@ fn the_sweep_removes_expired_sessions_of_all_users() {
     let kept = f.sign_in(&bob);
     f.clock.advance(Duration::days(5));
     assert_eq!(f.registry.stored_session_count().unwrap(), 4);
+    // Counting the live ones removes nothing.
+    assert_eq!(f.registry.live_session_count().unwrap(), 1);
+    assert_eq!(f.registry.stored_session_count().unwrap(), 4);
     assert_eq!(
         f.registry.sweep_expired().unwrap(),
         Revoked {

@@ -188,6 +188,28 @@ fn history_file(db: &Db) -> PathBuf {
 }
 
 #[test]
+fn the_banner_names_the_database_and_counts_users_and_live_sessions() {
+    let db = Db::seeded(4, 3);
+    db.eval(
+        r#"ActiveSession.set(User.find(1), #{ip_address: "10.0.0.1", user_agent: "curl/8"}); 1"#,
+    );
+    // Every seeded session is now older than the expiry delay: still stored, no longer live.
+    db.cmd()
+        .args(["config", "set", "session_expire_delay", "1"])
+        .assert()
+        .success();
+    let console = Console::open(&db, &history_file(&db));
+    let banner = console.text();
+    let first = format!(
+        "sessionctl console on {}: 4 users, 1 live session",
+        db.path().display()
+    );
+    assert!(banner.lines().any(|l| l.trim_end() == first), "{banner}");
+    assert!(banner.contains("Type help"), "{banner}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
 fn tab_completes_methods_of_active_session() {
     let db = Db::seeded(3, 2);
     let expected = db.eval("ActiveSession.list(User.find(1)).len()");

@@ -107,9 +107,9 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
 fn banner(evaluator: &Evaluator, database: &str, color: bool) -> Result<(), CliError> {
     let registry = evaluator.registry();
     let users = registry.user_count()?;
-    let sessions = registry.stored_session_count()?;
+    let sessions = registry.live_session_count()?;
     let first = format!(
-        "sessionctl console on {database}: {} user{}, {} session{}{}",
+        "sessionctl console on {database}: {} user{}, {} live session{}{}",
         thousands(users),
         plural(users),
         thousands(sessions),

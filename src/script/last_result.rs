@@ -8,8 +8,18 @@ pub const VARIABLE: &str = "_last_result";
 
 /// `code` with every lone `_` that stands for the last result renamed.
 pub fn rewrite(code: &str) -> Cow<'_, str> {
+    rewrite_with_places(code).0
+}
+
+/// The 1-based (line, column) in the original text of every `_` that [`rewrite`] renamed.
+pub type Renamed = Vec<(usize, usize)>;
+
+/// Like [`rewrite`], also returning where the renamed `_`s were, so that an error's place and
+/// message can be given back in the text the user wrote ([`restore`]).
+pub fn rewrite_with_places(code: &str) -> (Cow<'_, str>, Renamed) {
+    let mut renamed = Vec::new();
     if !code.contains('_') {
-        return Cow::Borrowed(code);
+        return (Cow::Borrowed(code), renamed);
     }
     let chars: Vec<char> = code.chars().collect();
     let mut out = String::with_capacity(code.len() + 16);
@@ -52,11 +62,17 @@ pub fn rewrite(code: &str) -> Cow<'_, str> {
             '_' if (i == 0 || !is_ident(chars[i - 1]))
                 && !chars.get(i + 1).is_some_and(|&n| is_ident(n)) =>
             {
-                let rest: String = chars[i + 1..].iter().collect();
-                if rest.trim_start().starts_with("=>") {
+                let next = chars[i + 1..].iter().position(|c| !c.is_whitespace());
+                if next.is_some_and(|n| chars[i + 1 + n..].starts_with(&['=', '>'])) {
                     out.push('_');
                 } else {
                     out.push_str(VARIABLE);
+                    let line_start = chars[..i]
+                        .iter()
+                        .rposition(|&c| c == '\n')
+                        .map_or(0, |p| p + 1);
+                    let line = chars[..i].iter().filter(|&&c| c == '\n').count() + 1;
+                    renamed.push((line, i - line_start + 1));
                 }
                 i += 1;
             }
@@ -66,12 +82,31 @@ pub fn rewrite(code: &str) -> Cow<'_, str> {
             }
         }
     }
-    Cow::Owned(out)
+    (Cow::Owned(out), renamed)
+}
+
+/// Gives back, for an error at `line`:`column` of the rewritten text, the column in the
+/// original text, and the message with the variable's name written as `_` again.
+pub fn restore(
+    renamed: &[(usize, usize)],
+    line: usize,
+    column: usize,
+    message: &str,
+) -> (usize, String) {
+    let grown = VARIABLE.chars().count() - 1;
+    let mut column_in_original = column;
+    for (n, &(_, original)) in renamed.iter().filter(|(l, _)| *l == line).enumerate() {
+        // Where this `_` starts in the rewritten line.
+        if original + n * grown < column {
+            column_in_original -= grown.min(column - (original + n * grown));
+        }
+    }
+    (column_in_original, message.replace(VARIABLE, "_"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite;
+    use super::{restore, rewrite, rewrite_with_places};
 
     #[test]
     fn only_lone_underscores_outside_literals_are_renamed() {
@@ -84,5 +119,23 @@ mod tests {
             "switch x { 1 => 2, _ => 3 }"
         );
         assert_eq!(rewrite("/* _ */ _"), "/* _ */ _last_result");
+    }
+
+    #[test]
+    fn error_places_are_given_back_in_the_original_text() {
+        let code = "1;\n_ + _ + y";
+        let (rewritten, renamed) = rewrite_with_places(code);
+        assert_eq!(renamed, vec![(2, 1), (2, 5)]);
+        // `y` is at column 9 of the original line and 31 of the rewritten one.
+        let column = rewritten.lines().nth(1).unwrap().find('y').unwrap() + 1;
+        assert_eq!(column, 31);
+        assert_eq!(restore(&renamed, 2, column, "Variable not found: y").0, 9);
+        // An error at the second `_` itself.
+        assert_eq!(
+            restore(&renamed, 2, 16, "Variable not found: _last_result"),
+            (5, "Variable not found: _".to_owned())
+        );
+        // Other lines are untouched.
+        assert_eq!(restore(&renamed, 1, 2, "x").0, 2);
     }
 }

@@ -191,11 +191,19 @@ impl Evaluator {
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
     pub fn eval(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
         self.context.interrupted.store(false, Ordering::Relaxed);
-        let code = &last_result::rewrite(code);
+        let (rewritten, renamed) = last_result::rewrite_with_places(code);
+        // Errors are told in the text as written: `_`, not the variable it was renamed to.
+        let restore = |mut error: ScriptError| {
+            let (column, message) =
+                last_result::restore(&renamed, error.line, error.column, &error.message);
+            error.column = column;
+            error.message = message;
+            error
+        };
         let mut ast = self
             .engine
-            .compile_with_scope(&self.scope, code)
-            .map_err(|e| ScriptError::parse(source, code, &e))?;
+            .compile_with_scope(&self.scope, &rewritten)
+            .map_err(|e| restore(ScriptError::parse(source, code, &e)))?;
         ast.set_source(source);
         let merged = self.functions.merge(&ast);
         let result = self
@@ -204,7 +212,7 @@ impl Evaluator {
         self.context.report_planned();
         self.functions = merged.clone_functions_only();
         let flushed = self.context.registry.flush();
-        let value = result.map_err(|e| ScriptError::runtime(source, code, &e))?;
+        let value = result.map_err(|e| restore(ScriptError::runtime(source, code, &e)))?;
         flushed.map_err(|e| ScriptError::database(source, &e))?;
         self.scope.set_value(last_result::VARIABLE, value.clone());
         Ok(value)

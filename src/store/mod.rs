@@ -80,7 +80,8 @@ impl fmt::Display for Disagreement {
 /// included: deciding what is live is a rule, not storage.
 pub trait Backend {
     fn settings(&self) -> Result<Settings>;
-    fn put_settings(&self, settings: &Settings) -> Result<()>;
+    /// Stores the settings and, in the same atomic write, the audit entry of the change.
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()>;
 
     fn user(&self, id: u64) -> Result<Option<User>>;
     /// The id of the user with this username, compared case-insensitively.
@@ -99,6 +100,9 @@ pub trait Backend {
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession>;
     /// How many sessions are stored, expired ones included.
     fn session_count(&self) -> Result<u64>;
+    /// How many stored sessions were last updated after `after` (the live ones, for the
+    /// registry's expiry rule). Reads every session, decoding only its time.
+    fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64>;
     /// How many sessions one user has stored, expired ones included. Cheap: no scan.
     fn session_count_of(&self, user_id: u64) -> Result<u64>;
 
@@ -108,8 +112,12 @@ pub trait Backend {
     fn apply(&self, changes: Changes) -> Result<Applied>;
 
     /// Removes every session and every remember-me token of every user, returning how many
-    /// sessions of how many users were removed.
-    fn remove_all_sessions(&self) -> Result<(u64, u64)>;
+    /// sessions of how many users were removed. `audit` makes the entry recording the removal
+    /// from those two counts; it is written atomically with the removal.
+    fn remove_all_sessions(
+        &self,
+        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
+    ) -> Result<(u64, u64)>;
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The newest `limit` audit entries, newest first.

@@ -196,6 +196,19 @@ struct SessionRecord<'a> {
     updated_at: i64,
 }
 
+/// A session record's `updated_at` in microseconds, read without copying anything out.
+pub fn session_updated_at(key: &[u8], bytes: &[u8]) -> Result<i64> {
+    postcard::from_bytes::<SessionRecord<'_>>(bytes)
+        .map(|r| r.updated_at)
+        .map_err(|e| {
+            let place = decode_session_key(key).map_or_else(
+                |_| hex::encode(key),
+                |(user, id)| format!("user id={user}, session {id}"),
+            );
+            corrupt("session", place, &e)
+        })
+}
+
 pub fn encode_session(session: &ActiveSession) -> Vec<u8> {
     let record = SessionRecord {
         ip_address: &session.ip_address,

@@ -109,6 +109,13 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
     }
 }
 
+fn tx_error(error: TransactionError<Error>) -> Error {
+    match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => storage(error),
+    }
+}
+
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
 fn abort<T>(error: Error) -> TxResult<T> {
@@ -182,6 +189,22 @@ impl SledStore {
             }
         }
         Ok(())
+    }
+
+    /// Writes one `meta` entry and, atomically with it, the audit entry recording it.
+    fn write_meta(&self, key: &[u8], value: &[u8], audit: Option<&AuditEntry>) -> Result<()> {
+        let Some(entry) = audit else {
+            self.meta.insert(key, value).map_err(storage)?;
+            return Ok(());
+        };
+        let entry = record::encode_audit(entry);
+        (&self.meta, &self.audit)
+            .transaction(|(meta, audit)| {
+                meta.insert(key, value)?;
+                audit.insert(&audit.generate_id()?.to_be_bytes(), entry.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)
     }
 
     /// The current generation, held for reading.
@@ -448,10 +471,9 @@ impl Backend for SledStore {
         }
     }
 
-    fn put_settings(&self, settings: &Settings) -> Result<()> {
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
         let bytes = postcard::to_stdvec(settings).expect("encoding to memory cannot fail");
-        self.meta.insert(SETTINGS_KEY, bytes).map_err(storage)?;
-        Ok(())
+        self.write_meta(SETTINGS_KEY, &bytes, audit)
     }
 
     fn user(&self, id: u64) -> Result<Option<User>> {
@@ -534,6 +556,18 @@ impl Backend for SledStore {
         Ok(self.current().sessions.len() as u64)
     }
 
+    fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let after = after.timestamp_micros();
+        let mut count = 0;
+        for entry in &self.current().sessions {
+            let (key, value) = entry.map_err(storage)?;
+            if record::session_updated_at(&key, &value)? > after {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
         match self
             .current()
@@ -587,10 +621,7 @@ impl Backend for SledStore {
                 };
                 tx.apply(&changes)
             })
-            .map_err(|error| match error {
-                TransactionError::Abort(error) => error,
-                TransactionError::Storage(error) => storage(error),
-            })
+            .map_err(tx_error)
     }
 
     fn session_count_of(&self, user_id: u64) -> Result<u64> {
@@ -605,7 +636,10 @@ impl Backend for SledStore {
         })
     }
 
-    fn remove_all_sessions(&self) -> Result<(u64, u64)> {
+    fn remove_all_sessions(
+        &self,
+        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
+    ) -> Result<(u64, u64)> {
         let mut generation = self.generation.write().expect("generation lock");
         // The counts, from the user records: no scan of the sessions.
         let (mut sessions, mut users) = (0u64, 0u64);
@@ -625,9 +659,11 @@ impl Backend for SledStore {
         }
         // One atomic write switches to empty trees; then the old ones go.
         let next = Generation::open(&self.db, generation.number + 1)?;
-        self.meta
-            .insert(GENERATION_KEY, &next.number.to_be_bytes())
-            .map_err(storage)?;
+        self.write_meta(
+            GENERATION_KEY,
+            &next.number.to_be_bytes(),
+            audit(sessions, users).as_ref(),
+        )?;
         self.db.flush().map_err(storage)?;
         let old = std::mem::replace(&mut *generation, next);
         drop(generation);
