@@ -100,6 +100,9 @@ pub trait Backend {
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession>;
     /// How many sessions are stored, expired ones included.
     fn session_count(&self) -> Result<u64>;
+    /// How many sessions of how many users are stored, expired ones included: the figures
+    /// [`Backend::remove_all_sessions`] would report now.
+    fn session_totals(&self) -> Result<(u64, u64)>;
     /// How many stored sessions were last updated after `after` (the live ones, for the
     /// registry's expiry rule). Reads every session, decoding only its time.
     fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64>;

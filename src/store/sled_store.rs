@@ -191,6 +191,27 @@ impl SledStore {
         Ok(())
     }
 
+    /// How many sessions of how many users generation `number` holds, from the counts the
+    /// user records keep: no scan of the sessions.
+    fn totals(&self, number: u64) -> Result<(u64, u64)> {
+        let (mut sessions, mut users) = (0u64, 0u64);
+        for entry in &self.users {
+            let (key, value) = entry.map_err(storage)?;
+            let count = record::decode_session_count(&value)
+                .map_err(|reason| Error::CorruptRecord {
+                    what: "user",
+                    key: hex::encode(&key),
+                    reason,
+                })?
+                .in_generation(number);
+            if count > 0 {
+                sessions += u64::from(count);
+                users += 1;
+            }
+        }
+        Ok((sessions, users))
+    }
+
     /// Writes one `meta` entry and, atomically with it, the audit entry recording it.
     fn write_meta(&self, key: &[u8], value: &[u8], audit: Option<&AuditEntry>) -> Result<()> {
         let Some(entry) = audit else {
@@ -556,6 +577,11 @@ impl Backend for SledStore {
         Ok(self.current().sessions.len() as u64)
     }
 
+    fn session_totals(&self) -> Result<(u64, u64)> {
+        let number = self.current().number;
+        self.totals(number)
+    }
+
     fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64> {
         let after = after.timestamp_micros();
         let mut count = 0;
@@ -641,22 +667,7 @@ impl Backend for SledStore {
         audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
     ) -> Result<(u64, u64)> {
         let mut generation = self.generation.write().expect("generation lock");
-        // The counts, from the user records: no scan of the sessions.
-        let (mut sessions, mut users) = (0u64, 0u64);
-        for entry in &self.users {
-            let (key, value) = entry.map_err(storage)?;
-            let count = record::decode_session_count(&value)
-                .map_err(|reason| Error::CorruptRecord {
-                    what: "user",
-                    key: hex::encode(&key),
-                    reason,
-                })?
-                .in_generation(generation.number);
-            if count > 0 {
-                sessions += u64::from(count);
-                users += 1;
-            }
-        }
+        let (sessions, users) = self.totals(generation.number)?;
         // One atomic write switches to empty trees; then the old ones go.
         let next = Generation::open(&self.db, generation.number + 1)?;
         self.write_meta(
