@@ -201,6 +201,18 @@ const USER_CLASS: &[Member] = &[
         "call the closure for every user, in batches",
     ),
     method(
+        "map",
+        "|user| ..",
+        Kind::Array,
+        "what the closure returns for every user",
+    ),
+    method(
+        "filter",
+        "|user| ..",
+        Kind::Array,
+        "the users the closure keeps",
+    ),
+    method(
         "create",
         "#{username, email, name, admin, blocked}",
         Kind::User,
@@ -368,6 +380,18 @@ const USERS: &[Member] = &[
         Kind::Other,
         "call the closure for every user, in batches",
     ),
+    method(
+        "map",
+        "|user| ..",
+        Kind::Array,
+        "what the closure returns for every user",
+    ),
+    method(
+        "filter",
+        "|user| ..",
+        Kind::Array,
+        "the users the closure keeps",
+    ),
     method("to_array", "", Kind::Array, "load every user into an array"),
 ];
 
@@ -390,6 +414,12 @@ const SESSIONS: &[Member] = &[
         "|session| ..",
         Kind::Other,
         "call the closure for every session",
+    ),
+    method(
+        "map",
+        "|session| ..",
+        Kind::Array,
+        "what the closure returns for every session",
     ),
     method(
         "filter",

@@ -291,6 +291,15 @@ fn register_relation(engine: &mut Engine) {
         },
     );
     engine.register_fn(
+        "map",
+        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<Array> {
+            r.clone()
+                .into_iter()
+                .map(|session| f.call_within_context::<Dynamic>(&ctx, (session?,)))
+                .collect()
+        },
+    );
+    engine.register_fn(
         "filter",
         |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<Array> {
             let mut kept = Array::new();

@@ -198,6 +198,32 @@ fn sessions_list_most_recent_first_and_stream_for_many_users() {
         f.plain("User.find(1).sessions[0].session_private_id.len()"),
         "67"
     );
+    // Device fields are rhai strings.
+    assert_eq!(
+        f.plain("let s = User.find(1).sessions[0]; [type_of(s.ip_address), type_of(s.browser), type_of(s.device_type)]"),
+        "[\"string\", \"string\", \"string\"]"
+    );
+}
+
+#[test]
+fn relations_map_and_filter_like_ruby_enumerables() {
+    let mut f = fixture();
+    assert_eq!(
+        f.plain("User.all.map(|u| u.username)"),
+        "[\"exampleuser\", \"alice\", \"bob\"]"
+    );
+    assert_eq!(
+        f.plain("User.all.filter(|u| u.name.starts_with(\"A\")).map(|u| u.id)"),
+        "[2]"
+    );
+    assert_eq!(
+        f.plain("ActiveSession.list(User.all).map(|s| s.ip_address).len()"),
+        "6"
+    );
+    assert_eq!(
+        f.plain("ActiveSession.list(User.find(2)).map(|s| s.user_id)"),
+        "[2, 2]"
+    );
 }
 
 #[test]

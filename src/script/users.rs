@@ -235,6 +235,30 @@ fn register_relation(engine: &mut Engine) {
             Ok(())
         },
     );
+    // `User.all.map(|u| u.username)`, `User.all.filter(|u| u.admin)`: arrays built in one
+    // step while the users stream (a `push` loop re-measures the array at every call).
+    engine.register_fn(
+        "map",
+        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<Array> {
+            r.clone()
+                .into_iter()
+                .map(|user| f.call_within_context::<Dynamic>(&ctx, (user?,)))
+                .collect()
+        },
+    );
+    engine.register_fn(
+        "filter",
+        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<Array> {
+            let mut kept = Array::new();
+            for user in r.clone() {
+                let user = Dynamic::from(user?);
+                if f.call_within_context::<bool>(&ctx, (user.clone(),))? {
+                    kept.push(user);
+                }
+            }
+            Ok(kept)
+        },
+    );
     engine.register_fn(
         "find_each",
         |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| {
