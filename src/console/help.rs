@@ -201,18 +201,6 @@ const USER_CLASS: &[Member] = &[
         "call the closure for every user, in batches",
     ),
     method(
-        "map",
-        "|user| ..",
-        Kind::Array,
-        "what the closure returns for every user",
-    ),
-    method(
-        "filter",
-        "|user| ..",
-        Kind::Array,
-        "the users the closure keeps",
-    ),
-    method(
         "create",
         "#{username, email, name, admin, blocked}",
         Kind::User,
