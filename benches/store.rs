@@ -814,6 +814,30 @@ fn sign_in_breakdown(
         result.expect("transaction");
     }
     let tx = started.elapsed();
+    // The same writes without a transaction (not atomic): what the transaction costs.
+    let started = Instant::now();
+    for &id in users {
+        let mut key = [0u8; 40];
+        key[..8].copy_from_slice(&id.to_be_bytes());
+        rng.fill_bytes(&mut key[8..]);
+        let user = users_tree.get(id.to_be_bytes()).expect("get").expect("user");
+        users_tree.insert(id.to_be_bytes(), user).expect("insert");
+        sessions.insert(&key[..], value).expect("insert");
+    }
+    let plain = started.elapsed();
+    // The smallest transaction: one insert into one tree.
+    let started = Instant::now();
+    for &id in users {
+        let mut key = [0u8; 40];
+        key[..8].copy_from_slice(&id.to_be_bytes());
+        rng.fill_bytes(&mut key[8..]);
+        let result: sled::transaction::TransactionResult<()> = sessions.transaction(|s| {
+            s.insert(&key[..], value)?;
+            Ok(())
+        });
+        result.expect("transaction");
+    }
+    let single = started.elapsed();
     // The same writes in one tree, atomically without a transaction: a `Batch` of the session
     // and an 8-byte-keyed entry standing for the user's count and last sign-in.
     let started = Instant::now();
@@ -830,12 +854,15 @@ fn sign_in_breakdown(
     format!(
         "sign-in breakdown (per op, {k} users): useragent::parse {}, generate + hash the id {}, \
          Registry::find_user {}; raw writes: 2-tree transaction (get+put user, put session) {}, \
-         or one-tree Batch (put count entry, put session) {}; at the limit: Registry::list {}, \
+         the same three steps without a transaction {}, a transaction of one insert {}, \
+         one-tree Batch (put count entry, put session) {}; at the limit: Registry::list {}, \
          raw scan_prefix of the user's sessions with owned decoding {}",
         per_op(parse),
         per_op(ids),
         per_op(find),
         per_op(tx),
+        per_op(plain),
+        per_op(single),
         per_op(batch),
         per_op(list),
         per_op(scan)
