@@ -7,6 +7,7 @@ mod error;
 mod format;
 mod last_result;
 mod output;
+mod relation;
 mod ruby;
 mod sessions;
 mod time;

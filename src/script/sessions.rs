@@ -275,49 +275,7 @@ fn register_relation(engine: &mut Engine) {
             Ok(false)
         },
     );
-    engine.register_fn("to_array", |r: &mut SessionRelation| -> Ret<Array> {
-        r.clone()
-            .into_iter()
-            .map(|s| s.map(Dynamic::from))
-            .collect()
-    });
-    engine.register_fn(
-        "each",
-        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<()> {
-            for session in r.clone() {
-                let _ = f.call_within_context::<Dynamic>(&ctx, (session?,))?;
-            }
-            Ok(())
-        },
-    );
-    engine.register_fn(
-        "map",
-        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<Array> {
-            r.clone()
-                .into_iter()
-                .map(|session| f.call_within_context::<Dynamic>(&ctx, (session?,)))
-                .collect()
-        },
-    );
-    engine.register_fn(
-        "filter",
-        |ctx: NativeCallContext, r: &mut SessionRelation, f: FnPtr| -> Ret<Array> {
-            let mut kept = Array::new();
-            for session in r.clone() {
-                let session = Dynamic::from(session?);
-                if f.call_within_context::<bool>(&ctx, (session.clone(),))? {
-                    kept.push(session);
-                }
-            }
-            Ok(kept)
-        },
-    );
-    engine.register_fn("to_string", |r: &mut SessionRelation| {
-        inspect(&Dynamic::from(r.clone()))
-    });
-    engine.register_fn("to_debug", |r: &mut SessionRelation| {
-        inspect(&Dynamic::from(r.clone()))
-    });
+    super::relation::register::<SessionRelation, SessionValue>(engine);
 }
 
 fn register_session(engine: &mut Engine, context: &Rc<Context>) {

@@ -220,57 +220,13 @@ fn register_relation(engine: &mut Engine) {
     engine.register_fn("any", |r: &mut UserRelation| {
         ret(r.context.registry.user_batch(None, 1)).map(|u| !u.is_empty())
     });
-    engine.register_fn("to_array", |r: &mut UserRelation| -> Ret<Array> {
-        r.clone()
-            .into_iter()
-            .map(|u| u.map(Dynamic::from))
-            .collect()
-    });
-    engine.register_fn(
-        "each",
-        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<()> {
-            for user in r.clone() {
-                let _ = f.call_within_context::<Dynamic>(&ctx, (user?,))?;
-            }
-            Ok(())
-        },
-    );
-    // `User.all.map(|u| u.username)`, `User.all.filter(|u| u.admin)`: arrays built in one
-    // step while the users stream (a `push` loop re-measures the array at every call).
-    engine.register_fn(
-        "map",
-        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<Array> {
-            r.clone()
-                .into_iter()
-                .map(|user| f.call_within_context::<Dynamic>(&ctx, (user?,)))
-                .collect()
-        },
-    );
-    engine.register_fn(
-        "filter",
-        |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| -> Ret<Array> {
-            let mut kept = Array::new();
-            for user in r.clone() {
-                let user = Dynamic::from(user?);
-                if f.call_within_context::<bool>(&ctx, (user.clone(),))? {
-                    kept.push(user);
-                }
-            }
-            Ok(kept)
-        },
-    );
+    super::relation::register::<UserRelation, UserValue>(engine);
     engine.register_fn(
         "find_each",
         |ctx: NativeCallContext, r: &mut UserRelation, f: FnPtr| {
             find_each(&ctx, &r.context.clone(), &f)
         },
     );
-    engine.register_fn("to_string", |r: &mut UserRelation| {
-        inspect(&Dynamic::from(r.clone()))
-    });
-    engine.register_fn("to_debug", |r: &mut UserRelation| {
-        inspect(&Dynamic::from(r.clone()))
-    });
 }
 
 fn register_user(engine: &mut Engine, context: &Rc<Context>) {
