@@ -24,6 +24,8 @@ pub const MAX_USER_AGENT_CHARS: usize = 1024;
 
 /// Records written per transaction by [`Registry::import`].
 const IMPORT_CHUNK: usize = 10_000;
+/// Expired sessions removed per transaction by a sweep.
+const SWEEP_CHUNK: usize = 10_000;
 
 /// Who is making changes, for the audit log.
 #[derive(Debug, Clone)]
@@ -121,11 +123,17 @@ impl Registry {
     /// Creates a user. A clash of username or email is an error naming it, and nothing is
     /// written.
     pub fn create_user(&self, new: NewUser) -> Result<User> {
+        let username = validate_username(&new.username)?;
+        // A user without a name is shown by their username.
+        let name = match new.name.trim() {
+            "" => username.clone(),
+            name => name.to_owned(),
+        };
         let user = User {
             id: 0,
-            username: validate_username(&new.username)?,
+            username,
             email: validate_email(&new.email)?,
-            name: new.name.trim().to_owned(),
+            name,
             state: if new.blocked {
                 UserState::Blocked
             } else {
@@ -554,9 +562,10 @@ impl Registry {
     /// was removed); returns how many were removed.
     pub fn destroy_sessions(&self, user_id: u64, private_ids: &[String]) -> Result<u64> {
         let user = self.find_user(user_id)?;
+        let mut seen = std::collections::HashSet::new();
         let mut existing = Vec::new();
         for id in private_ids {
-            if !existing.contains(id) && self.store.session(user_id, id)?.is_some() {
+            if seen.insert(id) && self.store.session(user_id, id)?.is_some() {
                 existing.push(id.clone());
             }
         }
@@ -644,23 +653,35 @@ impl Registry {
 
     /// Removes every expired session of every user.
     pub fn sweep_expired(&self) -> Result<Revoked> {
+        self.sweep_expired_in_chunks(SWEEP_CHUNK)
+    }
+
+    /// [`Registry::sweep_expired`], removing `chunk` sessions a transaction so that a sweep
+    /// of a large database stays small in memory; the last chunk carries the audit entry.
+    fn sweep_expired_in_chunks(&self, chunk: usize) -> Result<Revoked> {
         let now = self.now();
         let delay = self.settings().expire_delay();
         let mut doomed = Vec::new();
         let mut revoked = Revoked::default();
+        let mut last_owner = None;
         for session in self.store.sessions(None) {
             let session = session?;
-            if session.is_expired(now, delay) {
-                if doomed
-                    .last()
-                    .is_none_or(|(owner, _)| *owner != session.user_id)
-                {
-                    revoked.users += 1;
-                }
-                doomed.push((session.user_id, session.session_private_id));
+            if !session.is_expired(now, delay) {
+                continue;
             }
+            if doomed.len() == chunk {
+                self.commit(Changes {
+                    removed_sessions: std::mem::take(&mut doomed),
+                    ..Changes::default()
+                })?;
+            }
+            if last_owner != Some(session.user_id) {
+                revoked.users += 1;
+                last_owner = Some(session.user_id);
+            }
+            revoked.sessions += 1;
+            doomed.push((session.user_id, session.session_private_id));
         }
-        revoked.sessions = doomed.len() as u64;
         let entry = self.audit_entry("sweep_expired", vec![], revoked.sessions, describe(revoked));
         self.commit(Changes {
             removed_sessions: doomed,

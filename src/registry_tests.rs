@@ -97,6 +97,17 @@ fn user_ids_increase_and_lookups_ignore_case() {
         "User not found: id=99"
     );
     assert_eq!(f.registry.user_count().unwrap(), 2);
+    // A user created without a name is shown by the username.
+    let carol = f
+        .registry
+        .create_user(NewUser {
+            username: "carol".into(),
+            email: "carol@example.com".into(),
+            name: "  ".into(),
+            ..NewUser::default()
+        })
+        .unwrap();
+    assert_eq!(carol.name, "carol");
 }
 
 #[test]
@@ -326,6 +337,48 @@ fn the_sweep_removes_expired_sessions_of_all_users() {
     );
     assert_eq!(f.registry.stored_session_count().unwrap(), 1);
     assert_eq!(f.ids(&bob), vec![kept.session.session_private_id]);
+}
+
+#[test]
+fn a_sweep_in_chunks_removes_every_expired_session_and_audits_once() {
+    let Fixture {
+        dir,
+        clock,
+        registry,
+    } = fixture();
+    let f = Fixture {
+        dir,
+        clock,
+        registry: registry.audited_as(Actor {
+            os_user: "root".into(),
+            origin: "sweep".into(),
+        }),
+    };
+    let registry = &f.registry;
+    let users: Vec<User> = ["a", "b", "c"].iter().map(|n| f.user(n)).collect();
+    for user in &users {
+        for _ in 0..3 {
+            f.sign_in(user);
+        }
+    }
+    f.clock.advance(Duration::days(8));
+    let kept = f.sign_in(&users[1]);
+    let before = registry.recent_audit(100).unwrap().len();
+    // Chunks of 2 split users across transactions: four of 2, then the last with the audit.
+    assert_eq!(
+        registry.sweep_expired_in_chunks(2).unwrap(),
+        Revoked {
+            sessions: 9,
+            users: 3
+        }
+    );
+    assert_eq!(f.registry.stored_session_count().unwrap(), 1);
+    assert_eq!(f.ids(&users[1]), vec![kept.session.session_private_id]);
+    assert!(f.registry.check().unwrap().is_empty());
+    let audit = registry.recent_audit(100).unwrap();
+    assert_eq!(audit.len(), before + 1);
+    assert_eq!(audit[0].action, "sweep_expired");
+    assert_eq!(audit[0].sessions, 9);
 }
 
 #[test]

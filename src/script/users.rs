@@ -202,9 +202,6 @@ fn create(context: &Context, fields: &Map) -> Ret<UserValue> {
             }
         }
     }
-    if new.name.is_empty() {
-        new.name.clone_from(&new.username);
-    }
     context.mutate(|r| r.create_user(new)).map(UserValue)
 }
 
