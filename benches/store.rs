@@ -232,27 +232,15 @@ fn main() {
     let original = temp.path().join("ours");
     let built = bench.build(&original);
     let copy_started = Instant::now();
-    let copies = [
-        "raw",
-        "ours_destroy",
-        "engine_destroy",
-        "raw_clear",
-        "raw_drop",
-    ]
-    .map(|name| {
+    // `pristine` stays as built: each destroy_all run works on fresh copies of it.
+    let copies = ["raw", "raw_clear", "pristine"].map(|name| {
         let to = temp.path().join(name);
         copy_dir(&original, &to);
         to
     });
-    let [
-        raw_dir,
-        destroy_dir,
-        engine_destroy_dir,
-        clear_dir,
-        drop_dir,
-    ] = &copies;
+    let [raw_dir, clear_dir, pristine_dir] = &copies;
     println!(
-        "copied the closed database 5x ({:.0} MiB each) in {:.1} s",
+        "copied the closed database 3x ({:.0} MiB each) in {:.1} s",
         dir_size(&original) as f64 / MIB,
         copy_started.elapsed().as_secs_f64()
     );
@@ -266,10 +254,7 @@ fn main() {
         rows.extend(bench.lookups(&registry, &raw, &built.users));
         rows.extend(bench.sign_ins(&registry, &raw, &built));
     }
-    rows.extend(bench.destroy_all(
-        [destroy_dir, engine_destroy_dir, clear_dir, drop_dir],
-        built.sessions,
-    ));
+    rows.extend(bench.destroy_all(pristine_dir, clear_dir, built.sessions));
     rows.push(bench.startup(&original, built.sessions));
     rows.push(bench.memory(&temp.path().join("memory")));
 
@@ -876,33 +861,27 @@ fn raw_sign_in_writes(raw: &sled::Db, users: &[u64], value: &[u8]) -> [Duration;
 
 impl Bench {
     /// Every session and remember-me token revoked, each side on its own copy of the data.
-    fn destroy_all(
-        &mut self,
-        [ours_dir, engine_dir, clear_dir, drop_dir]: [&PathBuf; 4],
-        expected: u64,
-    ) -> [Row; 2] {
-        let registry = open_registry(ours_dir, &self.clock, false);
-        let started = Instant::now();
-        let revoked = registry.destroy_all().expect("destroy all");
-        let ours = started.elapsed();
-        assert_eq!(revoked.sessions, expected);
-        assert_eq!(registry.stored_session_count().expect("count"), 0);
-        drop(registry);
-
-        let registry = Rc::new(open_registry(engine_dir, &self.clock, true));
-        let mut evaluator = evaluator(registry.clone());
-        let started = Instant::now();
-        let result = evaluator
-            .eval("bench", "ActiveSession.destroy_all")
-            .expect("eval");
-        let engine = started.elapsed();
-        let map = result.cast::<rhai::Map>();
-        assert_eq!(map["sessions"].as_int().expect("int") as u64, expected);
-        assert_eq!(registry.stored_session_count().expect("count"), 0);
-        drop((evaluator, registry));
-
+    fn destroy_all(&mut self, pristine: &Path, clear_dir: &Path, expected: u64) -> [Row; 2] {
+        let scratch = pristine.with_file_name("destroy");
+        let (mut ours, mut engine, mut dropped) = (vec![], vec![], vec![]);
+        for run in 0..READ_RUNS {
+            let dirs = ["ours", "engine", "raw"].map(|name| {
+                let to = scratch.join(name);
+                copy_dir(pristine, &to);
+                to
+            });
+            // Each side goes first once: the order of the three turns every run.
+            for side in (0..3).map(|i| (i + run) % 3) {
+                match side {
+                    0 => ours.push(destroy_with_registry(&dirs[0], &self.clock, expected)),
+                    1 => engine.push(destroy_with_engine(&dirs[1], &self.clock, expected)),
+                    _ => dropped.push(raw_drop(&dirs[2])),
+                }
+            }
+            fs::remove_dir_all(&scratch).expect("remove the copies");
+        }
+        let (ours, engine, dropped) = (median(ours), median(engine), median(dropped));
         let (clear, steps) = raw_clear(clear_dir);
-        let dropped = raw_drop(drop_dir);
         let (theirs, how) = if clear <= dropped {
             (clear, "clear")
         } else {
@@ -910,7 +889,9 @@ impl Bench {
         };
         self.notes.push(format!(
             "destroy baseline: the faster of Tree::clear of sessions.G and remember_tokens.G \
-             ({}) and Db::drop_tree of both + re-open ({}); {steps}",
+             ({}, once) and Db::drop_tree of both + re-open ({}); every destroy time is the \
+             median of {READ_RUNS} runs, each on fresh copies, the three sides in a rotating \
+             order; {steps}",
             seconds(clear),
             seconds(dropped)
         ));
@@ -930,6 +911,32 @@ impl Bench {
             row("ActiveSession.destroy_all in rhai", engine),
         ]
     }
+}
+
+/// `Registry::destroy_all` on the database at `dir` (opening it is not timed).
+fn destroy_with_registry(dir: &Path, clock: &Arc<ManualClock>, expected: u64) -> Duration {
+    let registry = open_registry(dir, clock, false);
+    let started = Instant::now();
+    let revoked = registry.destroy_all().expect("destroy all");
+    let time = started.elapsed();
+    assert_eq!(revoked.sessions, expected);
+    assert_eq!(registry.stored_session_count().expect("count"), 0);
+    time
+}
+
+/// `ActiveSession.destroy_all` through the engine, audited as the console is.
+fn destroy_with_engine(dir: &Path, clock: &Arc<ManualClock>, expected: u64) -> Duration {
+    let registry = Rc::new(open_registry(dir, clock, true));
+    let mut evaluator = evaluator(registry.clone());
+    let started = Instant::now();
+    let result = evaluator
+        .eval("bench", "ActiveSession.destroy_all")
+        .expect("eval");
+    let time = started.elapsed();
+    let map = result.cast::<rhai::Map>();
+    assert_eq!(map["sessions"].as_int().expect("int") as u64, expected);
+    assert_eq!(registry.stored_session_count().expect("count"), 0);
+    time
 }
 
 /// `Tree::clear` of the current session and token trees; also times, on the same copy before
