@@ -12,16 +12,15 @@ use crate::script::{self, Evaluator, Output, ScriptError};
 
 /// `-e CODE`: evaluates and prints the value as plain text (nothing for `()`) or JSON. The
 /// process is expected to exit next (see [`leave_to_exit`]).
-pub fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
+pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
     let result = evaluator.eval("-e", code);
     let done = finish(&evaluator, result, format, true);
-    leave_to_exit(evaluator);
-    done
+    leave_to_exit(evaluator, done)
 }
 
 /// `run FILE [ARGS...]`: runs a script with `ARGV`; with `--format json` prints its final
 /// value as JSON. The process is expected to exit next (see [`leave_to_exit`]).
-pub fn run_file(
+pub(crate) fn run_file(
     mut evaluator: Evaluator,
     file: &Path,
     args: Vec<String>,
@@ -44,16 +43,19 @@ pub fn run_file(
     );
     let result = evaluator.eval(&name, &code);
     let done = finish(&evaluator, result, format, false);
-    leave_to_exit(evaluator);
-    done
+    leave_to_exit(evaluator, done)
 }
 
-/// Ends a batch job's evaluator without tearing it down. Every evaluation ends with a flush
-/// and the output is written as it goes, so nothing is left to save; what the drop would add
-/// is sled freeing its page table, about a quarter of a one-shot `-e` on a million sessions
-/// (docs/performance.md). The OS frees the memory and releases the database lock at exit.
-fn leave_to_exit(evaluator: Evaluator) {
+/// Ends a batch job's evaluator without tearing it down, after one last flush: printing the
+/// result can still write (walking a relation removes the expired sessions it meets). What
+/// the drop would add is sled freeing its page table, about a quarter of a one-shot `-e` on a
+/// million sessions (docs/performance.md); the OS frees the memory and releases the database
+/// lock at exit. Only for a process that exits next.
+fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(), CliError> {
+    let flushed = evaluator.registry().flush();
     std::mem::forget(evaluator);
+    done?;
+    flushed.map_err(CliError::from)
 }
 
 fn finish(

@@ -284,7 +284,14 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             report_dry_run(&registry);
             Ok(())
         }
-        Some(Command::Config { action }) => config(&open_registry(&path, "config", global.dry_run, matches!(action, ConfigAction::Set { .. }))?, action),
+        Some(Command::Config { action }) => {
+            // A bad key or value is refused before a database is opened, or created.
+            if let ConfigAction::Set { key, value } = &action {
+                crate::model::Settings::default().set(key, value)?;
+            }
+            let set = matches!(action, ConfigAction::Set { .. });
+            config(&open_registry(&path, "config", global.dry_run, set)?, action)
+        }
         Some(Command::Audit { limit }) => audit(&open_registry(&path, "audit", false, false)?, limit),
         Some(Command::Check) => check(&open_registry(&path, "check", false, false)?),
         Some(Command::Completions { .. }) => unreachable!("handled above"),

@@ -23,9 +23,9 @@ use crate::{Error, Result, secret, useragent};
 pub const MAX_USER_AGENT_CHARS: usize = 1024;
 
 /// Records written per transaction by [`Registry::import`].
-const IMPORT_CHUNK: usize = 10_000;
-/// Expired sessions removed per transaction by a sweep.
-const SWEEP_CHUNK: usize = 10_000;
+/// Records written per transaction by an import, and expired sessions removed per transaction
+/// by a sweep: bounded memory however large the database.
+const WRITE_CHUNK: usize = 10_000;
 
 /// Who is making changes, for the audit log.
 #[derive(Debug, Clone)]
@@ -223,7 +223,8 @@ impl Registry {
             let count = match per_user.entry(session.user_id) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(self.store.session_count_of(session.user_id)? as usize)
+                    let stored = self.store.user_with_session_count(session.user_id)?;
+                    entry.insert(stored.map_or(0, |(_, count)| count) as usize)
                 }
             };
             *count += 1;
@@ -261,19 +262,19 @@ impl Registry {
             return Ok(counts);
         }
         // Everything was checked above; write in transactions of bounded size.
-        for users in batch.users.chunks(IMPORT_CHUNK) {
+        for users in batch.users.chunks(WRITE_CHUNK) {
             self.store.apply(Changes {
                 new_users: users.to_vec(),
                 ..Changes::default()
             })?;
         }
-        for sessions in batch.sessions.chunks(IMPORT_CHUNK) {
+        for sessions in batch.sessions.chunks(WRITE_CHUNK) {
             self.store.apply(Changes {
                 sessions: sessions.to_vec(),
                 ..Changes::default()
             })?;
         }
-        for tokens in batch.tokens.chunks(IMPORT_CHUNK) {
+        for tokens in batch.tokens.chunks(WRITE_CHUNK) {
             self.store.apply(Changes {
                 tokens: tokens.to_vec(),
                 ..Changes::default()
@@ -383,7 +384,10 @@ impl Registry {
     /// `ActiveSession.set`: records a sign-in (no public id, or one not stored yet) or an
     /// authenticated request (a known public id) of `user_id`.
     pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
-        let mut user = self.find_user(user_id)?;
+        let (mut user, stored) = self
+            .store
+            .user_with_session_count(user_id)?
+            .ok_or(Error::UserNotFound { id: user_id })?;
         if user.state == UserState::Blocked {
             return Err(Error::UserBlocked {
                 id: user_id,
@@ -437,7 +441,7 @@ impl Registry {
             user.last_sign_in_at = Some(now);
             changes.users.push(user.clone());
             // Only a user at the limit needs their sessions read (the count is kept).
-            if self.store.session_count_of(user_id)? >= u64::from(settings.session_limit) {
+            if stored >= u64::from(settings.session_limit) {
                 let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
                 live.retain(|s| s.session_private_id != session.session_private_id);
                 changes
@@ -653,15 +657,17 @@ impl Registry {
 
     /// Removes every expired session of every user.
     pub fn sweep_expired(&self) -> Result<Revoked> {
-        self.sweep_expired_in_chunks(SWEEP_CHUNK)
+        self.sweep_expired_in_chunks(WRITE_CHUNK)
     }
 
-    /// [`Registry::sweep_expired`], removing `chunk` sessions a transaction so that a sweep
-    /// of a large database stays small in memory; the last chunk carries the audit entry.
+    /// [`Registry::sweep_expired`], removing at most `chunk` sessions a transaction so that a
+    /// sweep of a large database stays small in memory. Each transaction carries the audit
+    /// entry of what it removed, so whatever a failure or a crash interrupts, every removal
+    /// that happened is audited.
     fn sweep_expired_in_chunks(&self, chunk: usize) -> Result<Revoked> {
         let now = self.now();
         let delay = self.settings().expire_delay();
-        let mut doomed = Vec::new();
+        let mut doomed: Vec<(u64, String)> = Vec::new();
         let mut revoked = Revoked::default();
         let mut last_owner = None;
         for session in self.store.sessions(None) {
@@ -670,11 +676,9 @@ impl Registry {
                 continue;
             }
             if doomed.len() == chunk {
-                self.commit(Changes {
-                    removed_sessions: std::mem::take(&mut doomed),
-                    ..Changes::default()
-                })?;
+                self.remove_swept(std::mem::take(&mut doomed))?;
             }
+            // One user's sessions may span two chunks: counted once.
             if last_owner != Some(session.user_id) {
                 revoked.users += 1;
                 last_owner = Some(session.user_id);
@@ -682,13 +686,32 @@ impl Registry {
             revoked.sessions += 1;
             doomed.push((session.user_id, session.session_private_id));
         }
-        let entry = self.audit_entry("sweep_expired", vec![], revoked.sessions, describe(revoked));
+        if !doomed.is_empty() {
+            self.remove_swept(doomed)?;
+        }
+        Ok(revoked)
+    }
+
+    /// Removes one chunk of a sweep with its audit entry.
+    fn remove_swept(&self, doomed: Vec<(u64, String)>) -> Result<()> {
+        let mut part = Revoked {
+            sessions: doomed.len() as u64,
+            users: 0,
+        };
+        let mut last = None;
+        for (owner, _) in &doomed {
+            if last != Some(*owner) {
+                part.users += 1;
+                last = Some(*owner);
+            }
+        }
+        let entry = self.audit_entry("sweep_expired", vec![], part.sessions, describe(part));
         self.commit(Changes {
             removed_sessions: doomed,
             audit: entry,
             ..Changes::default()
         })?;
-        Ok(revoked)
+        Ok(())
     }
 
     // ----- remember-me -----

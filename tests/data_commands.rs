@@ -267,10 +267,24 @@ fn reading_commands_and_dry_runs_never_create_a_database() {
             .stderr(missing.clone());
         assert!(!db.path().exists(), "{args:?} created the database");
     }
+    // A bad setting is refused before anything is created.
+    db.cmd()
+        .args(["config", "set", "colour", "5"])
+        .assert()
+        .code(2);
+    assert!(!db.path().exists());
+    // An empty directory holds no database either, and stays empty.
+    std::fs::create_dir(db.path()).unwrap();
+    db.cmd()
+        .arg("check")
+        .assert()
+        .code(2)
+        .stderr(missing.clone());
+    assert_eq!(std::fs::read_dir(db.path()).unwrap().count(), 0);
     // Commands that write create it.
     db.cmd()
         .args(["config", "set", "session_limit", "5"])
         .assert()
         .success();
-    assert!(db.path().exists());
+    assert!(db.path().join("conf").exists());
 }

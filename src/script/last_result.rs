@@ -11,12 +11,10 @@ pub fn rewrite(code: &str) -> Cow<'_, str> {
     rewrite_with_places(code).0
 }
 
-/// The 1-based (line, column) in the original text of every `_` that [`rewrite`] renamed.
-pub type Renamed = Vec<(usize, usize)>;
-
-/// Like [`rewrite`], also returning where the renamed `_`s were, so that an error's place and
-/// message can be given back in the text the user wrote ([`restore`]).
-pub fn rewrite_with_places(code: &str) -> (Cow<'_, str>, Renamed) {
+/// Like [`rewrite`], also returning the 1-based (line, column) in `code` of every `_` renamed,
+/// so that an error's place and message can be given back as the user wrote them
+/// ([`restore`]).
+pub fn rewrite_with_places(code: &str) -> (Cow<'_, str>, Vec<(usize, usize)>) {
     let mut renamed = Vec::new();
     if !code.contains('_') {
         return (Cow::Borrowed(code), renamed);
@@ -67,12 +65,7 @@ pub fn rewrite_with_places(code: &str) -> (Cow<'_, str>, Renamed) {
                     out.push('_');
                 } else {
                     out.push_str(VARIABLE);
-                    let line_start = chars[..i]
-                        .iter()
-                        .rposition(|&c| c == '\n')
-                        .map_or(0, |p| p + 1);
-                    let line = chars[..i].iter().filter(|&&c| c == '\n').count() + 1;
-                    renamed.push((line, i - line_start + 1));
+                    renamed.push(place(&chars, i));
                 }
                 i += 1;
             }
@@ -101,7 +94,34 @@ pub fn restore(
             column_in_original -= grown.min(column - (original + n * grown));
         }
     }
-    (column_in_original, message.replace(VARIABLE, "_"))
+    (column_in_original, unrename(message))
+}
+
+/// The 1-based (line, column) of `chars[i]`.
+fn place(chars: &[char], i: usize) -> (usize, usize) {
+    let line_start = chars[..i]
+        .iter()
+        .rposition(|&c| c == '\n')
+        .map_or(0, |p| p + 1);
+    let line = chars[..i].iter().filter(|&&c| c == '\n').count() + 1;
+    (line, i - line_start + 1)
+}
+
+/// `message` with the variable, where it stands as a whole word, written `_` again.
+fn unrename(message: &str) -> String {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(VARIABLE) {
+        let after = &rest[at + VARIABLE.len()..];
+        let whole = !rest[..at].chars().next_back().is_some_and(is_ident)
+            && !after.chars().next().is_some_and(is_ident);
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { "_" } else { VARIABLE });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -137,5 +157,10 @@ mod tests {
         );
         // Other lines are untouched.
         assert_eq!(restore(&renamed, 1, 2, "x").0, 2);
+        // Only the whole variable name is given back as `_`.
+        assert_eq!(
+            restore(&renamed, 1, 1, "_last_result_x or _last_result").1,
+            "_last_result_x or _"
+        );
     }
 }

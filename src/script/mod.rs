@@ -180,12 +180,11 @@ impl Evaluator {
 
     /// Whether `code` is an unfinished snippet that more lines could complete.
     pub fn is_incomplete(&self, code: &str) -> bool {
-        match self
-            .engine
-            .compile_with_scope(&self.scope, last_result::rewrite(code).as_ref())
-        {
+        // Positions are those of the rewritten text, so the line lengths must be too.
+        let rewritten = last_result::rewrite(code);
+        match self.engine.compile_with_scope(&self.scope, &rewritten) {
             Ok(_) => false,
-            Err(error) => error::is_incomplete(code, &error),
+            Err(error) => error::is_incomplete(&rewritten, &error),
         }
     }
 

@@ -104,10 +104,11 @@ pub trait Backend {
     /// [`Backend::remove_all_sessions`] would report now.
     fn session_totals(&self) -> Result<(u64, u64)>;
     /// How many stored sessions were last updated after `after` (the live ones, for the
-    /// registry's expiry rule). Reads every session, decoding only its time.
+    /// registry's expiry rule). Reads every session, decoding it without copying.
     fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64>;
-    /// How many sessions one user has stored, expired ones included. Cheap: no scan.
-    fn session_count_of(&self, user_id: u64) -> Result<u64>;
+    /// A user and how many sessions they have stored, expired ones included, in one read: no
+    /// scan of the sessions.
+    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>>;
 
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>>;
 
@@ -162,7 +163,10 @@ pub fn open(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
 /// Opens the database at `path`, which must exist: [`crate::Error::NoDatabase`] otherwise,
 /// and nothing is created.
 pub fn open_existing(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
-    if !path.exists() {
+    // A missing path or an empty directory holds no database; a directory with other files
+    // is left to `open` to refuse as not a database.
+    let empty = std::fs::read_dir(path).map_or(true, |mut entries| entries.next().is_none());
+    if empty {
         return Err(crate::Error::NoDatabase {
             path: path.to_owned(),
         });

@@ -32,8 +32,9 @@ const TOKENS_PREFIX: &str = "remember_tokens.";
 
 /// sled's page cache size. Its default (1 GiB) lets the process grow far past what a console
 /// needs. A scan grows the process by about 1.7x this figure (sled counts serialized bytes),
-/// so 32 MiB keeps `User.find_each` over a million users under 64 MB of growth while
-/// username look-ups stay as fast as with 64 MiB (docs/performance.md).
+/// so 32 MiB keeps `User.find_each` over a million users under 64 MB of growth. Username
+/// look-ups measured as fast as with 64 MiB; writes to data that no longer fits the cache
+/// (sign-ins on a large database) are slower (docs/performance.md).
 pub const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 
 /// A sessionctl database in a sled directory.
@@ -93,10 +94,8 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
             .open()
         {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(ref e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.to_string().contains("could not acquire lock") =>
-            {
+            // sled 0.34 reports a held lock as this `Other` I/O error.
+            Err(sled::Error::Io(ref e)) if e.to_string().contains("could not acquire lock") => {
                 if Instant::now() >= deadline {
                     return Err(Error::DatabaseInUse {
                         path: path.to_owned(),
@@ -377,7 +376,8 @@ impl<'a> Tx<'a> {
 
     /// Writes back an existing user, keeping its session count. Usernames and emails do not
     /// change (nothing renames users), so the indexes stay as they are.
-    fn update_user(&self, user: &User) -> TxResult<()> {
+    /// Writes back an existing user, moving the session count it keeps by `change`.
+    fn update_user(&self, user: &User, change: i64) -> TxResult<()> {
         let users = self.tree(Role::Users);
         let Some(old) = users.get(user_key(user.id))? else {
             return abort(Error::UserNotFound { id: user.id });
@@ -391,8 +391,20 @@ impl<'a> Tx<'a> {
                 reason: format!("user id={} cannot be renamed", user.id),
             });
         }
-        users.insert(&user_key(user.id), record::encode_user(user, sessions))?;
+        users.insert(
+            &user_key(user.id),
+            record::encode_user(user, self.moved(sessions, change)),
+        )?;
         Ok(())
+    }
+
+    /// A session count in the current generation, moved by `change` (never below zero).
+    fn moved(&self, sessions: SessionCount, change: i64) -> SessionCount {
+        let count = (i64::from(sessions.in_generation(self.generation)) + change).max(0);
+        SessionCount {
+            generation: self.generation,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+        }
     }
 
     /// Moves the session counts kept in the user records by `delta`.
@@ -407,12 +419,10 @@ impl<'a> Tx<'a> {
                 continue;
             };
             let (user, sessions) = record::decode_user_record(user_id, &bytes).or_else(abort)?;
-            let count = (i64::from(sessions.in_generation(self.generation)) + change).max(0);
-            let sessions = SessionCount {
-                generation: self.generation,
-                count: u32::try_from(count).unwrap_or(u32::MAX),
-            };
-            users.insert(&user_key(user_id), record::encode_user(&user, sessions))?;
+            users.insert(
+                &user_key(user_id),
+                record::encode_user(&user, self.moved(sessions, change)),
+            )?;
         }
         Ok(())
     }
@@ -421,9 +431,6 @@ impl<'a> Tx<'a> {
         let mut applied = Applied::default();
         for user in &changes.new_users {
             applied.created_users.push(self.create_user(user.clone())?);
-        }
-        for user in &changes.users {
-            self.update_user(user)?;
         }
         let mut delta: HashMap<u64, i64> = HashMap::new();
         for (user_id, private_id) in &changes.removed_sessions {
@@ -449,6 +456,11 @@ impl<'a> Tx<'a> {
             {
                 *delta.entry(session.user_id).or_default() += 1;
             }
+        }
+        // A user written back takes its count change in the same write (a sign-in writes its
+        // user once); the other users' counts are moved on their own.
+        for user in &changes.users {
+            self.update_user(user, delta.remove(&user.id).unwrap_or(0))?;
         }
         self.count_sessions(&delta)?;
         for user_id in &changes.revoke_tokens_of {
@@ -584,8 +596,9 @@ impl Backend for SledStore {
 
     fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64> {
         let after = after.timestamp_micros();
+        let sessions = self.current().sessions.clone();
         let mut count = 0;
-        for entry in &self.current().sessions {
+        for entry in &sessions {
             let (key, value) = entry.map_err(storage)?;
             if record::session_updated_at(&key, &value)? > after {
                 count += 1;
@@ -650,16 +663,16 @@ impl Backend for SledStore {
             .map_err(tx_error)
     }
 
-    fn session_count_of(&self, user_id: u64) -> Result<u64> {
-        let generation = self.current();
-        Ok(match self.users.get(user_key(user_id)).map_err(storage)? {
-            Some(bytes) => u64::from(
-                record::decode_user_record(user_id, &bytes)?
-                    .1
-                    .in_generation(generation.number),
-            ),
-            None => 0,
-        })
+    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
+        let generation = self.current().number;
+        self.users
+            .get(user_key(id))
+            .map_err(storage)?
+            .map(|bytes| {
+                record::decode_user_record(id, &bytes)
+                    .map(|(user, count)| (user, u64::from(count.in_generation(generation))))
+            })
+            .transpose()
     }
 
     fn remove_all_sessions(
