@@ -22,7 +22,6 @@ use crate::{Error, Result, secret, useragent};
 /// The longest User-Agent kept; GitLab cuts it the same way before parsing.
 pub const MAX_USER_AGENT_CHARS: usize = 1024;
 
-/// Records written per transaction by [`Registry::import`].
 /// Records written per transaction by an import, and expired sessions removed per transaction
 /// by a sweep: bounded memory however large the database.
 const WRITE_CHUNK: usize = 10_000;

@@ -374,9 +374,8 @@ impl<'a> Tx<'a> {
         Ok(user)
     }
 
-    /// Writes back an existing user, keeping its session count. Usernames and emails do not
-    /// change (nothing renames users), so the indexes stay as they are.
-    /// Writes back an existing user, moving the session count it keeps by `change`.
+    /// Writes back an existing user, moving the session count it keeps by `change`. Usernames
+    /// and emails do not change (nothing renames users), so the indexes stay as they are.
     fn update_user(&self, user: &User, change: i64) -> TxResult<()> {
         let users = self.tree(Role::Users);
         let Some(old) = users.get(user_key(user.id))? else {
