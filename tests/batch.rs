@@ -238,3 +238,30 @@ fn a_corrupt_record_under_a_script_is_a_database_error_with_exit_2() {
         ));
     assert_eq!(db.eval("User.find(3).id"), "3");
 }
+
+/// Printing a relation walks it, and the walk removes the expired sessions it meets: a batch
+/// job must make those writes durable before it exits (it leaves the store undropped).
+#[test]
+fn writes_made_while_printing_the_result_are_durable() {
+    let db = Db::seeded(20, 3);
+    db.cmd()
+        .args(["config", "set", "session_expire_delay", "1"])
+        .assert()
+        .success();
+    let stored = || {
+        let store = sessionctl::store::open_existing(&db.path()).unwrap();
+        store.session_count().unwrap()
+    };
+    assert!(stored() > 0, "the seeded sessions are stored");
+    for format in ["text", "json"] {
+        db.cmd()
+            .args(["--format", format, "-e", "ActiveSession.list(User.all)"])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        stored(),
+        0,
+        "the expired sessions met while printing were removed"
+    );
+}
