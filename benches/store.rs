@@ -256,6 +256,7 @@ fn main() {
     }
     rows.extend(bench.destroy_all(pristine_dir, clear_dir, built.sessions));
     rows.push(bench.startup(&original, built.sessions));
+    rows.push(bench.in_use(&original));
     rows.push(bench.memory(&temp.path().join("memory")));
 
     println!();
@@ -1057,6 +1058,49 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// A second process on a database this process holds: how long until `sessionctl -e 1`
+    /// exits with the in-use error (the issue asks for within a second), against the same
+    /// command on the free database.
+    fn in_use(&mut self, dir: &Path) -> Row {
+        let binary = PathBuf::from(env!("CARGO_BIN_EXE_sessionctl"));
+        let run = |code: i32| {
+            let started = Instant::now();
+            let output = Command::new(&binary)
+                .arg("--db")
+                .arg(dir)
+                .args(["--color", "never", "-e", "1"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("run sessionctl");
+            let time = started.elapsed();
+            assert_eq!(output.status.code(), Some(code), "{output:?}");
+            if code == 2 {
+                assert!(String::from_utf8_lossy(&output.stderr).contains("is in use"));
+            }
+            time
+        };
+        let free = median((0..5).map(|_| run(0)).collect());
+        let holder = open_raw(dir);
+        let held = median((0..5).map(|_| run(2)).collect());
+        drop(holder);
+        self.notes.push(
+            "in use: median of 5 runs of `sessionctl --db DIR -e 1` while this process holds \
+             DIR (exit 2, `database … is in use by another process`), against 5 on the free \
+             database (exit 0); opening waits up to 500 ms for a lock being released"
+                .to_owned(),
+        );
+        Row {
+            operation: "in-use error, second process",
+            ours: seconds(held),
+            raw: format!("{} (free, exit 0)", seconds(free)),
+            ratio: held.as_secs_f64() / free.as_secs_f64(),
+            target: "< 1 s",
+            pass: Some(held < Duration::from_secs(1)),
+        }
+    }
+}
+
 // ----- peak memory of find_each -----
 
 impl Bench {
@@ -1351,7 +1395,7 @@ fn print_table(rows: &[Row]) {
         );
     }
     println!(
-        "ratio: time ours/raw for list, destroy and start-up; rate ours/raw for sign_in and \
-         find_by_username; growth ours/raw for memory"
+        "ratio: time ours/raw for list, destroy, start-up and in-use; rate ours/raw for sign_in \
+         and find_by_username; growth ours/raw for memory"
     );
 }
