@@ -1001,22 +1001,9 @@ fn raw_drop(dir: &Path) -> Duration {
 impl Bench {
     /// `sessionctl --db DIR -e '1'`, the whole process, against a bare `sled::open`.
     fn startup(&mut self, dir: &Path, sessions: u64) -> Row {
-        let binary = PathBuf::from(env!("CARGO_BIN_EXE_sessionctl"));
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo build --release` (cargo bench builds it)",
-            binary.display()
-        );
+        let binary = sessionctl_binary();
         let run = || {
-            let started = Instant::now();
-            let output = Command::new(&binary)
-                .arg("--db")
-                .arg(dir)
-                .args(["--color", "never", "-e", "1"])
-                .stdin(Stdio::null())
-                .output()
-                .expect("run sessionctl");
-            let time = started.elapsed();
+            let (time, output) = eval_one(&binary, dir);
             assert!(
                 output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "1",
                 "sessionctl -e 1 failed: {}",
@@ -1063,17 +1050,9 @@ impl Bench {
     /// exits with the in-use error (the issue asks for within a second), against the same
     /// command on the free database.
     fn in_use(&mut self, dir: &Path) -> Row {
-        let binary = PathBuf::from(env!("CARGO_BIN_EXE_sessionctl"));
+        let binary = sessionctl_binary();
         let run = |code: i32| {
-            let started = Instant::now();
-            let output = Command::new(&binary)
-                .arg("--db")
-                .arg(dir)
-                .args(["--color", "never", "-e", "1"])
-                .stdin(Stdio::null())
-                .output()
-                .expect("run sessionctl");
-            let time = started.elapsed();
+            let (time, output) = eval_one(&binary, dir);
             assert_eq!(output.status.code(), Some(code), "{output:?}");
             if code == 2 {
                 assert!(String::from_utf8_lossy(&output.stderr).contains("is in use"));
@@ -1099,6 +1078,31 @@ impl Bench {
             pass: Some(held < Duration::from_secs(1)),
         }
     }
+}
+
+/// The `sessionctl` binary cargo built for the bench.
+fn sessionctl_binary() -> PathBuf {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_sessionctl"));
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --release` (cargo bench builds it)",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs `sessionctl --db DIR --color never -e 1`, spawn to exit: how long it took and what it
+/// printed.
+fn eval_one(binary: &Path, dir: &Path) -> (Duration, std::process::Output) {
+    let started = Instant::now();
+    let output = Command::new(binary)
+        .arg("--db")
+        .arg(dir)
+        .args(["--color", "never", "-e", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sessionctl");
+    (started.elapsed(), output)
 }
 
 // ----- peak memory of find_each -----
