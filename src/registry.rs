@@ -349,10 +349,7 @@ impl Registry {
 
     /// The user with this username, compared case-insensitively.
     pub fn find_by_username(&self, username: &str) -> Result<Option<User>> {
-        match self.store.user_id_by_username(username)? {
-            Some(id) => self.store.user(id),
-            None => Ok(None),
-        }
+        self.store.user_by_username(username)
     }
 
     /// The user with this email, compared case-insensitively.

@@ -701,13 +701,100 @@ fn an_unknown_format_version_is_refused() {
             error,
             Error::UnsupportedFormat {
                 found: 99,
-                supported: 1,
+                supported: store::FORMAT_VERSION,
                 ..
             }
         ),
         "{error}"
     );
     assert!(error.to_string().contains("format version 99"));
+    drop(dir);
+}
+
+#[test]
+fn a_lookup_by_username_reads_the_user_as_last_written() {
+    let f = fixture();
+    let alice = f.user("alice");
+    assert_eq!(
+        f.registry.find_by_username("ALICE").unwrap().unwrap(),
+        alice
+    );
+    f.clock.advance(Duration::minutes(5));
+    f.sign_in(&alice);
+    let found = f.registry.find_by_username("alice").unwrap().unwrap();
+    assert_eq!(found.last_sign_in_at, Some(f.clock.now()));
+    assert_eq!(found, f.registry.find_user(alice.id).unwrap());
+    assert!(f.registry.check().unwrap().is_empty());
+}
+
+#[test]
+fn a_format_1_database_is_upgraded_when_opened() {
+    let f = fixture();
+    let alice = f.user("alice");
+    let bob = f.user("bob");
+    f.sign_in(&bob);
+    let bob = f.registry.find_user(bob.id).unwrap();
+    let path = f.db_path();
+    let Fixture { dir, registry, .. } = f;
+    drop(registry);
+    {
+        // Format 1: the username index held the user id alone.
+        let store = SledStore::open(&path).unwrap();
+        for user in [&alice, &bob] {
+            store
+                .raw_insert(
+                    "users_by_username",
+                    user.username.as_bytes(),
+                    &user.id.to_be_bytes(),
+                )
+                .unwrap();
+        }
+        store
+            .raw_insert("meta", b"format_version", &1u32.to_be_bytes())
+            .unwrap();
+    }
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(
+        store.raw_get("meta", b"format_version").unwrap().unwrap(),
+        store::FORMAT_VERSION.to_be_bytes()
+    );
+    assert_eq!(store.user_by_username("Bob").unwrap().unwrap(), bob);
+    assert_eq!(store.user_by_username("alice").unwrap().unwrap(), alice);
+    assert_eq!(store.check().unwrap(), vec![]);
+    drop(store);
+    drop(dir);
+}
+
+#[test]
+fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
+    let f = fixture();
+    f.user("alice");
+    f.user("bob");
+    let path = f.db_path();
+    let Fixture { dir, registry, .. } = f;
+    drop(registry);
+    let store = SledStore::open(&path).unwrap();
+    // alice's entry keeps her id but holds bob's fields.
+    let alice = store
+        .raw_get("users_by_username", b"alice")
+        .unwrap()
+        .unwrap();
+    let bob = store.raw_get("users_by_username", b"bob").unwrap().unwrap();
+    let stale = [&alice[..8], &bob[8..]].concat();
+    store
+        .raw_insert("users_by_username", b"alice", &stale)
+        .unwrap();
+    let found: Vec<String> = store
+        .check()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        found,
+        ["users_by_username [alice]: its copy of user id=1 differs from the user's record"]
+    );
+    drop(store);
     drop(dir);
 }
 

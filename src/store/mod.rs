@@ -86,6 +86,8 @@ pub trait Backend {
     fn user(&self, id: u64) -> Result<Option<User>>;
     /// The id of the user with this username, compared case-insensitively.
     fn user_id_by_username(&self, username: &str) -> Result<Option<u64>>;
+    /// The user with this username, compared case-insensitively, in one read.
+    fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     /// The id of the user with this email, compared case-insensitively.
     fn user_id_by_email(&self, email: &str) -> Result<Option<u64>>;
     fn user_count(&self) -> Result<u64>;
@@ -144,6 +146,7 @@ pub fn decode_any(bytes: &[u8]) -> Vec<Result<()>> {
         record::decode_session(&key, bytes).map(drop),
         record::decode_session(bytes, bytes).map(drop),
         record::decode_tokens(1, bytes).map(drop),
+        record::decode_username_entry(bytes).map(drop),
         record::decode_audit(1, bytes).map(drop),
         record::decode_session_count(bytes)
             .map(drop)

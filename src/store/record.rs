@@ -8,8 +8,9 @@ use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
 use crate::secret::PRIVATE_ID_PREFIX;
 use crate::{Error, Result};
 
-/// The version of the record encoding this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the record encoding this build reads and writes. Version 1 kept only the
+/// user id in the username index; opening it upgrades it (see `SledStore::open`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Bytes of a session key: the user id (8, big-endian) then the SHA-256 of the public id (32).
 pub const SESSION_KEY_LEN: usize = 40;
@@ -149,6 +150,26 @@ pub fn decode_session_count(bytes: &[u8]) -> Result<SessionCount, String> {
         generation: view.generation,
         count: view.session_count,
     })
+}
+
+/// The value of a username index entry: the user id (8 bytes, big-endian), then the user's
+/// record without its session count, so that a look-up by username is one read. Only a
+/// change of the user's own fields rewrites it.
+pub fn encode_username_entry(user: &User) -> Vec<u8> {
+    let mut bytes = user_key(user.id).to_vec();
+    bytes.extend(encode_user(user, SessionCount::default()));
+    bytes
+}
+
+/// The user id an index entry points at: its first 8 bytes (an email entry holds no more).
+pub fn decode_index_id(bytes: &[u8], what: &'static str) -> Result<u64> {
+    decode_id(bytes.get(..8).unwrap_or(bytes), what)
+}
+
+/// The user a username index entry holds.
+pub fn decode_username_entry(bytes: &[u8]) -> Result<User> {
+    let id = decode_index_id(bytes, "username index")?;
+    decode_user(id, &bytes[8..])
 }
 
 pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
@@ -340,5 +361,26 @@ mod tests {
         assert!(error.to_string().contains("user id=9"), "{error}");
         let error = decode_user(3, &[0xff]).unwrap_err();
         assert!(error.to_string().contains("user id=3"), "{error}");
+    }
+
+    #[test]
+    fn a_username_entry_holds_the_user_and_names_it_when_corrupt() {
+        let user = User {
+            id: 42,
+            username: "Alice".into(),
+            email: "alice@example.com".into(),
+            name: "Alice".into(),
+            state: UserState::Blocked,
+            admin: true,
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
+            last_sign_in_at: DateTime::from_timestamp_micros(1_700_000_100_000_000),
+        };
+        let entry = encode_username_entry(&user);
+        assert_eq!(decode_index_id(&entry, "username index").unwrap(), 42);
+        assert_eq!(decode_username_entry(&entry).unwrap(), user);
+        // A format-1 entry (the id alone) names the user it points at.
+        let error = decode_username_entry(&user_key(42)).unwrap_err();
+        assert!(error.to_string().contains("user id=42"), "{error}");
+        assert!(decode_username_entry(&[1, 2]).is_err());
     }
 }

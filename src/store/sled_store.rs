@@ -1,6 +1,7 @@
 //! The sled backend. Trees: `meta` (format version, next user id, settings, sessions
-//! generation), `users` (id → record, with the user's session count), `users_by_username` and
-//! `users_by_email` (lower-cased value → id), `sessions.G` (user id ‖ SHA-256 of the public id
+//! generation), `users` (id → record, with the user's session count), `users_by_username`
+//! (lower-cased username → id and a copy of the user, so a look-up by username is one read),
+//! `users_by_email` (lower-cased email → id), `sessions.G` (user id ‖ SHA-256 of the public id
 //! → record, so one user's sessions are one prefix), `remember_tokens.G` (user id → that
 //! user's token hashes) and `audit` (sequence → entry).
 //!
@@ -241,7 +242,9 @@ impl SledStore {
                         path: self.path.clone(),
                         reason: "its format version is unreadable".into(),
                     })?;
-                if found != FORMAT_VERSION {
+                if found == 1 {
+                    self.upgrade_from_1()?;
+                } else if found != FORMAT_VERSION {
                     return Err(Error::UnsupportedFormat {
                         path: self.path.clone(),
                         found,
@@ -262,6 +265,32 @@ impl SledStore {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Format 1 kept only the user id in the username index; format 2 also keeps a copy of the
+    /// user there. Rewrites every entry from the user records, then records version 2: a crash
+    /// part-way leaves version 1, and the next open starts again.
+    fn upgrade_from_1(&self) -> Result<()> {
+        for entry in &self.users {
+            let (key, value) = entry.map_err(storage)?;
+            // A corrupt user keeps its old entry, and `check` reports the user.
+            let Ok(user) =
+                record::decode_id(&key, "user").and_then(|id| record::decode_user(id, &value))
+            else {
+                continue;
+            };
+            self.by_username
+                .insert(
+                    index_key(&user.username),
+                    record::encode_username_entry(&user),
+                )
+                .map_err(storage)?;
+        }
+        self.meta
+            .insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
+            .map_err(storage)?;
+        self.db.flush().map_err(storage)?;
         Ok(())
     }
 
@@ -356,7 +385,7 @@ impl<'a> Tx<'a> {
         ] {
             let index = self.tree(role);
             if let Some(other) = index.get(index_key(value))? {
-                let other = record::decode_id(&other, "index").or_else(abort)?;
+                let other = record::decode_index_id(&other, "index").or_else(abort)?;
                 return abort(match role {
                     Role::ByUsername => Error::UsernameTaken {
                         username: value.clone(),
@@ -368,14 +397,20 @@ impl<'a> Tx<'a> {
                     },
                 });
             }
-            index.insert(index_key(value).as_bytes(), &id)?;
         }
+        self.tree(Role::ByUsername).insert(
+            index_key(&user.username).as_bytes(),
+            record::encode_username_entry(&user),
+        )?;
+        self.tree(Role::ByEmail)
+            .insert(index_key(&user.email).as_bytes(), &id)?;
         users.insert(&id, record::encode_user(&user, SessionCount::default()))?;
         Ok(user)
     }
 
-    /// Writes back an existing user, moving the session count it keeps by `change`. Usernames
-    /// and emails do not change (nothing renames users), so the indexes stay as they are.
+    /// Writes back an existing user, moving the session count it keeps by `change`, and the
+    /// copy of the user in the username index. Usernames and emails do not change (nothing
+    /// renames users), so the index keys stay as they are.
     fn update_user(&self, user: &User, change: i64) -> TxResult<()> {
         let users = self.tree(Role::Users);
         let Some(old) = users.get(user_key(user.id))? else {
@@ -393,6 +428,10 @@ impl<'a> Tx<'a> {
         users.insert(
             &user_key(user.id),
             record::encode_user(user, self.moved(sessions, change)),
+        )?;
+        self.tree(Role::ByUsername).insert(
+            index_key(&user.username).as_bytes(),
+            record::encode_username_entry(user),
         )?;
         Ok(())
     }
@@ -520,7 +559,15 @@ impl Backend for SledStore {
         self.by_username
             .get(index_key(username))
             .map_err(storage)?
-            .map(|id| record::decode_id(&id, "username index"))
+            .map(|entry| record::decode_index_id(&entry, "username index"))
+            .transpose()
+    }
+
+    fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.by_username
+            .get(index_key(username))
+            .map_err(storage)?
+            .map(|entry| record::decode_username_entry(&entry))
             .transpose()
     }
 
@@ -629,7 +676,11 @@ impl Backend for SledStore {
                 creates || !changes.users.is_empty() || touches_sessions,
                 &self.users,
             ),
-            (Role::ByUsername, creates, &self.by_username),
+            (
+                Role::ByUsername,
+                creates || !changes.users.is_empty(),
+                &self.by_username,
+            ),
             (Role::ByEmail, creates, &self.by_email),
             (Role::Sessions, touches_sessions, &generation.sessions),
             (
@@ -775,7 +826,10 @@ impl SledStore {
                 (&self.by_email, "users_by_email", &user.email),
             ] {
                 let indexed = index.get(index_key(value)).map_err(storage)?;
-                if indexed.as_deref() != Some(&user_key(user.id)[..]) {
+                let points_here = indexed
+                    .as_deref()
+                    .map(|v| record::decode_index_id(v, place));
+                if !matches!(points_here, Some(Ok(id)) if id == user.id) {
                     found.push(Disagreement {
                         place,
                         key: index_key(value),
@@ -802,7 +856,8 @@ impl SledStore {
         Ok(counts)
     }
 
-    /// Every entry of an index points at a user whose field, lower-cased, is the entry's key.
+    /// Every entry of an index points at a user whose field, lower-cased, is the entry's key;
+    /// the username index's copy of the user equals the user's record.
     fn check_index(
         &self,
         index: &Tree,
@@ -810,20 +865,32 @@ impl SledStore {
         field: fn(&User) -> &String,
         found: &mut Vec<Disagreement>,
     ) -> Result<()> {
+        let holds_copies = place == "users_by_username";
         for entry in index {
             let (key, value) = entry.map_err(storage)?;
             let key = String::from_utf8_lossy(&key).into_owned();
-            let problem = match record::decode_id(&value, place) {
+            let decoded = if holds_copies {
+                record::decode_index_id(&value, place)
+            } else {
+                record::decode_id(&value, place)
+            };
+            let problem = match decoded {
                 Err(error) => Some(error.to_string()),
                 Ok(id) => match self.users.get(user_key(id)).map_err(storage)? {
                     None => Some(format!("points at user id={id}, which does not exist")),
                     Some(bytes) => match record::decode_user(id, &bytes) {
-                        Ok(user) if index_key(field(&user)) == key => None,
-                        Ok(user) => Some(format!(
+                        Ok(user) if index_key(field(&user)) != key => Some(format!(
                             "points at user id={id}, whose value is {:?}",
                             field(&user)
                         )),
-                        Err(_) => None, // reported with the users
+                        Ok(user) if holds_copies => match record::decode_username_entry(&value) {
+                            Ok(copy) if copy == user => None,
+                            Ok(_) => Some(format!(
+                                "its copy of user id={id} differs from the user's record"
+                            )),
+                            Err(error) => Some(error.to_string()),
+                        },
+                        Ok(_) | Err(_) => None, // a corrupt user is reported with the users
                     },
                 },
             };
@@ -911,5 +978,6 @@ impl SledStore {
 }
 
 fn describe_id(bytes: &[u8]) -> String {
-    record::decode_id(bytes, "index").map_or_else(|_| hex::encode(bytes), |id| format!("id={id}"))
+    record::decode_index_id(bytes, "index")
+        .map_or_else(|_| hex::encode(bytes), |id| format!("id={id}"))
 }
