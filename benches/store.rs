@@ -1033,6 +1033,11 @@ impl Bench {
             drop(db);
             time
         };
+        // The destroy rows just wrote and dropped gigabytes of copies: let the kernel finish
+        // writing them back first, so that neither side is timed against that flush.
+        let synced = std::process::Command::new("sync")
+            .status()
+            .is_ok_and(|s| s.success());
         // One of each unmeasured, for the file cache; then alternate.
         run();
         open();
@@ -1046,8 +1051,13 @@ impl Bench {
         self.notes.push(format!(
             "start-up: median of {STARTUP_RUNS} runs of `{} --db DIR -e 1` (spawn to exit, \
              {sessions} sessions), against the median of {STARTUP_RUNS} in-process \
-             sled::open(DIR) of the same directory (open only)",
-            binary.display()
+             sled::open(DIR) of the same directory (open only); {}",
+            binary.display(),
+            if synced {
+                "after `sync` (the harness's earlier writes flushed first)"
+            } else {
+                "`sync` failed: the harness's earlier writes may still be flushing"
+            }
         ));
         Row {
             operation: "console start-up to first eval",
