@@ -260,7 +260,16 @@ impl Registry {
             self.plan(entry);
             return Ok(counts);
         }
-        // Everything was checked above; write in transactions of bounded size.
+        // Everything was checked above; write in transactions of bounded size, between an
+        // entry saying the import started and one saying it finished: a crash part-way leaves
+        // the first without the second in the audit log.
+        if let Some(entry) = &entry {
+            self.store.append_audit(&AuditEntry {
+                action: "import started".into(),
+                sessions: 0,
+                ..entry.clone()
+            })?;
+        }
         for users in batch.users.chunks(WRITE_CHUNK) {
             self.store.apply(Changes {
                 new_users: users.to_vec(),

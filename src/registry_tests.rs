@@ -1080,6 +1080,46 @@ fn import_checks_everything_before_writing() {
 }
 
 #[test]
+fn an_audited_import_is_logged_when_it_starts_and_when_it_finishes() {
+    let Fixture {
+        dir,
+        clock,
+        registry,
+    } = fixture();
+    let f = Fixture {
+        dir,
+        clock,
+        registry: registry.audited_as(Actor {
+            os_user: "root".into(),
+            origin: "import".into(),
+        }),
+    };
+    let user = |id: u64, name: &str| User {
+        id,
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        name: name.into(),
+        state: UserState::Active,
+        admin: false,
+        created_at: f.registry.now(),
+        last_sign_in_at: None,
+    };
+    let batch = Import {
+        users: vec![user(10, "ten"), user(11, "eleven")],
+        ..Import::default()
+    };
+    assert_eq!(f.registry.import(batch, "users.jsonl").unwrap(), (2, 0, 0));
+    let audit = f.registry.recent_audit(10).unwrap();
+    let actions: Vec<&str> = audit.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["import started", "import"]);
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.detail.contains("2 users") && e.detail.contains("users.jsonl"))
+    );
+}
+
+#[test]
 fn import_refuses_a_username_clash_anywhere_in_the_batch_before_writing() {
     let f = fixture();
     f.user("taken");
