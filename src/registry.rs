@@ -260,9 +260,14 @@ impl Registry {
             self.plan(entry);
             return Ok(counts);
         }
-        // Everything was checked above; write in transactions of bounded size, between an
-        // entry saying the import started and one saying it finished: a crash part-way leaves
-        // the first without the second in the audit log.
+        self.write_import(batch, entry)?;
+        Ok(counts)
+    }
+
+    /// Writes a checked import in transactions of bounded size, between an audit entry saying
+    /// it started and one saying it finished: a crash part-way leaves the first without the
+    /// second.
+    fn write_import(&self, batch: Import, entry: Option<AuditEntry>) -> Result<()> {
         if let Some(entry) = &entry {
             self.store.append_audit(&AuditEntry {
                 action: "import started".into(),
@@ -291,7 +296,7 @@ impl Registry {
         if let Some(entry) = entry {
             self.store.append_audit(&entry)?;
         }
-        Ok(counts)
+        Ok(())
     }
 
     /// Checks imported users before anything is written: every clash with stored users and
