@@ -728,19 +728,23 @@ fn a_lookup_by_username_reads_the_user_as_last_written() {
 }
 
 #[test]
-fn a_format_1_database_is_upgraded_when_opened() {
+fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
     let f = fixture();
     let alice = f.user("alice");
     let bob = f.user("bob");
-    f.sign_in(&bob);
-    let bob = f.registry.find_user(bob.id).unwrap();
+    let carol = f.user("carol");
     let path = f.db_path();
-    let Fixture { dir, registry, .. } = f;
+    let Fixture {
+        dir,
+        clock,
+        registry,
+    } = f;
     drop(registry);
+    let version = |store: &SledStore| store.raw_get("meta", b"format_version").unwrap().unwrap();
     {
-        // Format 1: the username index held the user id alone.
+        // Format 1: the username index held the user id alone; carol's record is damaged.
         let store = SledStore::open(&path).unwrap();
-        for user in [&alice, &bob] {
+        for user in [&alice, &bob, &carol] {
             store
                 .raw_insert(
                     "users_by_username",
@@ -750,17 +754,66 @@ fn a_format_1_database_is_upgraded_when_opened() {
                 .unwrap();
         }
         store
+            .raw_insert("users", &carol.id.to_be_bytes(), &[0xff])
+            .unwrap();
+        store
             .raw_insert("meta", b"format_version", &1u32.to_be_bytes())
             .unwrap();
     }
     let store = SledStore::open(&path).unwrap();
-    assert_eq!(
-        store.raw_get("meta", b"format_version").unwrap().unwrap(),
-        store::FORMAT_VERSION.to_be_bytes()
-    );
     assert_eq!(store.user_by_username("Bob").unwrap().unwrap(), bob);
     assert_eq!(store.user_by_username("alice").unwrap().unwrap(), alice);
-    assert_eq!(store.check().unwrap(), vec![]);
+    let error = store.user_by_username("carol").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("corrupt user record (user id=3)"),
+        "{error}"
+    );
+    // Only the damaged user is reported; reading wrote nothing.
+    let found: Vec<String> = store
+        .check()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].starts_with("users ["), "{found:#?}");
+    assert_eq!(version(&store), 1u32.to_be_bytes());
+    drop(store);
+
+    // A sign-in writes bob's entry with a copy, and the version with it.
+    let registry = Registry::new(store::open(&path).unwrap(), clock.clone()).unwrap();
+    registry
+        .sign_in(
+            bob.id,
+            SignIn {
+                user_agent: FIREFOX.into(),
+                ..SignIn::default()
+            },
+        )
+        .unwrap();
+    drop(registry);
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(version(&store), store::FORMAT_VERSION.to_be_bytes());
+    assert!(
+        store
+            .raw_get("users_by_username", b"bob")
+            .unwrap()
+            .unwrap()
+            .len()
+            > 8
+    );
+    assert_eq!(
+        store
+            .user_by_username("bob")
+            .unwrap()
+            .unwrap()
+            .last_sign_in_at,
+        Some(clock.now())
+    );
+    assert_eq!(store.user_by_username("alice").unwrap().unwrap(), alice);
+    assert_eq!(store.check().unwrap().len(), 1);
     drop(store);
     drop(dir);
 }
@@ -768,21 +821,38 @@ fn a_format_1_database_is_upgraded_when_opened() {
 #[test]
 fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
     let f = fixture();
-    f.user("alice");
-    f.user("bob");
+    let alice = f.user("alice");
     let path = f.db_path();
-    let Fixture { dir, registry, .. } = f;
+    let Fixture {
+        dir,
+        clock,
+        registry,
+    } = f;
+    drop(registry);
+    let before = {
+        let store = SledStore::open(&path).unwrap();
+        store
+            .raw_get("users_by_username", b"alice")
+            .unwrap()
+            .unwrap()
+    };
+    // A sign-in rewrites alice's copy; putting the old entry back leaves a copy whose only
+    // difference is last_sign_in_at.
+    let registry = Registry::new(store::open(&path).unwrap(), clock.clone()).unwrap();
+    clock.advance(Duration::minutes(1));
+    registry
+        .sign_in(
+            alice.id,
+            SignIn {
+                user_agent: FIREFOX.into(),
+                ..SignIn::default()
+            },
+        )
+        .unwrap();
     drop(registry);
     let store = SledStore::open(&path).unwrap();
-    // alice's entry keeps her id but holds bob's fields.
-    let alice = store
-        .raw_get("users_by_username", b"alice")
-        .unwrap()
-        .unwrap();
-    let bob = store.raw_get("users_by_username", b"bob").unwrap().unwrap();
-    let stale = [&alice[..8], &bob[8..]].concat();
     store
-        .raw_insert("users_by_username", b"alice", &stale)
+        .raw_insert("users_by_username", b"alice", &before)
         .unwrap();
     let found: Vec<String> = store
         .check()
@@ -1117,6 +1187,153 @@ fn an_audited_import_is_logged_when_it_starts_and_when_it_finishes() {
             .iter()
             .all(|e| e.detail.contains("2 users") && e.detail.contains("users.jsonl"))
     );
+}
+
+/// A store that fails every `apply` after the first `healthy` ones, as a crash part-way
+/// through a long write would leave it.
+struct FailingStore {
+    inner: SledStore,
+    healthy: std::sync::atomic::AtomicUsize,
+}
+
+impl store::Backend for FailingStore {
+    fn settings(&self) -> Result<Settings> {
+        self.inner.settings()
+    }
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
+        self.inner.put_settings(settings, audit)
+    }
+    fn user(&self, id: u64) -> Result<Option<User>> {
+        self.inner.user(id)
+    }
+    fn user_id_by_username(&self, username: &str) -> Result<Option<u64>> {
+        self.inner.user_id_by_username(username)
+    }
+    fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.inner.user_by_username(username)
+    }
+    fn user_id_by_email(&self, email: &str) -> Result<Option<u64>> {
+        self.inner.user_id_by_email(email)
+    }
+    fn user_count(&self) -> Result<u64> {
+        self.inner.user_count()
+    }
+    fn users(&self, after: Option<u64>) -> Stream<'_, User> {
+        self.inner.users(after)
+    }
+    fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>> {
+        self.inner.session(user_id, private_id)
+    }
+    fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
+        self.inner.sessions_of(user_id)
+    }
+    fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession> {
+        self.inner.sessions(after_user)
+    }
+    fn session_count(&self) -> Result<u64> {
+        self.inner.session_count()
+    }
+    fn session_totals(&self) -> Result<(u64, u64)> {
+        self.inner.session_totals()
+    }
+    fn count_sessions_updated_after(&self, after: DateTime<Utc>) -> Result<u64> {
+        self.inner.count_sessions_updated_after(after)
+    }
+    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
+        self.inner.user_with_session_count(id)
+    }
+    fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
+        self.inner.remember_tokens(user_id)
+    }
+    fn apply(&self, changes: Changes) -> Result<store::Applied> {
+        use std::sync::atomic::Ordering;
+        if self
+            .healthy
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err(Error::Storage {
+                message: "injected failure".into(),
+            });
+        }
+        self.inner.apply(changes)
+    }
+    fn remove_all_sessions(
+        &self,
+        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
+    ) -> Result<(u64, u64)> {
+        self.inner.remove_all_sessions(audit)
+    }
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.inner.append_audit(entry)
+    }
+    fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.inner.recent_audit(limit)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn check(&self) -> Result<Vec<Disagreement>> {
+        self.inner.check()
+    }
+}
+
+#[test]
+fn an_import_that_stops_part_way_leaves_its_start_without_its_end_in_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+    ));
+    let failing = FailingStore {
+        inner: SledStore::open(&dir.path().join("db")).unwrap(),
+        // The users are written; the sessions' transaction fails.
+        healthy: 1.into(),
+    };
+    let registry = Registry::new(Box::new(failing), clock.clone())
+        .unwrap()
+        .audited_as(Actor {
+            os_user: "root".into(),
+            origin: "import".into(),
+        });
+    let user = User {
+        id: 10,
+        username: "ten".into(),
+        email: "ten@example.com".into(),
+        name: "Ten".into(),
+        state: UserState::Active,
+        admin: false,
+        created_at: clock.now(),
+        last_sign_in_at: None,
+    };
+    let session = ActiveSession {
+        session_private_id: secret::private_id("imported"),
+        user_id: 10,
+        ip_address: "10.0.0.1".into(),
+        browser: "Firefox".into(),
+        os: "Ubuntu".into(),
+        device_name: "Unknown".into(),
+        device_type: "desktop".into(),
+        is_impersonated: false,
+        admin_mode: false,
+        created_at: clock.now(),
+        updated_at: clock.now(),
+    };
+    let batch = Import {
+        users: vec![user],
+        sessions: vec![session],
+        ..Import::default()
+    };
+    let error = registry.import(batch, "backup.jsonl").unwrap_err();
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    let actions: Vec<String> = registry
+        .recent_audit(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["import started"]);
+    assert!(registry.find_by_username("ten").unwrap().is_some());
+    assert!(registry.check().unwrap().is_empty());
 }
 
 #[test]

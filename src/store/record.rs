@@ -8,8 +8,9 @@ use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
 use crate::secret::PRIVATE_ID_PREFIX;
 use crate::{Error, Result};
 
-/// The version of the record encoding this build reads and writes. Version 1 kept only the
-/// user id in the username index; opening it upgrades it (see `SledStore::open`).
+/// The version of the record encoding this build writes. Version 2 username entries may hold
+/// a copy of the user (see [`encode_username_entry`]); version 1 entries, the id alone, are
+/// still read.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Bytes of a session key: the user id (8, big-endian) then the SHA-256 of the public id (32).
@@ -152,24 +153,35 @@ pub fn decode_session_count(bytes: &[u8]) -> Result<SessionCount, String> {
     })
 }
 
-/// The value of a username index entry: the user id (8 bytes, big-endian), then the user's
-/// record without its session count, so that a look-up by username is one read. Only a
-/// change of the user's own fields rewrites it.
+/// The value of a username index entry: the user id (8 bytes, big-endian), then a copy of the
+/// user's record with a zero session count (the count is kept in `users` alone), so that a
+/// look-up by username is one read. Only a change of the user's own fields rewrites it.
 pub fn encode_username_entry(user: &User) -> Vec<u8> {
     let mut bytes = user_key(user.id).to_vec();
     bytes.extend(encode_user(user, SessionCount::default()));
     bytes
 }
 
-/// The user id an index entry points at: its first 8 bytes (an email entry holds no more).
-pub fn decode_index_id(bytes: &[u8], what: &'static str) -> Result<u64> {
-    decode_id(bytes.get(..8).unwrap_or(bytes), what)
+/// What a username index entry holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UsernameEntry {
+    /// The user id alone, as format 1 wrote it.
+    Id(u64),
+    /// The user id and a copy of the user.
+    User(User),
 }
 
-/// The user a username index entry holds.
-pub fn decode_username_entry(bytes: &[u8]) -> Result<User> {
-    let id = decode_index_id(bytes, "username index")?;
-    decode_user(id, &bytes[8..])
+/// The user id a username index entry points at: its first 8 bytes.
+pub fn decode_username_id(bytes: &[u8]) -> Result<u64> {
+    decode_id(bytes.get(..8).unwrap_or(bytes), "username index")
+}
+
+pub fn decode_username_entry(bytes: &[u8]) -> Result<UsernameEntry> {
+    let id = decode_username_id(bytes)?;
+    if bytes.len() == 8 {
+        return Ok(UsernameEntry::Id(id));
+    }
+    decode_user_as("username index", id, &bytes[8..]).map(|(user, _)| UsernameEntry::User(user))
 }
 
 pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
@@ -178,8 +190,13 @@ pub fn decode_user(id: u64, bytes: &[u8]) -> Result<User> {
 
 /// A user and the session count its record keeps.
 pub fn decode_user_record(id: u64, bytes: &[u8]) -> Result<(User, SessionCount)> {
+    decode_user_as("user", id, bytes)
+}
+
+/// A user record, found in `what` (the users tree, or a username entry's copy).
+fn decode_user_as(what: &'static str, id: u64, bytes: &[u8]) -> Result<(User, SessionCount)> {
     let key = || format!("user id={id}");
-    let r: UserRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("user", key(), &e))?;
+    let r: UserRecord = postcard::from_bytes(bytes).map_err(|e| corrupt(what, key(), &e))?;
     let sessions = SessionCount {
         generation: r.generation,
         count: r.session_count,
@@ -195,11 +212,8 @@ pub fn decode_user_record(id: u64, bytes: &[u8]) -> Result<(User, SessionCount)>
             UserState::Active
         },
         admin: r.admin,
-        created_at: time(r.created_at, "user", &key)?,
-        last_sign_in_at: r
-            .last_sign_in_at
-            .map(|t| time(t, "user", &key))
-            .transpose()?,
+        created_at: time(r.created_at, what, &key)?,
+        last_sign_in_at: r.last_sign_in_at.map(|t| time(t, what, &key)).transpose()?,
     };
     Ok((user, sessions))
 }
@@ -376,11 +390,23 @@ mod tests {
             last_sign_in_at: DateTime::from_timestamp_micros(1_700_000_100_000_000),
         };
         let entry = encode_username_entry(&user);
-        assert_eq!(decode_index_id(&entry, "username index").unwrap(), 42);
-        assert_eq!(decode_username_entry(&entry).unwrap(), user);
-        // A format-1 entry (the id alone) names the user it points at.
-        let error = decode_username_entry(&user_key(42)).unwrap_err();
-        assert!(error.to_string().contains("user id=42"), "{error}");
+        assert_eq!(decode_username_id(&entry).unwrap(), 42);
+        assert_eq!(
+            decode_username_entry(&entry).unwrap(),
+            UsernameEntry::User(user)
+        );
+        // A format-1 entry holds the id alone.
+        assert_eq!(
+            decode_username_entry(&user_key(42)).unwrap(),
+            UsernameEntry::Id(42)
+        );
+        // A damaged copy is blamed on the index, naming the user.
+        let error = decode_username_entry(&[&entry[..8], &[0xff][..]].concat()).unwrap_err();
+        assert!(
+            error.to_string().contains("username index")
+                && error.to_string().contains("user id=42"),
+            "{error}"
+        );
         assert!(decode_username_entry(&[1, 2]).is_err());
     }
 }

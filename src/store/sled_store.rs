@@ -13,13 +13,16 @@ use std::collections::HashMap;
 use std::fs::{self, DirBuilder};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
-use super::record::{self, FORMAT_VERSION, SessionCount, index_key, session_key, user_key};
+use super::record::{
+    self, FORMAT_VERSION, SessionCount, UsernameEntry, index_key, session_key, user_key,
+};
 use super::{Applied, Backend, Changes, Disagreement, Stream};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 use crate::{Error, Result};
@@ -50,6 +53,8 @@ pub struct SledStore {
     /// The current sessions generation. Held for reading by every operation on sessions or
     /// tokens, and for writing while `remove_all_sessions` switches generations.
     generation: RwLock<Generation>,
+    /// The format version the database records (1 or [`FORMAT_VERSION`]).
+    format: AtomicU32,
 }
 
 /// One generation of the session and remember-me trees.
@@ -167,6 +172,7 @@ impl SledStore {
             by_email: tree("users_by_email")?,
             audit: tree("audit")?,
             generation: RwLock::new(Generation::open(&db, number)?),
+            format: AtomicU32::new(FORMAT_VERSION),
             db,
         };
         store.check_format()?;
@@ -233,6 +239,19 @@ impl SledStore {
         self.generation.read().expect("generation lock")
     }
 
+    /// Records the current format version before the first write that needs it: format 1
+    /// databases are read as they are, and become format 2 when a username entry first gets
+    /// a copy of its user (a version older builds refuse).
+    fn before_writing_users(&self) -> Result<()> {
+        if self.format.load(Ordering::Relaxed) < FORMAT_VERSION {
+            self.meta
+                .insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
+                .map_err(storage)?;
+            self.format.store(FORMAT_VERSION, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     fn check_format(&self) -> Result<()> {
         match self.meta.get(FORMAT_VERSION_KEY).map_err(storage)? {
             Some(bytes) => {
@@ -242,9 +261,9 @@ impl SledStore {
                         path: self.path.clone(),
                         reason: "its format version is unreadable".into(),
                     })?;
-                if found == 1 {
-                    self.upgrade_from_1()?;
-                } else if found != FORMAT_VERSION {
+                if found == 1 || found == FORMAT_VERSION {
+                    self.format.store(found, Ordering::Relaxed);
+                } else {
                     return Err(Error::UnsupportedFormat {
                         path: self.path.clone(),
                         found,
@@ -265,32 +284,6 @@ impl SledStore {
                 });
             }
         }
-        Ok(())
-    }
-
-    /// Format 1 kept only the user id in the username index; format 2 also keeps a copy of the
-    /// user there. Rewrites every entry from the user records, then records version 2: a crash
-    /// part-way leaves version 1, and the next open starts again.
-    fn upgrade_from_1(&self) -> Result<()> {
-        for entry in &self.users {
-            let (key, value) = entry.map_err(storage)?;
-            // A corrupt user keeps its old entry, and `check` reports the user.
-            let Ok(user) =
-                record::decode_id(&key, "user").and_then(|id| record::decode_user(id, &value))
-            else {
-                continue;
-            };
-            self.by_username
-                .insert(
-                    index_key(&user.username),
-                    record::encode_username_entry(&user),
-                )
-                .map_err(storage)?;
-        }
-        self.meta
-            .insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
-            .map_err(storage)?;
-        self.db.flush().map_err(storage)?;
         Ok(())
     }
 
@@ -385,7 +378,11 @@ impl<'a> Tx<'a> {
         ] {
             let index = self.tree(role);
             if let Some(other) = index.get(index_key(value))? {
-                let other = record::decode_index_id(&other, "index").or_else(abort)?;
+                let other = match role {
+                    Role::ByUsername => record::decode_username_id(&other),
+                    _ => record::decode_id(&other, "email index"),
+                }
+                .or_else(abort)?;
                 return abort(match role {
                     Role::ByUsername => Error::UsernameTaken {
                         username: value.clone(),
@@ -559,16 +556,18 @@ impl Backend for SledStore {
         self.by_username
             .get(index_key(username))
             .map_err(storage)?
-            .map(|entry| record::decode_index_id(&entry, "username index"))
+            .map(|entry| record::decode_username_id(&entry))
             .transpose()
     }
 
     fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        self.by_username
-            .get(index_key(username))
-            .map_err(storage)?
-            .map(|entry| record::decode_username_entry(&entry))
-            .transpose()
+        let Some(entry) = self.by_username.get(index_key(username)).map_err(storage)? else {
+            return Ok(None);
+        };
+        match record::decode_username_entry(&entry)? {
+            UsernameEntry::User(user) => Ok(Some(user)),
+            UsernameEntry::Id(id) => self.user(id),
+        }
     }
 
     fn user_id_by_email(&self, email: &str) -> Result<Option<u64>> {
@@ -701,6 +700,9 @@ impl Backend for SledStore {
         if trees.is_empty() {
             return Ok(Applied::default());
         }
+        if creates || !changes.users.is_empty() {
+            self.before_writing_users()?;
+        }
         trees
             .as_slice()
             .transaction(|taking_part| {
@@ -826,9 +828,10 @@ impl SledStore {
                 (&self.by_email, "users_by_email", &user.email),
             ] {
                 let indexed = index.get(index_key(value)).map_err(storage)?;
-                let points_here = indexed
-                    .as_deref()
-                    .map(|v| record::decode_index_id(v, place));
+                let points_here = indexed.as_deref().map(|v| match place {
+                    "users_by_username" => record::decode_username_id(v),
+                    _ => record::decode_id(v, place),
+                });
                 if !matches!(points_here, Some(Ok(id)) if id == user.id) {
                     found.push(Disagreement {
                         place,
@@ -870,7 +873,7 @@ impl SledStore {
             let (key, value) = entry.map_err(storage)?;
             let key = String::from_utf8_lossy(&key).into_owned();
             let decoded = if holds_copies {
-                record::decode_index_id(&value, place)
+                record::decode_username_id(&value)
             } else {
                 record::decode_id(&value, place)
             };
@@ -884,10 +887,10 @@ impl SledStore {
                             field(&user)
                         )),
                         Ok(user) if holds_copies => match record::decode_username_entry(&value) {
-                            Ok(copy) if copy == user => None,
-                            Ok(_) => Some(format!(
+                            Ok(UsernameEntry::User(copy)) if copy != user => Some(format!(
                                 "its copy of user id={id} differs from the user's record"
                             )),
+                            Ok(_) => None,
                             Err(error) => Some(error.to_string()),
                         },
                         Ok(_) | Err(_) => None, // a corrupt user is reported with the users
@@ -978,6 +981,5 @@ impl SledStore {
 }
 
 fn describe_id(bytes: &[u8]) -> String {
-    record::decode_index_id(bytes, "index")
-        .map_or_else(|_| hex::encode(bytes), |id| format!("id={id}"))
+    record::decode_username_id(bytes).map_or_else(|_| hex::encode(bytes), |id| format!("id={id}"))
 }
