@@ -33,6 +33,8 @@ const SETTINGS_KEY: &[u8] = b"settings";
 const GENERATION_KEY: &[u8] = b"sessions_generation";
 const SESSIONS_PREFIX: &str = "sessions.";
 const TOKENS_PREFIX: &str = "remember_tokens.";
+const USERNAME_INDEX: &str = "users_by_username";
+const EMAIL_INDEX: &str = "users_by_email";
 
 /// sled's page cache size. Its default (1 GiB) lets the process grow far past what a console
 /// needs. A scan grows the process by about 1.7x this figure (sled counts serialized bytes),
@@ -168,8 +170,8 @@ impl SledStore {
             path: path.to_owned(),
             meta,
             users: tree("users")?,
-            by_username: tree("users_by_username")?,
-            by_email: tree("users_by_email")?,
+            by_username: tree(USERNAME_INDEX)?,
+            by_email: tree(EMAIL_INDEX)?,
             audit: tree("audit")?,
             generation: RwLock::new(Generation::open(&db, number)?),
             format: AtomicU32::new(FORMAT_VERSION),
@@ -378,11 +380,11 @@ impl<'a> Tx<'a> {
         ] {
             let index = self.tree(role);
             if let Some(other) = index.get(index_key(value))? {
-                let other = match role {
-                    Role::ByUsername => record::decode_username_id(&other),
-                    _ => record::decode_id(&other, "email index"),
-                }
-                .or_else(abort)?;
+                let place = match role {
+                    Role::ByUsername => USERNAME_INDEX,
+                    _ => EMAIL_INDEX,
+                };
+                let other = indexed_id(place, &other).or_else(abort)?;
                 return abort(match role {
                     Role::ByUsername => Error::UsernameTaken {
                         username: value.clone(),
@@ -783,11 +785,11 @@ impl Backend for SledStore {
         let counts = self.check_users(generation.number, &mut found)?;
         self.check_index(
             &self.by_username,
-            "users_by_username",
+            USERNAME_INDEX,
             |u| &u.username,
             &mut found,
         )?;
-        self.check_index(&self.by_email, "users_by_email", |u| &u.email, &mut found)?;
+        self.check_index(&self.by_email, EMAIL_INDEX, |u| &u.email, &mut found)?;
         self.check_owned(&generation, &counts, &mut found)?;
         Ok(found)
     }
@@ -824,14 +826,11 @@ impl SledStore {
             };
             max_id = max_id.max(user.id);
             for (index, place, value) in [
-                (&self.by_username, "users_by_username", &user.username),
-                (&self.by_email, "users_by_email", &user.email),
+                (&self.by_username, USERNAME_INDEX, &user.username),
+                (&self.by_email, EMAIL_INDEX, &user.email),
             ] {
                 let indexed = index.get(index_key(value)).map_err(storage)?;
-                let points_here = indexed.as_deref().map(|v| match place {
-                    "users_by_username" => record::decode_username_id(v),
-                    _ => record::decode_id(v, place),
-                });
+                let points_here = indexed.as_deref().map(|v| indexed_id(place, v));
                 if !matches!(points_here, Some(Ok(id)) if id == user.id) {
                     found.push(Disagreement {
                         place,
@@ -868,16 +867,11 @@ impl SledStore {
         field: fn(&User) -> &String,
         found: &mut Vec<Disagreement>,
     ) -> Result<()> {
-        let holds_copies = place == "users_by_username";
+        let holds_copies = place == USERNAME_INDEX;
         for entry in index {
             let (key, value) = entry.map_err(storage)?;
             let key = String::from_utf8_lossy(&key).into_owned();
-            let decoded = if holds_copies {
-                record::decode_username_id(&value)
-            } else {
-                record::decode_id(&value, place)
-            };
-            let problem = match decoded {
+            let problem = match indexed_id(place, &value) {
                 Err(error) => Some(error.to_string()),
                 Ok(id) => match self.users.get(user_key(id)).map_err(storage)? {
                     None => Some(format!("points at user id={id}, which does not exist")),
@@ -977,6 +971,16 @@ impl SledStore {
             }
         }
         Ok(())
+    }
+}
+
+/// The user id an index entry points at: a username entry starts with it, an email entry is
+/// exactly it.
+fn indexed_id(place: &'static str, bytes: &[u8]) -> Result<u64> {
+    if place == USERNAME_INDEX {
+        record::decode_username_id(bytes)
+    } else {
+        record::decode_id(bytes, place)
     }
 }
 
