@@ -31,6 +31,78 @@ fn fixture() -> Fixture {
     }
 }
 
+/// Signs `user_id` in through a registry of its own on the database at `path`, then closes it.
+fn sign_in_on_disk(path: &Path, clock: &Arc<ManualClock>, user_id: u64) {
+    let registry = Registry::new(store::open(path).unwrap(), clock.clone()).unwrap();
+    registry
+        .sign_in(
+            user_id,
+            SignIn {
+                user_agent: FIREFOX.into(),
+                ..SignIn::default()
+            },
+        )
+        .unwrap();
+}
+
+/// What `check` finds in the database `store` holds, as text.
+fn disagreements(store: &SledStore) -> Vec<String> {
+    store
+        .check()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A fixture whose registry audits as root from `origin`.
+fn audited_fixture(origin: &str) -> Fixture {
+    let Fixture {
+        dir,
+        clock,
+        registry,
+    } = fixture();
+    Fixture {
+        dir,
+        clock,
+        registry: registry.audited_as(Actor {
+            os_user: "root".into(),
+            origin: origin.into(),
+        }),
+    }
+}
+
+/// A user as an import brings it.
+fn imported_user(id: u64, name: &str, at: DateTime<Utc>) -> User {
+    User {
+        id,
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        name: name.into(),
+        state: UserState::Active,
+        admin: false,
+        created_at: at,
+        last_sign_in_at: None,
+    }
+}
+
+/// A session as an import brings it; `n` makes its id.
+fn imported_session(user_id: u64, n: u8, at: DateTime<Utc>) -> ActiveSession {
+    ActiveSession {
+        session_private_id: secret::private_id(&format!("imported-{n}")),
+        user_id,
+        ip_address: "10.0.0.1".into(),
+        browser: "Firefox".into(),
+        os: "Ubuntu".into(),
+        device_name: "Unknown".into(),
+        device_type: "desktop".into(),
+        is_impersonated: false,
+        admin_mode: false,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 impl Fixture {
     fn user(&self, name: &str) -> User {
         self.registry
@@ -65,6 +137,11 @@ impl Fixture {
             .into_iter()
             .map(|s| s.session_private_id)
             .collect()
+    }
+
+    /// Closes the registry (releasing the database), keeping its directory and clock.
+    fn close(self) -> (tempfile::TempDir, Arc<ManualClock>) {
+        (self.dir, self.clock)
     }
 
     fn db_path(&self) -> std::path::PathBuf {
@@ -341,19 +418,7 @@ fn the_sweep_removes_expired_sessions_of_all_users() {
 
 #[test]
 fn a_sweep_in_chunks_removes_every_expired_session_and_audits_each_chunk() {
-    let Fixture {
-        dir,
-        clock,
-        registry,
-    } = fixture();
-    let f = Fixture {
-        dir,
-        clock,
-        registry: registry.audited_as(Actor {
-            os_user: "root".into(),
-            origin: "sweep".into(),
-        }),
-    };
+    let f = audited_fixture("sweep");
     let registry = &f.registry;
     let users: Vec<User> = ["a", "b", "c"].iter().map(|n| f.user(n)).collect();
     for user in &users {
@@ -734,12 +799,7 @@ fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
     let bob = f.user("bob");
     let carol = f.user("carol");
     let path = f.db_path();
-    let Fixture {
-        dir,
-        clock,
-        registry,
-    } = f;
-    drop(registry);
+    let (dir, clock) = f.close();
     let version = |store: &SledStore| store.raw_get("meta", b"format_version").unwrap().unwrap();
     {
         // Format 1: the username index held the user id alone; carol's record is damaged.
@@ -771,29 +831,14 @@ fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
         "{error}"
     );
     // Only the damaged user is reported; reading wrote nothing.
-    let found: Vec<String> = store
-        .check()
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let found: Vec<String> = disagreements(&store);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(found[0].starts_with("users ["), "{found:#?}");
     assert_eq!(version(&store), 1u32.to_be_bytes());
     drop(store);
 
     // A sign-in writes bob's entry with a copy, and the version with it.
-    let registry = Registry::new(store::open(&path).unwrap(), clock.clone()).unwrap();
-    registry
-        .sign_in(
-            bob.id,
-            SignIn {
-                user_agent: FIREFOX.into(),
-                ..SignIn::default()
-            },
-        )
-        .unwrap();
-    drop(registry);
+    sign_in_on_disk(&path, &clock, bob.id);
     let store = SledStore::open(&path).unwrap();
     assert_eq!(version(&store), store::FORMAT_VERSION.to_be_bytes());
     assert!(
@@ -823,12 +868,7 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
     let f = fixture();
     let alice = f.user("alice");
     let path = f.db_path();
-    let Fixture {
-        dir,
-        clock,
-        registry,
-    } = f;
-    drop(registry);
+    let (dir, clock) = f.close();
     let before = {
         let store = SledStore::open(&path).unwrap();
         store
@@ -838,28 +878,13 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
     };
     // A sign-in rewrites alice's copy; putting the old entry back leaves a copy whose only
     // difference is last_sign_in_at.
-    let registry = Registry::new(store::open(&path).unwrap(), clock.clone()).unwrap();
     clock.advance(Duration::minutes(1));
-    registry
-        .sign_in(
-            alice.id,
-            SignIn {
-                user_agent: FIREFOX.into(),
-                ..SignIn::default()
-            },
-        )
-        .unwrap();
-    drop(registry);
+    sign_in_on_disk(&path, &clock, alice.id);
     let store = SledStore::open(&path).unwrap();
     store
         .raw_insert("users_by_username", b"alice", &before)
         .unwrap();
-    let found: Vec<String> = store
-        .check()
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let found: Vec<String> = disagreements(&store);
     assert_eq!(
         found,
         ["users_by_username [alice]: its copy of user id=1 differs from the user's record"]
@@ -1090,19 +1115,7 @@ fn import_checks_everything_before_writing() {
     f.registry.set_setting("session_limit", "2").unwrap();
     let alice = f.user("alice");
     f.sign_in(&alice);
-    let session = |user_id: u64, n: u8| ActiveSession {
-        session_private_id: secret::private_id(&format!("imported-{n}")),
-        user_id,
-        ip_address: "10.0.0.1".into(),
-        browser: "Firefox".into(),
-        os: "Ubuntu".into(),
-        device_name: "Unknown".into(),
-        device_type: "desktop".into(),
-        is_impersonated: false,
-        admin_mode: false,
-        created_at: f.registry.now(),
-        updated_at: f.registry.now(),
-    };
+    let session = |user_id: u64, n: u8| imported_session(user_id, n, f.registry.now());
     // Alice has one stored session: two more would pass the limit of 2.
     let over = Import {
         sessions: vec![session(alice.id, 1), session(alice.id, 2)],
@@ -1151,31 +1164,13 @@ fn import_checks_everything_before_writing() {
 
 #[test]
 fn an_audited_import_is_logged_when_it_starts_and_when_it_finishes() {
-    let Fixture {
-        dir,
-        clock,
-        registry,
-    } = fixture();
-    let f = Fixture {
-        dir,
-        clock,
-        registry: registry.audited_as(Actor {
-            os_user: "root".into(),
-            origin: "import".into(),
-        }),
-    };
-    let user = |id: u64, name: &str| User {
-        id,
-        username: name.into(),
-        email: format!("{name}@example.com"),
-        name: name.into(),
-        state: UserState::Active,
-        admin: false,
-        created_at: f.registry.now(),
-        last_sign_in_at: None,
-    };
+    let f = audited_fixture("import");
+    let now = f.registry.now();
     let batch = Import {
-        users: vec![user(10, "ten"), user(11, "eleven")],
+        users: vec![
+            imported_user(10, "ten", now),
+            imported_user(11, "eleven", now),
+        ],
         ..Import::default()
     };
     assert_eq!(f.registry.import(batch, "users.jsonl").unwrap(), (2, 0, 0));
@@ -1295,32 +1290,9 @@ fn an_import_that_stops_part_way_leaves_its_start_without_its_end_in_the_audit_l
             os_user: "root".into(),
             origin: "import".into(),
         });
-    let user = User {
-        id: 10,
-        username: "ten".into(),
-        email: "ten@example.com".into(),
-        name: "Ten".into(),
-        state: UserState::Active,
-        admin: false,
-        created_at: clock.now(),
-        last_sign_in_at: None,
-    };
-    let session = ActiveSession {
-        session_private_id: secret::private_id("imported"),
-        user_id: 10,
-        ip_address: "10.0.0.1".into(),
-        browser: "Firefox".into(),
-        os: "Ubuntu".into(),
-        device_name: "Unknown".into(),
-        device_type: "desktop".into(),
-        is_impersonated: false,
-        admin_mode: false,
-        created_at: clock.now(),
-        updated_at: clock.now(),
-    };
     let batch = Import {
-        users: vec![user],
-        sessions: vec![session],
+        users: vec![imported_user(10, "ten", clock.now())],
+        sessions: vec![imported_session(10, 1, clock.now())],
         ..Import::default()
     };
     let error = registry.import(batch, "backup.jsonl").unwrap_err();
