@@ -831,7 +831,7 @@ fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
         "{error}"
     );
     // Only the damaged user is reported; reading wrote nothing.
-    let found: Vec<String> = disagreements(&store);
+    let found = disagreements(&store);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(found[0].starts_with("users ["), "{found:#?}");
     assert_eq!(version(&store), 1u32.to_be_bytes());
@@ -884,7 +884,7 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
     store
         .raw_insert("users_by_username", b"alice", &before)
         .unwrap();
-    let found: Vec<String> = disagreements(&store);
+    let found = disagreements(&store);
     assert_eq!(
         found,
         ["users_by_username [alice]: its copy of user id=1 differs from the user's record"]
@@ -918,12 +918,7 @@ fn check_reports_broken_indexes_and_orphans() {
             .raw_insert("users_by_email", b"ghost@example.com", &77u64.to_be_bytes())
             .unwrap();
         store.raw_remove("users", &1u64.to_be_bytes()).unwrap();
-        let found: Vec<String> = store
-            .check()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let found = disagreements(&store);
         assert!(
             found
                 .iter()
