@@ -244,10 +244,7 @@ fn a_corrupt_record_under_a_script_is_a_database_error_with_exit_2() {
 #[test]
 fn writes_made_while_printing_the_result_are_durable() {
     let db = Db::seeded(20, 3);
-    db.cmd()
-        .args(["config", "set", "session_expire_delay", "1"])
-        .assert()
-        .success();
+    db.set_setting("session_expire_delay", "1");
     let stored = || {
         let store = sessionctl::store::open_existing(&db.path()).unwrap();
         store.session_count().unwrap()

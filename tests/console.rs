@@ -194,10 +194,7 @@ fn the_banner_names_the_database_and_counts_users_and_live_sessions() {
         r#"ActiveSession.set(User.find(1), #{ip_address: "10.0.0.1", user_agent: "curl/8"}); 1"#,
     );
     // Every seeded session is now older than the expiry delay: still stored, no longer live.
-    db.cmd()
-        .args(["config", "set", "session_expire_delay", "1"])
-        .assert()
-        .success();
+    db.set_setting("session_expire_delay", "1");
     let console = Console::open(&db, &history_file(&db));
     let banner = console.text();
     let first = format!(

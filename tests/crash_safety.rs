@@ -66,10 +66,7 @@ fn assert_consistent(db: &Db, run: usize) {
 #[test]
 fn sign_in_storm_survives_sigkill() {
     let db = Db::seeded(200, 1);
-    db.cmd()
-        .args(["config", "set", "session_limit", "1000000"])
-        .assert()
-        .success();
+    db.set_setting("session_limit", "1000000");
     let storm = r#"
         let users = User.all.to_array().filter(|u| u.state == "active");
         let i = 0;

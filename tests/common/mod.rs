@@ -63,6 +63,14 @@ impl Db {
         cmd
     }
 
+    /// `sessionctl config set KEY VALUE`, which must succeed: a setting a test starts from.
+    pub fn set_setting(&self, key: &str, value: &str) {
+        self.cmd()
+            .args(["config", "set", key, value])
+            .assert()
+            .success();
+    }
+
     /// Runs `-e CODE` and returns its standard output, trimmed; panics if it fails.
     pub fn eval(&self, code: &str) -> String {
         let output = self.cmd().arg("-e").arg(code).output().expect("runs");
