@@ -46,16 +46,21 @@ pub(crate) fn run_file(
     leave_to_exit(evaluator, done)
 }
 
-/// Ends a batch job's evaluator without tearing it down, after one last flush: printing the
-/// result can still write (walking a relation removes the expired sessions it meets). What
-/// the drop would add is sled freeing its page table, about a quarter of a one-shot `-e` on a
-/// million sessions (docs/performance.md); the OS frees the memory and releases the database
-/// lock at exit. Only for a process that exits next.
+/// Ends a batch job's evaluator. A job that wrote closes its store cleanly (so that the next
+/// reading command writes nothing); one that only read leaves it without tearing it down:
+/// what the drop would add is sled freeing its page table, about a quarter of a one-shot
+/// `-e` on a million sessions (docs/performance.md), and the OS frees the memory and
+/// releases the database lock at exit. Only for a process that exits next.
 fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(), CliError> {
-    let flushed = evaluator.registry().flush();
-    std::mem::forget(evaluator);
+    let closed = if evaluator.registry().closing().is_some() {
+        evaluator.close()
+    } else {
+        let flushed = evaluator.registry().flush();
+        std::mem::forget(evaluator);
+        flushed
+    };
     done?;
-    flushed.map_err(CliError::from)
+    closed.map_err(CliError::from)
 }
 
 fn finish(

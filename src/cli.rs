@@ -11,6 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::clock::SystemClock;
 use crate::registry::{Actor, Registry};
 use crate::script::{ErrorKind, Evaluator, Limits, Output, ScriptError};
+use crate::store::Mode;
 use crate::{batch, console, demo, store, transfer};
 
 /// See every device signed in to your users' accounts, and revoke sessions: one, a user's
@@ -104,6 +105,19 @@ pub enum Command {
         after_help = "Example:\n  sessionctl run scripts/revoke_user.rhai exampleuser --dry-run"
     )]
     Run { file: PathBuf, args: Vec<String> },
+
+    /// Create an empty database at --db (the data commands below create one too).
+    #[command(after_help = "Example:\n  sessionctl --db ./sessions.db init")]
+    Init,
+
+    /// Write a consistent backup (users, sessions, remember-me tokens, settings and the audit
+    /// log) to FILE: the whole backup, or FILE left as it was.
+    #[command(after_help = "Example:\n  sessionctl --db ./sessions.db backup /backups/sessions.jsonl")]
+    Backup { file: PathBuf },
+
+    /// Load a backup into a new database: --db must not hold one yet. All or nothing.
+    #[command(after_help = "Example:\n  sessionctl --db ./restored.db restore /backups/sessions.jsonl")]
+    Restore { file: PathBuf },
 
     /// Fill the database with realistic synthetic users and sessions.
     #[command(
@@ -237,7 +251,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             .tempdir()
             .map_err(anyhow::Error::from)?;
         let path = dir.path().join("db");
-        demo::build(&open_registry(&path, "demo", false, true)?, demo::DEMO)?;
+        close(open_registry(&path, "demo", Mode::Create)?, |registry| {
+            demo::build(registry, demo::DEMO)?;
+            Ok(())
+        })?;
         return match (&cli.eval, &cli.command) {
             (Some(code), _) => batch::eval(
                 evaluator(&path, "-e", global, Limits::BATCH)?,
@@ -262,6 +279,8 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             global.format,
         );
     }
+    let read = Mode::Read;
+    let write = if global.dry_run { Mode::Read } else { Mode::Write };
     match cli.command {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
@@ -271,33 +290,96 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
             batch::run_file(evaluator(&path, &origin, global, limits(global))?, &file, args, global.format)
         }
-        Some(Command::Seed { users, sessions_per_user, seed }) => {
-            let registry = open_registry(&path, "seed", global.dry_run, true)?;
-            demo::build(&registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
-            report_dry_run(&registry);
+        Some(Command::Init) => {
+            if store::holds_database(&path) {
+                return Err(CliError::Usage(format!("{} already holds a database", path.display())));
+            }
+            creating(&path, "init", global.dry_run, |_| Ok(()))?;
+            eprintln!("created an empty database at {}", path.display());
             Ok(())
         }
-        Some(Command::Export { file }) => transfer::export(&open_registry(&path, "export", false, false)?, file.as_deref()),
-        Some(Command::Import { file }) => {
-            let registry = open_registry(&path, &format!("import {}", file.display()), global.dry_run, true)?;
-            transfer::import(&registry, &file)?;
-            report_dry_run(&registry);
+        Some(Command::Seed { users, sessions_per_user, seed }) => creating(&path, "seed", global.dry_run, |registry| {
+            let (users, sessions) = demo::build(registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
+            eprintln!("seeded {users} users with {sessions} sessions");
             Ok(())
+        }),
+        Some(Command::Export { file }) => close(open_registry(&path, "export", read)?, |r| transfer::export(r, file.as_deref())),
+        Some(Command::Backup { file }) => close(open_registry(&path, "backup", read)?, |r| transfer::backup(r, &file)),
+        Some(Command::Import { file }) => {
+            let origin = format!("import {}", file.display());
+            creating(&path, &origin, global.dry_run, |registry| transfer::import(registry, &file))
+        }
+        Some(Command::Restore { file }) => {
+            if store::holds_database(&path) {
+                return Err(CliError::Usage(format!(
+                    "{} already holds a database: restore writes a new one (give a new path, or move the old database away first)",
+                    path.display()
+                )));
+            }
+            let origin = format!("restore {}", file.display());
+            creating(&path, &origin, global.dry_run, |registry| transfer::restore(registry, &file))
         }
         Some(Command::Config { action }) => {
-            // A bad key or value is refused before a database is opened, or created.
+            // A bad key or value is refused before a database is opened.
             if let ConfigAction::Set { key, value } = &action {
                 crate::model::Settings::default().set(key, value)?;
             }
-            let set = matches!(action, ConfigAction::Set { .. });
-            config(&open_registry(&path, "config", global.dry_run, set)?, action)
+            let mode = if matches!(action, ConfigAction::Set { .. }) { write } else { read };
+            close(open_registry(&path, "config", mode)?.dry_run(global.dry_run), |r| config(r, action))
         }
-        Some(Command::Audit { limit }) => audit(&open_registry(&path, "audit", false, false)?, limit),
-        Some(Command::Check) => check(&open_registry(&path, "check", false, false)?),
+        Some(Command::Audit { limit }) => close(open_registry(&path, "audit", read)?, |r| audit(r, limit)),
+        Some(Command::Check) => match open_registry(&path, "check", read) {
+            Err(CliError::Core(error @ crate::Error::Damaged { .. })) => {
+                println!("{error}");
+                Err(CliError::Reported(1))
+            }
+            opened => close(opened?, check),
+        },
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
 }
 
+/// Runs `work` on the registry, then closes the store cleanly (after a failure too).
+fn close(
+    registry: Registry,
+    work: impl FnOnce(&Registry) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let done = work(&registry);
+    let closed = registry.close();
+    done?;
+    closed.map_err(CliError::from)
+}
+
+/// Runs a command that may create the database (`init`, `seed`, `import`, `restore`). On a
+/// path without one, the new database is built in a staging directory beside it and renamed
+/// into place once complete: a failure or a kill leaves no database behind. On an existing
+/// database the command writes to it as any other (its writes are all or nothing). In dry
+/// run nothing is created.
+fn creating(
+    path: &Path,
+    origin: &str,
+    dry_run: bool,
+    work: impl FnOnce(&Registry) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    if dry_run || store::holds_database(path) {
+        let mode = if dry_run { Mode::Read } else { Mode::Write };
+        let registry = open_registry(path, origin, mode)?.dry_run(dry_run);
+        return close(registry, |registry| {
+            let done = work(registry);
+            report_dry_run(registry);
+            done
+        });
+    }
+    let staging = store::staging_path(path);
+    store::remove_staging(&staging)?;
+    let built = open_registry(&staging, origin, Mode::Create).and_then(|r| close(r, work));
+    if let Err(error) = built {
+        let _ = store::remove_staging(&staging);
+        return Err(error);
+    }
+    store::move_into_place(&staging, path)?;
+    Ok(())
+}
 fn limits(global: &Global) -> Limits {
     Limits {
         max_operations: (global.max_operations > 0).then_some(global.max_operations),
@@ -322,21 +404,10 @@ pub fn data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "sessionctl").map(|dirs| dirs.data_dir().to_owned())
 }
 
-/// Opens the registry of `path` for the command `origin`. A dry run never creates a
-/// database, and neither does a command that only reads (`create` false).
-fn open_registry(
-    path: &Path,
-    origin: &str,
-    dry_run: bool,
-    create: bool,
-) -> Result<Registry, CliError> {
-    let store = if create && !dry_run {
-        store::open(path)?
-    } else {
-        store::open_existing(path)?
-    };
-    let registry = Registry::new(store, Arc::new(SystemClock))?;
-    Ok(registry.audited_as(Actor::current(origin)).dry_run(dry_run))
+/// Opens the registry of `path` for the command `origin`, audited as the current user.
+fn open_registry(path: &Path, origin: &str, mode: Mode) -> Result<Registry, CliError> {
+    let registry = Registry::new(store::open(path, mode)?, Arc::new(SystemClock))?;
+    Ok(registry.audited_as(Actor::current(origin)))
 }
 
 fn evaluator(
@@ -345,7 +416,12 @@ fn evaluator(
     global: &Global,
     limits: Limits,
 ) -> Result<Evaluator, CliError> {
-    let registry = open_registry(path, origin, global.dry_run, true)?;
+    let mode = if global.dry_run {
+        Mode::Read
+    } else {
+        Mode::Write
+    };
+    let registry = open_registry(path, origin, mode)?.dry_run(global.dry_run);
     Ok(Evaluator::new(
         Rc::new(registry),
         limits,

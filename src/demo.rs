@@ -128,10 +128,8 @@ const USER_AGENTS: [&str; 22] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
 ];
 
-/// Users generated and written per transaction.
-const CHUNK: u64 = 1000;
-
-/// Generates `plan` into the registry, with a progress bar on a terminal.
+/// Generates `plan` into the registry, with a progress bar on a terminal. Everything is
+/// written by one import: all of it or, whatever stops it, none.
 pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let now = registry.now();
@@ -149,11 +147,9 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
             .expect("valid template"),
     );
     progress.set_message("seeding");
-    let (mut users_written, mut sessions_written) = (0, 0);
-    let mut next = 0;
-    while next < plan.users {
-        let mut batch = Import::default();
-        for index in next..plan.users.min(next + CHUNK) {
+    let mut batch = Import::default();
+    for index in 0..plan.users {
+        {
             let id = first_id + index;
             let user = make_user(&mut rng, id, now);
             let heavy = index >= 1 && index <= plan.heavy_users;
@@ -180,15 +176,13 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
             }
             batch.users.push(user);
         }
-        let (users, sessions, _) = registry.import(batch, "seed")?;
-        users_written += users;
-        sessions_written += sessions;
-        next += CHUNK;
-        progress.set_position(next.min(plan.users));
+        progress.inc(1);
     }
+    progress.set_message("writing");
+    let written = registry.import(batch, "seed");
     progress.finish_and_clear();
-    registry.flush()?;
-    Ok((users_written, sessions_written))
+    let (users, sessions, _) = written?;
+    Ok((users, sessions))
 }
 
 fn make_user(rng: &mut StdRng, id: u64, now: DateTime<Utc>) -> User {

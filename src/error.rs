@@ -53,7 +53,7 @@ pub enum Error {
         supported: u32,
     },
 
-    #[error("no database at {}: nothing was created (give the path of an existing database)", path.display())]
+    #[error("no database at {}: nothing was created (create one with `sessionctl --db {} init`, or with seed, import or restore)", path.display(), path.display())]
     NoDatabase { path: PathBuf },
 
     #[error("database {} is not a sessionctl database: {reason}", path.display())]
@@ -66,12 +66,25 @@ pub enum Error {
         reason: String,
     },
 
+    #[error(
+        "database {} is damaged: {problem}. Nothing was changed. Restore your last backup into a new database with `sessionctl --db NEW restore BACKUP` (backups: `sessionctl backup FILE`, docs/guide.md), or keep what is still readable with `sessionctl --db {} salvage FILE`",
+        path.display(), path.display()
+    )]
+    Damaged { path: PathBuf, problem: String },
+
+    #[error(
+        "the disk holding the database is full: the last change was not saved (everything committed before it is kept). Free some space and run the command again"
+    )]
+    DiskFull,
+
     #[error("database error: {message}")]
     Storage { message: String },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{operation} {}: {source}", path.display())]
     Io {
         path: PathBuf,
+        /// What was being done, e.g. "cannot set permissions of".
+        operation: String,
         source: std::io::Error,
     },
 
@@ -89,6 +102,8 @@ impl Error {
                 | Error::UnsupportedFormat { .. }
                 | Error::NotADatabase { .. }
                 | Error::NoDatabase { .. }
+                | Error::Damaged { .. }
+                | Error::DiskFull
                 | Error::Storage { .. }
                 | Error::Io { .. }
         )

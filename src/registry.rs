@@ -17,6 +17,9 @@ use crate::model::{
     UserState,
 };
 use crate::store::{Backend, Changes, Disagreement, Stream};
+
+/// Complete records to write with [`Registry::import`].
+pub use crate::store::Records as Import;
 use crate::{Error, Result, secret, useragent};
 
 /// The longest User-Agent kept; GitLab cuts it the same way before parsing.
@@ -113,8 +116,31 @@ impl Registry {
             return Ok(settings);
         }
         self.store.put_settings(&settings, entry.as_ref())?;
+        self.store.flush()?;
         *self.settings.write().expect("settings lock") = settings;
         Ok(settings)
+    }
+
+    /// Stores the settings of a backup being restored into a new database (not audited: the
+    /// restored audit log and the restore's own entry say where they came from).
+    pub fn restore_settings(&self, settings: Settings) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.store.put_settings(&settings, None)?;
+        *self.settings.write().expect("settings lock") = settings;
+        Ok(())
+    }
+
+    /// Appends the audit log of a backup being restored, oldest first.
+    pub fn restore_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        for entry in entries {
+            self.store.append_audit(entry)?;
+        }
+        Ok(())
     }
 
     // ----- users -----
@@ -177,7 +203,9 @@ impl Registry {
             audit: entry,
             ..Changes::default()
         };
-        Ok(self.store.apply(changes)?.created_users)
+        let created = self.store.apply(changes)?.created_users;
+        self.store.flush()?;
+        Ok(created)
     }
 
     /// Writes complete records (from an export or the generator) after checking them all:
@@ -260,43 +288,9 @@ impl Registry {
             self.plan(entry);
             return Ok(counts);
         }
-        self.write_import(batch, entry)?;
+        self.store.import(batch, entry)?;
+        self.store.flush()?;
         Ok(counts)
-    }
-
-    /// Writes a checked import in transactions of bounded size, between an audit entry saying
-    /// it started and one saying it finished: a crash part-way leaves the first without the
-    /// second.
-    fn write_import(&self, batch: Import, entry: Option<AuditEntry>) -> Result<()> {
-        if let Some(entry) = &entry {
-            self.store.append_audit(&AuditEntry {
-                action: "import started".into(),
-                sessions: 0,
-                ..entry.clone()
-            })?;
-        }
-        for users in batch.users.chunks(WRITE_CHUNK) {
-            self.store.apply(Changes {
-                new_users: users.to_vec(),
-                ..Changes::default()
-            })?;
-        }
-        for sessions in batch.sessions.chunks(WRITE_CHUNK) {
-            self.store.apply(Changes {
-                sessions: sessions.to_vec(),
-                ..Changes::default()
-            })?;
-        }
-        for tokens in batch.tokens.chunks(WRITE_CHUNK) {
-            self.store.apply(Changes {
-                tokens: tokens.to_vec(),
-                ..Changes::default()
-            })?;
-        }
-        if let Some(entry) = entry {
-            self.store.append_audit(&entry)?;
-        }
-        Ok(())
     }
 
     /// Checks imported users before anything is written: every clash with stored users and
@@ -494,11 +488,11 @@ impl Registry {
     }
 
     /// `ActiveSession.list(user)`: the user's live sessions, most recently active first.
-    /// Expired sessions met here are removed.
+    /// Expired sessions are left where they are (reading never writes): writes and the
+    /// audited sweep remove them.
     pub fn list(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
         let now = self.now();
-        let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
-        self.forget_expired(&expired)?;
+        let (mut live, _expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
         sort_most_recent_first(&mut live);
         Ok(live)
     }
@@ -519,7 +513,6 @@ impl Registry {
     /// Like [`Registry::list_all`], for the users with ids above `after_user`.
     pub fn list_all_after(&self, after_user: Option<u64>) -> AllSessions<'_> {
         AllSessions {
-            registry: self,
             inner: self.store.sessions(after_user).peekable(),
             now: self.now(),
             expire_delay: self.settings().expire_delay(),
@@ -636,7 +629,7 @@ impl Registry {
             ),
             ..Changes::default()
         };
-        let applied = self.commit(changes)?;
+        let applied = self.commit_durably(changes)?;
         Ok(applied.map_or(count, |a| a.sessions_removed))
     }
 
@@ -698,6 +691,9 @@ impl Registry {
         }
         if !doomed.is_empty() {
             self.remove_swept(doomed)?;
+        }
+        if !self.dry_run {
+            self.store.flush()?;
         }
         Ok(revoked)
     }
@@ -781,7 +777,9 @@ impl Registry {
             ),
             ..Changes::default()
         };
-        Ok(self.commit(changes)?.map_or(count, |a| a.tokens_revoked))
+        Ok(self
+            .commit_durably(changes)?
+            .map_or(count, |a| a.tokens_revoked))
     }
 
     // ----- the rest -----
@@ -798,6 +796,23 @@ impl Registry {
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<()> {
         self.store.flush()
+    }
+
+    /// The store to close with [`crate::store::close_cleanly`] once this registry is
+    /// dropped, if it needs that.
+    pub fn closing(&self) -> Option<std::path::PathBuf> {
+        self.store.closing()
+    }
+
+    /// Flushes and closes the store cleanly, so that the next reading command writes no byte.
+    pub fn close(self) -> Result<()> {
+        self.store.flush()?;
+        let closing = self.store.closing();
+        drop(self);
+        match closing {
+            Some(path) => crate::store::close_cleanly(&path),
+            None => Ok(()),
+        }
     }
 
     fn revoke(&self, user: &User, private_ids: Vec<String>, action: &str) -> Result<u64> {
@@ -821,7 +836,9 @@ impl Registry {
             ),
             ..Changes::default()
         };
-        Ok(self.commit(changes)?.map_or(count, |a| a.sessions_removed))
+        Ok(self
+            .commit_durably(changes)?
+            .map_or(count, |a| a.sessions_removed))
     }
 
     fn split_expired(
@@ -835,23 +852,8 @@ impl Registry {
             .partition(|s| !s.is_expired(now, delay))
     }
 
-    /// Lazy expiry: removes expired sessions met by a read (not in dry run, not audited).
-    fn forget_expired(&self, expired: &[ActiveSession]) -> Result<()> {
-        if expired.is_empty() || self.dry_run {
-            return Ok(());
-        }
-        let removed_sessions = expired
-            .iter()
-            .map(|s| (s.user_id, s.session_private_id.clone()))
-            .collect();
-        self.store.apply(Changes {
-            removed_sessions,
-            ..Changes::default()
-        })?;
-        Ok(())
-    }
-
     /// Applies `changes`, or in dry run records what they would do. `None` in dry run.
+    /// Sign-ins and touches are made durable by the next flush (group commit).
     fn commit(&self, changes: Changes) -> Result<Option<crate::store::Applied>> {
         if self.dry_run {
             self.plan(changes.audit);
@@ -861,6 +863,16 @@ impl Registry {
             return Ok(None);
         }
         self.store.apply(changes).map(Some)
+    }
+
+    /// [`Registry::commit`], durable when it returns: for revocations and new users, which a
+    /// crash must never undo once reported.
+    fn commit_durably(&self, changes: Changes) -> Result<Option<crate::store::Applied>> {
+        let applied = self.commit(changes)?;
+        if applied.is_some() {
+            self.store.flush()?;
+        }
+        Ok(applied)
     }
 
     fn plan(&self, entry: Option<AuditEntry>) {
@@ -897,27 +909,8 @@ impl Registry {
     }
 }
 
-/// Complete records to write with [`Registry::import`].
-#[derive(Debug, Default, Clone)]
-pub struct Import {
-    pub users: Vec<User>,
-    pub sessions: Vec<ActiveSession>,
-    pub tokens: Vec<(u64, RememberToken)>,
-}
-
-impl Import {
-    pub fn len(&self) -> usize {
-        self.users.len() + self.sessions.len() + self.tokens.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// The stream behind [`Registry::list_all`].
 pub struct AllSessions<'a> {
-    registry: &'a Registry,
     inner: std::iter::Peekable<Stream<'a, ActiveSession>>,
     now: DateTime<Utc>,
     expire_delay: chrono::Duration,
@@ -945,12 +938,10 @@ impl Iterator for AllSessions<'_> {
                 }
                 group.push(self.inner.next()?.ok()?);
             }
-            let (mut live, expired): (Vec<_>, Vec<_>) = group
+            let mut live: Vec<_> = group
                 .into_iter()
-                .partition(|s| !s.is_expired(self.now, self.expire_delay));
-            if let Err(error) = self.registry.forget_expired(&expired) {
-                return Some(Err(error));
-            }
+                .filter(|s| !s.is_expired(self.now, self.expire_delay))
+                .collect();
             sort_most_recent_first(&mut live);
             live.reverse();
             self.group = live;

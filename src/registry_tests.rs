@@ -23,7 +23,7 @@ fn fixture() -> Fixture {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
     ));
     let registry =
-        Registry::new(store::open(&dir.path().join("db")).unwrap(), clock.clone()).unwrap();
+        Registry::new(store::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap(), clock.clone()).unwrap();
     Fixture {
         dir,
         clock,
@@ -33,7 +33,7 @@ fn fixture() -> Fixture {
 
 /// Signs `user_id` in through a registry of its own on the database at `path`, then closes it.
 fn sign_in_on_disk(path: &Path, clock: &Arc<ManualClock>, user_id: u64) {
-    let registry = Registry::new(store::open(path).unwrap(), clock.clone()).unwrap();
+    let registry = Registry::new(store::open(path, crate::store::Mode::Create).unwrap(), clock.clone()).unwrap();
     registry
         .sign_in(
             user_id,
@@ -735,7 +735,7 @@ fn the_database_directory_is_owner_only() {
 fn a_second_open_is_refused_clearly() {
     let f = fixture();
     let started = std::time::Instant::now();
-    let error = SledStore::open(&f.db_path())
+    let error = SledStore::open(&f.db_path(), crate::store::Mode::Create)
         .err()
         .expect("second open must fail");
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
@@ -755,12 +755,12 @@ fn an_unknown_format_version_is_refused() {
     let Fixture { dir, registry, .. } = f;
     drop(registry);
     {
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
         store
             .raw_insert("meta", b"format_version", &99u32.to_be_bytes())
             .unwrap();
     }
-    let error = SledStore::open(&path).err().unwrap();
+    let error = SledStore::open(&path, crate::store::Mode::Create).err().unwrap();
     assert!(
         matches!(
             error,
@@ -803,7 +803,7 @@ fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
     let version = |store: &SledStore| store.raw_get("meta", b"format_version").unwrap().unwrap();
     {
         // Format 1: the username index held the user id alone; carol's record is damaged.
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
         for user in [&alice, &bob, &carol] {
             store
                 .raw_insert(
@@ -820,7 +820,7 @@ fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
             .raw_insert("meta", b"format_version", &1u32.to_be_bytes())
             .unwrap();
     }
-    let store = SledStore::open(&path).unwrap();
+    let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
     assert_eq!(store.user_by_username("Bob").unwrap().unwrap(), bob);
     assert_eq!(store.user_by_username("alice").unwrap().unwrap(), alice);
     let error = store.user_by_username("carol").unwrap_err();
@@ -839,7 +839,7 @@ fn a_format_1_database_is_read_as_it_is_and_becomes_format_2_when_written() {
 
     // A sign-in writes bob's entry with a copy, and the version with it.
     sign_in_on_disk(&path, &clock, bob.id);
-    let store = SledStore::open(&path).unwrap();
+    let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
     assert_eq!(version(&store), store::FORMAT_VERSION.to_be_bytes());
     assert!(
         store
@@ -870,7 +870,7 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
     let path = f.db_path();
     let (dir, clock) = f.close();
     let before = {
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
         store
             .raw_get("users_by_username", b"alice")
             .unwrap()
@@ -880,7 +880,7 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
     // difference is last_sign_in_at.
     clock.advance(Duration::minutes(1));
     sign_in_on_disk(&path, &clock, alice.id);
-    let store = SledStore::open(&path).unwrap();
+    let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
     store
         .raw_insert("users_by_username", b"alice", &before)
         .unwrap();
@@ -897,7 +897,7 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
 fn a_directory_of_other_files_is_not_opened() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-    let error = SledStore::open(dir.path()).err().unwrap();
+    let error = SledStore::open(dir.path(), crate::store::Mode::Create).err().unwrap();
     assert!(matches!(error, Error::NotADatabase { .. }), "{error}");
 }
 
@@ -912,7 +912,7 @@ fn check_reports_broken_indexes_and_orphans() {
     let Fixture { dir, registry, .. } = f;
     drop(registry);
     {
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
         store.raw_remove("users_by_username", b"bob").unwrap();
         store
             .raw_insert("users_by_email", b"ghost@example.com", &77u64.to_be_bytes())
@@ -962,7 +962,7 @@ fn corrupt_records_are_named_and_the_rest_stays_usable() {
         clock,
     } = f;
     drop(registry);
-    let store = SledStore::open(&path).unwrap();
+    let store = SledStore::open(&path, crate::store::Mode::Create).unwrap();
     store
         .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
         .unwrap();
@@ -992,7 +992,7 @@ fn dry_run_reports_and_writes_nothing() {
         clock,
     } = f;
     drop(registry);
-    let dry = Registry::new(store::open(&path).unwrap(), clock)
+    let dry = Registry::new(store::open(&path, crate::store::Mode::Create).unwrap(), clock)
         .unwrap()
         .dry_run(true);
     assert!(
@@ -1039,7 +1039,7 @@ fn mutations_are_audited_when_an_actor_is_set() {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     ));
-    let registry = Registry::new(store::open(dir.path()).unwrap(), clock)
+    let registry = Registry::new(store::open(dir.path(), crate::store::Mode::Create).unwrap(), clock)
         .unwrap()
         .audited_as(Actor {
             os_user: "root".into(),
@@ -1093,7 +1093,7 @@ fn settings_are_validated_and_kept() {
         clock,
     } = f;
     drop(registry);
-    let reopened = Registry::new(store::open(&path).unwrap(), clock).unwrap();
+    let reopened = Registry::new(store::open(&path, crate::store::Mode::Create).unwrap(), clock).unwrap();
     assert_eq!(
         reopened.settings(),
         Settings {
@@ -1275,7 +1275,7 @@ fn an_import_that_stops_part_way_leaves_its_start_without_its_end_in_the_audit_l
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
     ));
     let failing = FailingStore {
-        inner: SledStore::open(&dir.path().join("db")).unwrap(),
+        inner: SledStore::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap(),
         // The users are written; the sessions' transaction fails.
         healthy: 1.into(),
     };

@@ -1,7 +1,7 @@
-//! Data in and out: `sessionctl export` and `sessionctl import`, as JSON Lines. The first line
-//! names the format and its version; then one user, session or remember-me token a line.
-//! Public ids and raw tokens are never exported (they are never stored): only private ids and
-//! token hashes.
+//! Data in and out: `sessionctl export`/`import` and `backup`/`restore`, as JSON Lines. The
+//! first line names the format and its version; then one user, session or remember-me token
+//! a line, and in a backup the settings and the audit log too. Public ids and raw tokens are
+//! never exported (they are never stored): only private ids and token hashes.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
@@ -12,11 +12,12 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::CliError;
-use crate::model::{ActiveSession, RememberToken, User};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 use crate::registry::{Import, Registry};
 
-/// The version of the export format.
-pub const EXPORT_VERSION: u32 = 1;
+/// The version of the export format: 2 added the settings and audit lines of a backup.
+/// Version 1 files are read too.
+pub const EXPORT_VERSION: u32 = 2;
 const FORMAT_NAME: &str = "sessionctl-export";
 
 /// One line of an export.
@@ -27,6 +28,8 @@ enum Line {
     User(User),
     Session(ActiveSession),
     RememberToken(Token),
+    Settings(Settings),
+    Audit(AuditEntry),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +75,8 @@ fn parse_line(line: &str) -> Result<Line, String> {
         "user" => read(value).map(Line::User),
         "session" => read(value).map(Line::Session),
         "remember_token" => read(value).map(Line::RememberToken),
+        "settings" => read(value).map(Line::Settings),
+        "audit" => read(value).map(Line::Audit),
         other => Err(format!("field `type`: unknown record type {other:?}")),
     }
 }
@@ -85,6 +90,40 @@ pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> 
         ),
         None => Box::new(std::io::stdout().lock()),
     };
+    match write_all(registry, sink, false) {
+        Err(CliError::Other(error)) if is_broken_pipe(&error) => Ok(()),
+        other => other,
+    }
+}
+
+/// `sessionctl backup FILE`: the export, the settings and the audit log, written to a
+/// temporary file beside FILE, synced, then renamed over it: FILE is the whole backup or is
+/// left as it was.
+pub fn backup(registry: &Registry, path: &Path) -> Result<(), CliError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::Usage(format!("{} is not a file name", path.display())))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(".partial");
+    let temporary = path.with_file_name(temporary_name);
+    let cannot = |e: std::io::Error| {
+        CliError::Other(anyhow::anyhow!("cannot write {}: {e}", temporary.display()))
+    };
+    let file = File::create(&temporary).map_err(cannot)?;
+    let written = write_all(registry, Box::new(file.try_clone().map_err(cannot)?), true)
+        .and_then(|()| file.sync_all().map_err(cannot));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error);
+    }
+    std::fs::rename(&temporary, path).map_err(cannot)?;
+    let users = registry.user_count()?;
+    eprintln!("backed up {users} users to {}", path.display());
+    Ok(())
+}
+
+fn write_all(registry: &Registry, sink: Box<dyn Write>, backup: bool) -> Result<(), CliError> {
     let mut out = BufWriter::new(sink);
     let progress = progress(registry.user_count()?);
     let result = (|| -> Result<(), CliError> {
@@ -95,6 +134,9 @@ pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> 
                 version: EXPORT_VERSION,
             }),
         )?;
+        if backup {
+            write_line(&mut out, &Line::Settings(registry.settings()))?;
+        }
         for user in registry.users(None) {
             write_line(&mut out, &Line::User(user?))?;
             progress.inc(1);
@@ -115,13 +157,15 @@ pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> 
                 )?;
             }
         }
+        if backup {
+            for entry in registry.recent_audit(usize::MAX)?.into_iter().rev() {
+                write_line(&mut out, &Line::Audit(entry))?;
+            }
+        }
         out.flush().map_err(write_error)
     })();
     progress.finish_and_clear();
-    match result {
-        Err(CliError::Other(error)) if is_broken_pipe(&error) => Ok(()),
-        other => other,
-    }
+    result
 }
 
 fn write_line(out: &mut impl Write, line: &Line) -> Result<(), CliError> {
@@ -144,13 +188,23 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Reads a whole export, checks every line, then writes it all; a bad line writes nothing.
-pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
+/// What an export or a backup file holds.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub records: Import,
+    pub settings: Option<Settings>,
+    /// The audit log, oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Reads a whole export or backup, checking every line; a bad line is an error naming it.
+pub fn read_file(path: &Path) -> Result<Contents, CliError> {
     let file = File::open(path)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
     let size = file.metadata().map_or(0, |m| m.len());
     let progress = progress(size);
-    let mut batch = Import::default();
+    let mut contents = Contents::default();
+    let batch = &mut contents.records;
     let bad = |number: usize, message: String| {
         CliError::Usage(format!("{}:{number}: {message}", path.display()))
     };
@@ -166,11 +220,11 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
                 if number != 1 || format != FORMAT_NAME {
                     return Err(bad(number, format!("unexpected header {format:?}")));
                 }
-                if version != EXPORT_VERSION {
+                if !(1..=EXPORT_VERSION).contains(&version) {
                     return Err(bad(
                         number,
                         format!(
-                            "export version {version} is not supported (this sessionctl reads version {EXPORT_VERSION})"
+                            "export version {version} is not supported (this sessionctl reads versions 1 to {EXPORT_VERSION})"
                         ),
                     ));
                 }
@@ -196,14 +250,47 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
                     },
                 ));
             }
+            Line::Settings(settings) => contents.settings = Some(settings),
+            Line::Audit(entry) => contents.audit.push(entry),
         }
     }
     progress.finish_and_clear();
+    Ok(contents)
+}
+
+/// Reads a whole export, checks every line, then writes it all; a bad line writes nothing.
+/// The settings and audit log of a backup are not imported (`restore` loads them).
+pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
+    let contents = read_file(path)?;
+    if contents.settings.is_some() || !contents.audit.is_empty() {
+        eprintln!(
+            "note: the settings and the {} audit entries in {} are not imported (restore loads them into a new database)",
+            contents.audit.len(),
+            path.display()
+        );
+    }
     let (users, sessions, tokens) = registry
-        .import(batch, &path.display().to_string())
+        .import(contents.records, &path.display().to_string())
         .map_err(|e| CliError::Usage(format!("{}: nothing imported: {e}", path.display())))?;
-    registry.flush()?;
     eprintln!("imported {users} users, {sessions} sessions, {tokens} remember-me tokens");
+    Ok(())
+}
+
+/// Loads a backup into the new, empty database of `registry`: the settings, the audit log,
+/// then every record (all or nothing, as an import).
+pub fn restore(registry: &Registry, path: &Path) -> Result<(), CliError> {
+    let contents = read_file(path)?;
+    if let Some(settings) = contents.settings {
+        registry.restore_settings(settings)?;
+    }
+    registry.restore_audit(&contents.audit)?;
+    let (users, sessions, tokens) = registry
+        .import(contents.records, &format!("restore {}", path.display()))
+        .map_err(|e| CliError::Usage(format!("{}: nothing restored: {e}", path.display())))?;
+    eprintln!(
+        "restored {users} users, {sessions} sessions, {tokens} remember-me tokens and {} audit entries",
+        contents.audit.len()
+    );
     Ok(())
 }
 

@@ -102,7 +102,7 @@ fn usage_and_database_errors_exit_2() {
 #[test]
 fn a_second_process_gets_the_in_use_error_instead_of_hanging() {
     let db = Db::seeded(3, 1);
-    let holder = sessionctl::store::open(&db.path()).unwrap();
+    let holder = sessionctl::store::open(&db.path(), sessionctl::store::Mode::Create).unwrap();
     db.cmd()
         .args(["-e", "User.count"])
         .timeout(Duration::from_secs(30))
@@ -224,7 +224,7 @@ fn a_closed_pipe_ends_quietly() {
 fn a_corrupt_record_under_a_script_is_a_database_error_with_exit_2() {
     let db = Db::seeded(3, 1);
     {
-        let store = sessionctl::store::SledStore::open(&db.path()).unwrap();
+        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create).unwrap();
         store
             .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
             .unwrap();
@@ -246,7 +246,7 @@ fn writes_made_while_printing_the_result_are_durable() {
     let db = Db::seeded(20, 3);
     db.set_setting("session_expire_delay", "1");
     let stored = || {
-        let store = sessionctl::store::open_existing(&db.path()).unwrap();
+        let store = sessionctl::store::open(&db.path(), sessionctl::store::Mode::Read).unwrap();
         store.session_count().unwrap()
     };
     assert!(stored() > 0, "the seeded sessions are stored");

@@ -181,7 +181,7 @@ fn check_reports_disagreements_with_exit_1() {
         .success()
         .stdout(predicate::str::starts_with("consistent: 5 users"));
     {
-        let store = sessionctl::store::SledStore::open(&db.path()).unwrap();
+        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create).unwrap();
         store
             .raw_remove("users_by_email", b"user@example.com")
             .unwrap();

@@ -66,7 +66,7 @@ fn snapshot(registry: &Registry) -> String {
 fn thousands_of_malformed_scripts_fail_cleanly_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(
-        sessionctl::store::open(dir.path()).unwrap(),
+        sessionctl::store::open(dir.path(), sessionctl::store::Mode::Create).unwrap(),
         Arc::new(SystemClock),
     )
     .unwrap();
@@ -130,7 +130,7 @@ fn corrupted_records_are_reported_and_the_rest_stays_usable() {
     let path = dir.path().join("db");
     {
         let registry = Registry::new(
-            sessionctl::store::open(&path).unwrap(),
+            sessionctl::store::open(&path, sessionctl::store::Mode::Create).unwrap(),
             Arc::new(SystemClock),
         )
         .unwrap();
@@ -160,7 +160,7 @@ fn corrupted_records_are_reported_and_the_rest_stays_usable() {
                 b
             }
         };
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(&path, sessionctl::store::Mode::Create).unwrap();
         let original = store
             .raw_get("users", &victim.to_be_bytes())
             .unwrap()
@@ -188,13 +188,13 @@ fn corrupted_records_are_reported_and_the_rest_stays_usable() {
         assert_eq!(registry.find_user(other).unwrap().id, other);
         assert!(registry.list(other).is_ok());
         drop(registry);
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(&path, sessionctl::store::Mode::Create).unwrap();
         store
             .raw_insert("users", &victim.to_be_bytes(), &original)
             .unwrap();
     }
     let registry = Registry::new(
-        sessionctl::store::open(&path).unwrap(),
+        sessionctl::store::open(&path, sessionctl::store::Mode::Create).unwrap(),
         Arc::new(SystemClock),
     )
     .unwrap();

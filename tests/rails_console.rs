@@ -43,7 +43,7 @@ fn every_rhai_spelling_in_the_doc_does_what_it_says() {
     for example in examples {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(
-            sessionctl::store::open(dir.path()).unwrap(),
+            sessionctl::store::open(dir.path(), sessionctl::store::Mode::Create).unwrap(),
             Arc::new(SystemClock),
         )
         .unwrap();

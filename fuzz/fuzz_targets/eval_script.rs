@@ -15,7 +15,7 @@ fn database() -> &'static std::path::Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(sessionctl::store::open(dir.path()).unwrap(), Arc::new(SystemClock)).unwrap();
+        let registry = Registry::new(sessionctl::store::open(dir.path(), sessionctl::store::Mode::Create).unwrap(), Arc::new(SystemClock)).unwrap();
         sessionctl::demo::build(&registry, sessionctl::demo::Plan { users: 20, sessions_per_user: 2, seed: 1, heavy_users: 0 }).unwrap();
         dir
     })
@@ -24,7 +24,7 @@ fn database() -> &'static std::path::Path {
 
 thread_local! {
     static EVALUATOR: std::cell::RefCell<Evaluator> = std::cell::RefCell::new({
-        let registry = Registry::new(sessionctl::store::open(database()).unwrap(), Arc::new(SystemClock)).unwrap();
+        let registry = Registry::new(sessionctl::store::open(database(), sessionctl::store::Mode::Create).unwrap(), Arc::new(SystemClock)).unwrap();
         let limits = Limits { max_operations: Some(100_000), ..Limits::BATCH };
         Evaluator::new(Rc::new(registry.dry_run(true)), limits, Output::capture().0, Output::capture().0)
     });

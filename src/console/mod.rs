@@ -100,7 +100,12 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
             _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err),
         }
     }
-    Ok(())
+    // The editor's helper shares the evaluator: once it is gone, the store can be closed.
+    drop(editor);
+    match Rc::try_unwrap(evaluator) {
+        Ok(evaluator) => evaluator.into_inner().close().map_err(CliError::from),
+        Err(_) => Ok(()),
+    }
 }
 
 /// One or two lines: which database, how much is in it, how to get help.
@@ -277,7 +282,7 @@ mod testing {
     /// An evaluator on an empty temporary database, which lives as long as the directory.
     pub fn evaluator() -> (tempfile::TempDir, Evaluator) {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::open(&dir.path().join("db")).unwrap();
+        let store = crate::store::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap();
         let registry = Registry::new(store, Arc::new(crate::clock::SystemClock)).unwrap();
         let (out, _) = Output::capture();
         let (err, _) = Output::capture();

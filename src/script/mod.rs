@@ -165,6 +165,17 @@ impl Evaluator {
         &self.context.registry
     }
 
+    /// Ends the evaluator and closes its store cleanly (see [`Registry::close`]).
+    pub fn close(self) -> crate::Result<()> {
+        self.registry().flush()?;
+        let closing = self.registry().closing();
+        drop(self);
+        match closing {
+            Some(path) => crate::store::close_cleanly(&path),
+            None => Ok(()),
+        }
+    }
+
     /// Sets a variable visible to the code evaluated next, e.g. `ARGV`.
     pub fn set_variable(&mut self, name: &str, value: impl Into<Dynamic>) {
         self.scope.set_value(name.to_owned(), value.into());

@@ -30,7 +30,7 @@ fn fixture_with(dry_run: bool) -> Fixture {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
     ));
-    let registry = Registry::new(crate::store::open(dir.path()).unwrap(), clock.clone()).unwrap();
+    let registry = Registry::new(crate::store::open(dir.path(), crate::store::Mode::Create).unwrap(), clock.clone()).unwrap();
     for (username, name) in [
         ("exampleuser", "Example User"),
         ("alice", "Alice"),
@@ -424,7 +424,7 @@ fn an_interrupt_stops_a_loop() {
 fn the_operation_limit_stops_a_runaway_script() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(
-        crate::store::open(dir.path()).unwrap(),
+        crate::store::open(dir.path(), crate::store::Mode::Create).unwrap(),
         Arc::new(crate::clock::SystemClock),
     )
     .unwrap();

@@ -3,6 +3,7 @@
 //! deployments implements the same trait and needs no rule rewritten.
 
 mod record;
+pub mod seal;
 mod sled_store;
 
 use std::fmt;
@@ -11,7 +12,10 @@ use crate::Result;
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 
 pub use record::FORMAT_VERSION;
-pub use sled_store::{CACHE_CAPACITY, SledStore};
+pub use sled_store::{
+    CACHE_CAPACITY, Mode, SledStore, close_cleanly, holds_database, move_into_place, remove_staging,
+    staging_path,
+};
 
 /// A boxed stream of records, read lazily from the store.
 pub type Stream<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
@@ -45,6 +49,24 @@ impl Changes {
             && self.removed_sessions.is_empty()
             && self.tokens.is_empty()
             && self.revoke_tokens_of.is_empty()
+    }
+}
+
+/// Complete records written together by [`Backend::import`]: all of them or none.
+#[derive(Debug, Default, Clone)]
+pub struct Records {
+    pub users: Vec<User>,
+    pub sessions: Vec<ActiveSession>,
+    pub tokens: Vec<(u64, RememberToken)>,
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        self.users.len() + self.sessions.len() + self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -117,6 +139,10 @@ pub trait Backend {
     /// Applies `changes` atomically.
     fn apply(&self, changes: Changes) -> Result<Applied>;
 
+    /// Writes `records` (users keep their ids) and the audit entry of the import, all or
+    /// nothing, whatever stops the process part-way: a rerun of the same import works.
+    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied>;
+
     /// Removes every session and every remember-me token of every user, returning how many
     /// sessions of how many users were removed. `audit` makes the entry recording the removal
     /// from those two counts; it is written atomically with the removal.
@@ -131,6 +157,10 @@ pub trait Backend {
 
     /// Makes every write so far durable.
     fn flush(&self) -> Result<()>;
+
+    /// The directory to close with [`close_cleanly`] once the store is dropped, when it
+    /// needs that (it was written, or it was found left open).
+    fn closing(&self) -> Option<std::path::PathBuf>;
 
     /// Verifies that every index agrees with the records and every record decodes.
     fn check(&self) -> Result<Vec<Disagreement>>;
@@ -158,21 +188,9 @@ pub fn decode_any(bytes: &[u8]) -> Vec<Result<()>> {
     ]
 }
 
-/// Opens (creating when absent) the database at `path` with the default backend.
-pub fn open(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
-    Ok(Box::new(SledStore::open(path)?))
-}
-
-/// Opens the database at `path`, which must exist: [`crate::Error::NoDatabase`] otherwise,
-/// and nothing is created.
-pub fn open_existing(path: &std::path::Path) -> Result<Box<dyn Backend + Send + Sync>> {
-    // A missing path or an empty directory holds no database; a directory with other files
-    // is left to `open` to refuse as not a database.
-    let empty = std::fs::read_dir(path).map_or(true, |mut entries| entries.next().is_none());
-    if empty {
-        return Err(crate::Error::NoDatabase {
-            path: path.to_owned(),
-        });
-    }
-    open(path)
+/// Opens the database at `path` with the default backend, for `mode`: only
+/// [`Mode::Create`] creates one ([`crate::Error::NoDatabase`] otherwise), and
+/// [`Mode::Read`] writes nothing.
+pub fn open(path: &std::path::Path, mode: Mode) -> Result<Box<dyn Backend + Send + Sync>> {
+    Ok(Box::new(SledStore::open(path, mode)?))
 }

@@ -1,21 +1,27 @@
-//! The sled backend. Trees: `meta` (format version, next user id, settings, sessions
-//! generation), `users` (id → record, with the user's session count), `users_by_username`
+//! The sled backend. Trees: `meta` (format version, next user id, settings, generations, the
+//! commit number), `users` (id → record, with the user's session count), `users_by_username`
 //! (lower-cased username → id and a copy of the user, so a look-up by username is one read),
-//! `users_by_email` (lower-cased email → id), `sessions.G` (user id ‖ SHA-256 of the public id
-//! → record, so one user's sessions are one prefix), `remember_tokens.G` (user id → that
+//! `users_by_email` (lower-cased email → id), `sessions` (user id ‖ SHA-256 of the public id
+//! → record, so one user's sessions are one prefix), `remember_tokens` (user id → that
 //! user's token hashes) and `audit` (sequence → entry).
 //!
-//! `G` is the sessions generation. Revoking everything starts a new generation with one
-//! atomic write to `meta`, then drops the old trees: fast, and consistent at any crash point
-//! (trees of other generations are dropped when the database is opened).
+//! The user trees and the session trees each come in generations (see [`Generation`]): an
+//! import writes a whole new generation of both and switches to it with one atomic write to
+//! `meta`; revoking everything switches to an empty generation of the session trees. Trees of
+//! other generations are what a crash left, dropped when the store is next opened for writing.
+//!
+//! Opening, closing and the commit record that proves nothing was lost are in [`open`]; the
+//! integrity check is in [`check`].
+
+mod check;
+mod open;
+
+use check::indexed_id;
 
 use std::collections::HashMap;
-use std::fs::{self, DirBuilder};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
@@ -23,18 +29,23 @@ use sled::{Transactional, Tree};
 use super::record::{
     self, FORMAT_VERSION, SessionCount, UsernameEntry, index_key, session_key, user_key,
 };
-use super::{Applied, Backend, Changes, Disagreement, Stream};
+use super::{Applied, Backend, Changes, Disagreement, Records, Stream};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 use crate::{Error, Result};
+
+pub use open::{Mode, close_cleanly, holds_database, move_into_place, remove_staging, staging_path};
 
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const NEXT_USER_ID_KEY: &[u8] = b"next_user_id";
 const SETTINGS_KEY: &[u8] = b"settings";
 const GENERATION_KEY: &[u8] = b"sessions_generation";
-const SESSIONS_PREFIX: &str = "sessions.";
-const TOKENS_PREFIX: &str = "remember_tokens.";
+const USERS_GENERATION_KEY: &[u8] = b"users_generation";
+const COMMIT_KEY: &[u8] = b"commit_seq";
+const USERS: &str = "users";
 const USERNAME_INDEX: &str = "users_by_username";
 const EMAIL_INDEX: &str = "users_by_email";
+const SESSIONS: &str = "sessions";
+const TOKENS: &str = "remember_tokens";
 
 /// sled's page cache size. Its default (1 GiB) lets the process grow far past what a console
 /// needs. A scan grows the process by about 1.7x this figure (sled counts serialized bytes),
@@ -45,73 +56,93 @@ pub const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 
 /// A sessionctl database in a sled directory.
 pub struct SledStore {
+    /// The database directory as the user named it (errors and the commit record use it).
     path: PathBuf,
+    mode: Mode,
     db: sled::Db,
     meta: Tree,
-    users: Tree,
-    by_username: Tree,
-    by_email: Tree,
     audit: Tree,
-    /// The current sessions generation. Held for reading by every operation on sessions or
-    /// tokens, and for writing while `remove_all_sessions` switches generations.
+    /// The current generations. Held for reading by every operation, and for writing while
+    /// `remove_all_sessions` or `import` switches generations.
     generation: RwLock<Generation>,
     /// The format version the database records (1 or [`FORMAT_VERSION`]).
     format: AtomicU32,
+    /// Writes finished in this process, and how they stand against the commit record.
+    commit: open::Commit,
+    writes: AtomicU64,
+    /// When reading a store that was not closed cleanly: the verified copy read instead.
+    _copy: Option<tempfile::TempDir>,
 }
 
-/// One generation of the session and remember-me trees.
+/// The tree name of `base` in generation `number`: generation 0 of the user trees keeps the
+/// plain names of older databases.
+fn tree_name(base: &str, number: u64) -> String {
+    if number == 0 {
+        base.to_owned()
+    } else {
+        format!("{base}.{number}")
+    }
+}
+
+/// One generation of the user trees (`users`, both indexes) and one of the session trees
+/// (`sessions`, `remember_tokens`).
 #[derive(Clone)]
 struct Generation {
-    number: u64,
+    users_number: u64,
+    sessions_number: u64,
+    users: Tree,
+    by_username: Tree,
+    by_email: Tree,
     sessions: Tree,
     tokens: Tree,
 }
 
 impl Generation {
-    fn open(db: &sled::Db, number: u64) -> Result<Self> {
+    fn open(db: &sled::Db, users_number: u64, sessions_number: u64) -> Result<Self> {
+        let tree = |base: &str, number: u64| db.open_tree(tree_name(base, number)).map_err(storage);
         Ok(Self {
-            number,
-            sessions: db
-                .open_tree(format!("{SESSIONS_PREFIX}{number}"))
-                .map_err(storage)?,
-            tokens: db
-                .open_tree(format!("{TOKENS_PREFIX}{number}"))
-                .map_err(storage)?,
+            users_number,
+            sessions_number,
+            users: tree(USERS, users_number)?,
+            by_username: tree(USERNAME_INDEX, users_number)?,
+            by_email: tree(EMAIL_INDEX, users_number)?,
+            sessions: tree(SESSIONS, sessions_number)?,
+            tokens: tree(TOKENS, sessions_number)?,
         })
     }
-}
 
-fn storage(error: sled::Error) -> Error {
-    Error::Storage {
-        message: error.to_string(),
+    /// The names of its trees.
+    fn names(&self) -> [String; 5] {
+        [
+            tree_name(USERS, self.users_number),
+            tree_name(USERNAME_INDEX, self.users_number),
+            tree_name(EMAIL_INDEX, self.users_number),
+            tree_name(SESSIONS, self.sessions_number),
+            tree_name(TOKENS, self.sessions_number),
+        ]
     }
 }
 
-/// How long `open` waits for the lock a just-finished process (or a just-dropped handle in this
-/// one) still holds: sled releases it from background threads a moment after the drop.
-const LOCK_WAIT: Duration = Duration::from_millis(500);
-
-/// Opens sled at `path`, waiting up to [`LOCK_WAIT`] for its lock before reporting
-/// [`Error::DatabaseInUse`].
-fn open_sled(path: &Path) -> Result<sled::Db> {
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
+/// A sled error in plain words: a full disk and damage are named, and sled's `Debug` text
+/// never reaches the user.
+fn storage(error: sled::Error) -> Error {
+    match error {
+        sled::Error::Io(e)
+            if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) =>
         {
-            Ok(db) => return Ok(db),
-            // sled 0.34 reports a held lock as this `Other` I/O error.
-            Err(sled::Error::Io(ref e)) if e.to_string().contains("could not acquire lock") => {
-                if Instant::now() >= deadline {
-                    return Err(Error::DatabaseInUse {
-                        path: path.to_owned(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(other) => return Err(storage(other)),
+            Error::DiskFull
+        }
+        sled::Error::Io(e) => Error::Storage {
+            message: format!("I/O error: {e}"),
+        },
+        sled::Error::Corruption { .. } => Error::Storage {
+            message: "the database files are damaged (sled found corrupt data)".into(),
+        },
+        sled::Error::CollectionNotFound(name) => Error::Storage {
+            message: format!("tree {} not found", String::from_utf8_lossy(&name)),
+        },
+        sled::Error::Unsupported(message) | sled::Error::ReportableBug(message) => {
+            Error::Storage { message }
         }
     }
 }
@@ -130,80 +161,42 @@ fn abort<T>(error: Error) -> TxResult<T> {
 }
 
 impl SledStore {
-    /// Opens the database at `path`, creating it (owner-only) when absent.
-    pub fn open(path: &Path) -> Result<Self> {
-        let io = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if path.exists() {
-            if !path.is_dir() {
-                return Err(Error::NotADatabase {
-                    path: path.to_owned(),
-                    reason: "it is not a directory".into(),
-                });
-            }
-            let mut entries = fs::read_dir(path).map_err(io)?;
-            if entries.next().is_some() && !path.join("conf").exists() {
-                return Err(Error::NotADatabase {
-                    path: path.to_owned(),
-                    reason: "the directory holds other files".into(),
-                });
-            }
-        } else {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(path)
-                .map_err(io)?;
-        }
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)?;
-
-        let db = open_sled(path)?;
-        let tree = |name: &str| db.open_tree(name).map_err(storage);
-        let meta = tree("meta")?;
-        let number = match meta.get(GENERATION_KEY).map_err(storage)? {
-            Some(bytes) => record::decode_id(&bytes, "meta")?,
-            None => 1,
-        };
-        let store = Self {
-            path: path.to_owned(),
-            meta,
-            users: tree("users")?,
-            by_username: tree(USERNAME_INDEX)?,
-            by_email: tree(EMAIL_INDEX)?,
-            audit: tree("audit")?,
-            generation: RwLock::new(Generation::open(&db, number)?),
-            format: AtomicU32::new(FORMAT_VERSION),
-            db,
-        };
-        store.check_format()?;
-        store.drop_other_generations(number)?;
-        Ok(store)
+    /// Runs one write: refused on a store opened for reading; the first write of the process
+    /// marks the commit record open before anything reaches sled.
+    fn write<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.commit.before_write(&self.path, self.mode)?;
+        let result = f();
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        result
     }
 
-    /// Drops the session and token trees of generations other than `current`: what a crash
-    /// during `remove_all_sessions` left behind.
-    fn drop_other_generations(&self, current: u64) -> Result<()> {
-        let keep = [
-            format!("{SESSIONS_PREFIX}{current}"),
-            format!("{TOKENS_PREFIX}{current}"),
-        ];
+    /// Drops the trees of generations other than the current ones: what a crash during
+    /// `remove_all_sessions` or `import` left behind.
+    fn drop_other_generations(&self) -> Result<()> {
+        let keep = self.current().names();
         for name in self.db.tree_names() {
             let name = String::from_utf8_lossy(&name).into_owned();
-            let generational = name.starts_with(SESSIONS_PREFIX) || name.starts_with(TOKENS_PREFIX);
+            let generational = [USERS, USERNAME_INDEX, EMAIL_INDEX, SESSIONS, TOKENS]
+                .iter()
+                .any(|base| {
+                    name == *base
+                        || name
+                            .strip_prefix(base)
+                            .and_then(|rest| rest.strip_prefix('.'))
+                            .is_some_and(|n| n.parse::<u64>().is_ok())
+                });
             if generational && !keep.contains(&name) {
-                self.db.drop_tree(name).map_err(storage)?;
+                self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
             }
         }
         Ok(())
     }
 
-    /// How many sessions of how many users generation `number` holds, from the counts the
+    /// How many sessions of how many users the current generation holds, from the counts the
     /// user records keep: no scan of the sessions.
-    fn totals(&self, number: u64) -> Result<(u64, u64)> {
+    fn totals(generation: &Generation) -> Result<(u64, u64)> {
         let (mut sessions, mut users) = (0u64, 0u64);
-        for entry in &self.users {
+        for entry in &generation.users {
             let (key, value) = entry.map_err(storage)?;
             let count = record::decode_session_count(&value)
                 .map_err(|reason| Error::CorruptRecord {
@@ -211,7 +204,7 @@ impl SledStore {
                     key: hex::encode(&key),
                     reason,
                 })?
-                .in_generation(number);
+                .in_generation(generation.sessions_number);
             if count > 0 {
                 sessions += u64::from(count);
                 users += 1;
@@ -220,20 +213,22 @@ impl SledStore {
         Ok((sessions, users))
     }
 
-    /// Writes one `meta` entry and, atomically with it, the audit entry recording it.
-    fn write_meta(&self, key: &[u8], value: &[u8], audit: Option<&AuditEntry>) -> Result<()> {
-        let Some(entry) = audit else {
-            self.meta.insert(key, value).map_err(storage)?;
-            return Ok(());
-        };
-        let entry = record::encode_audit(entry);
-        (&self.meta, &self.audit)
-            .transaction(|(meta, audit)| {
-                meta.insert(key, value)?;
-                audit.insert(&audit.generate_id()?.to_be_bytes(), entry.as_slice())?;
-                Ok(())
-            })
-            .map_err(tx_error)
+    /// Writes `meta` entries and, atomically with them, the audit entry recording them.
+    fn write_meta(&self, entries: &[(&[u8], &[u8])], audit: Option<&AuditEntry>) -> Result<()> {
+        let entry = audit.map(record::encode_audit);
+        self.write(|| {
+            (&self.meta, &self.audit)
+                .transaction(|(meta, audit)| {
+                    for (key, value) in entries {
+                        meta.insert(*key, *value)?;
+                    }
+                    if let Some(entry) = &entry {
+                        audit.insert(&audit.generate_id()?.to_be_bytes(), entry.as_slice())?;
+                    }
+                    Ok(())
+                })
+                .map_err(tx_error)
+        })
     }
 
     /// The current generation, held for reading.
@@ -246,45 +241,12 @@ impl SledStore {
     /// a copy of its user (a version older builds refuse).
     fn before_writing_users(&self) -> Result<()> {
         if self.format.load(Ordering::Relaxed) < FORMAT_VERSION {
-            self.meta
-                .insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
-                .map_err(storage)?;
-            self.format.store(FORMAT_VERSION, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    fn check_format(&self) -> Result<()> {
-        match self.meta.get(FORMAT_VERSION_KEY).map_err(storage)? {
-            Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| Error::NotADatabase {
-                        path: self.path.clone(),
-                        reason: "its format version is unreadable".into(),
-                    })?;
-                if found == 1 || found == FORMAT_VERSION {
-                    self.format.store(found, Ordering::Relaxed);
-                } else {
-                    return Err(Error::UnsupportedFormat {
-                        path: self.path.clone(),
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
-            }
-            None if self.users.is_empty() && self.current().sessions.is_empty() => {
+            self.write(|| {
                 self.meta
                     .insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
-                    .map_err(storage)?;
-                self.db.flush().map_err(storage)?;
-            }
-            None => {
-                return Err(Error::NotADatabase {
-                    path: self.path.clone(),
-                    reason: "it holds data but no format version".into(),
-                });
-            }
+                    .map_err(storage)
+            })?;
+            self.format.store(FORMAT_VERSION, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -294,34 +256,39 @@ impl SledStore {
         &self.path
     }
 
-    /// Writes a raw value into a tree, bypassing every rule: for tests that corrupt data on
-    /// purpose.
+    /// Writes a raw value into a tree (for the user trees, the current generation's),
+    /// bypassing every rule: for tests that corrupt data on purpose.
     #[doc(hidden)]
     pub fn raw_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.db
-            .open_tree(tree)
-            .map_err(storage)?
-            .insert(key, value)
-            .map_err(storage)?;
-        Ok(())
+        let tree = self.raw_tree(tree)?;
+        self.write(|| tree.insert(key, value).map(drop).map_err(storage))
     }
 
     /// Reads a raw value from a tree: for tests that corrupt data and put it back.
     #[doc(hidden)]
     pub fn raw_get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let tree = self.db.open_tree(tree).map_err(storage)?;
+        let tree = self.raw_tree(tree)?;
         Ok(tree.get(key).map_err(storage)?.map(|v| v.to_vec()))
     }
 
     /// Removes a raw key from a tree, bypassing every rule: for tests that break indexes.
     #[doc(hidden)]
     pub fn raw_remove(&self, tree: &str, key: &[u8]) -> Result<()> {
-        self.db
-            .open_tree(tree)
-            .map_err(storage)?
-            .remove(key)
-            .map_err(storage)?;
-        Ok(())
+        let tree = self.raw_tree(tree)?;
+        self.write(|| tree.remove(key).map(drop).map_err(storage))
+    }
+
+    /// A tree by its base name, in the current generation.
+    fn raw_tree(&self, name: &str) -> Result<Tree> {
+        let generation = self.current();
+        Ok(match name {
+            USERS => generation.users.clone(),
+            USERNAME_INDEX => generation.by_username.clone(),
+            EMAIL_INDEX => generation.by_email.clone(),
+            SESSIONS => generation.sessions.clone(),
+            TOKENS => generation.tokens.clone(),
+            other => self.db.open_tree(other).map_err(storage)?,
+        })
     }
 }
 
@@ -543,11 +510,12 @@ impl Backend for SledStore {
 
     fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
         let bytes = postcard::to_stdvec(settings).expect("encoding to memory cannot fail");
-        self.write_meta(SETTINGS_KEY, &bytes, audit)
+        self.write_meta(&[(SETTINGS_KEY, &bytes)], audit)
     }
 
     fn user(&self, id: u64) -> Result<Option<User>> {
-        self.users
+        self.current()
+            .users
             .get(user_key(id))
             .map_err(storage)?
             .map(|bytes| record::decode_user(id, &bytes))
@@ -555,7 +523,8 @@ impl Backend for SledStore {
     }
 
     fn user_id_by_username(&self, username: &str) -> Result<Option<u64>> {
-        self.by_username
+        self.current()
+            .by_username
             .get(index_key(username))
             .map_err(storage)?
             .map(|entry| record::decode_username_id(&entry))
@@ -563,7 +532,8 @@ impl Backend for SledStore {
     }
 
     fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        let Some(entry) = self.by_username.get(index_key(username)).map_err(storage)? else {
+        let entry = self.current().by_username.get(index_key(username));
+        let Some(entry) = entry.map_err(storage)? else {
             return Ok(None);
         };
         match record::decode_username_entry(&entry)? {
@@ -573,7 +543,8 @@ impl Backend for SledStore {
     }
 
     fn user_id_by_email(&self, email: &str) -> Result<Option<u64>> {
-        self.by_email
+        self.current()
+            .by_email
             .get(index_key(email))
             .map_err(storage)?
             .map(|id| record::decode_id(&id, "email index"))
@@ -581,14 +552,15 @@ impl Backend for SledStore {
     }
 
     fn user_count(&self) -> Result<u64> {
-        Ok(self.users.len() as u64)
+        Ok(self.current().users.len() as u64)
     }
 
     fn users(&self, after: Option<u64>) -> Stream<'_, User> {
+        let users = self.current().users.clone();
         let range = match after {
             Some(id) if id == u64::MAX => return Box::new(std::iter::empty()),
-            Some(id) => self.users.range(user_key(id + 1)..),
-            None => self.users.iter(),
+            Some(id) => users.range(user_key(id + 1)..),
+            None => users.iter(),
         };
         Box::new(range.map(|entry| {
             let (key, value) = entry.map_err(storage)?;
@@ -637,8 +609,7 @@ impl Backend for SledStore {
     }
 
     fn session_totals(&self) -> Result<(u64, u64)> {
-        let number = self.current().number;
-        self.totals(number)
+        Self::totals(&self.current())
     }
 
     fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64> {
@@ -668,6 +639,159 @@ impl Backend for SledStore {
 
     fn apply(&self, changes: Changes) -> Result<Applied> {
         let generation = self.current();
+        self.apply_to(&generation, &changes)
+    }
+
+    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
+        let generation = self.current();
+        generation
+            .users
+            .get(user_key(id))
+            .map_err(storage)?
+            .map(|bytes| {
+                record::decode_user_record(id, &bytes).map(|(user, count)| {
+                    (
+                        user,
+                        u64::from(count.in_generation(generation.sessions_number)),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
+        let mut generation = self.generation.write().expect("generation lock");
+        let next = Generation::open(
+            &self.db,
+            generation.users_number + 1,
+            generation.sessions_number + 1,
+        )?;
+        self.write(|| {
+            // What an import cut short may have left under these names.
+            for tree in [
+                &next.users,
+                &next.by_username,
+                &next.by_email,
+                &next.sessions,
+                &next.tokens,
+            ] {
+                tree.clear().map_err(storage)?;
+            }
+            Ok(())
+        })?;
+        self.before_writing_users()?;
+        self.copy_generation(&generation, &next)?;
+        let mut applied = Applied::default();
+        for users in records.users.chunks(CHUNK) {
+            let changes = Changes {
+                new_users: users.to_vec(),
+                ..Changes::default()
+            };
+            applied
+                .created_users
+                .extend(self.apply_to(&next, &changes)?.created_users);
+        }
+        for sessions in records.sessions.chunks(CHUNK) {
+            let changes = Changes {
+                sessions: sessions.to_vec(),
+                ..Changes::default()
+            };
+            self.apply_to(&next, &changes)?;
+        }
+        for tokens in records.tokens.chunks(CHUNK) {
+            let changes = Changes {
+                tokens: tokens.to_vec(),
+                ..Changes::default()
+            };
+            self.apply_to(&next, &changes)?;
+        }
+        // The switch: one atomic write, with the audit entry.
+        self.write_meta(
+            &[
+                (USERS_GENERATION_KEY, &next.users_number.to_be_bytes()),
+                (GENERATION_KEY, &next.sessions_number.to_be_bytes()),
+            ],
+            audit.as_ref(),
+        )?;
+        self.commit_writes()?;
+        let old = std::mem::replace(&mut *generation, next);
+        drop(generation);
+        for name in old.names() {
+            self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
+        }
+        Ok(applied)
+    }
+
+    fn remove_all_sessions(
+        &self,
+        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
+    ) -> Result<(u64, u64)> {
+        let mut generation = self.generation.write().expect("generation lock");
+        let (sessions, users) = Self::totals(&generation)?;
+        // One atomic write switches to empty trees; then the old ones go.
+        let next = Generation::open(
+            &self.db,
+            generation.users_number,
+            generation.sessions_number + 1,
+        )?;
+        self.write_meta(
+            &[(GENERATION_KEY, &next.sessions_number.to_be_bytes())],
+            audit(sessions, users).as_ref(),
+        )?;
+        self.commit_writes()?;
+        let old = std::mem::replace(&mut *generation, next);
+        drop(generation);
+        for name in [
+            tree_name(SESSIONS, old.sessions_number),
+            tree_name(TOKENS, old.sessions_number),
+        ] {
+            self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
+        }
+        Ok((sessions, users))
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.write(|| {
+            let seq = self.db.generate_id().map_err(storage)?;
+            self.audit
+                .insert(seq.to_be_bytes(), record::encode_audit(entry))
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(storage)?;
+                record::decode_audit(record::decode_id(&key, "audit")?, &value)
+            })
+            .collect()
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.commit_writes()
+    }
+
+    fn closing(&self) -> Option<PathBuf> {
+        self.needs_closing().then(|| self.path.clone())
+    }
+
+    fn check(&self) -> Result<Vec<Disagreement>> {
+        self.check_all()
+    }
+}
+
+/// Records copied, or written by an import, per batch: bounded memory however large the
+/// database.
+const CHUNK: usize = 10_000;
+
+impl SledStore {
+    /// Applies `changes` to `generation` in one transaction.
+    fn apply_to(&self, generation: &Generation, changes: &Changes) -> Result<Applied> {
         let touches_sessions = !changes.sessions.is_empty() || !changes.removed_sessions.is_empty();
         let creates = !changes.new_users.is_empty();
         let roles: [(Role, bool, &Tree); 7] = [
@@ -675,14 +799,14 @@ impl Backend for SledStore {
             (
                 Role::Users,
                 creates || !changes.users.is_empty() || touches_sessions,
-                &self.users,
+                &generation.users,
             ),
             (
                 Role::ByUsername,
                 creates || !changes.users.is_empty(),
-                &self.by_username,
+                &generation.by_username,
             ),
-            (Role::ByEmail, creates, &self.by_email),
+            (Role::ByEmail, creates, &generation.by_email),
             (Role::Sessions, touches_sessions, &generation.sessions),
             (
                 Role::Tokens,
@@ -705,285 +829,51 @@ impl Backend for SledStore {
         if creates || !changes.users.is_empty() {
             self.before_writing_users()?;
         }
-        trees
-            .as_slice()
-            .transaction(|taking_part| {
-                let tx = Tx {
-                    trees: slots.map(|slot| slot.map(|i| &taking_part[i])),
-                    generation: generation.number,
-                };
-                tx.apply(&changes)
-            })
-            .map_err(tx_error)
+        self.write(|| {
+            trees
+                .as_slice()
+                .transaction(|taking_part| {
+                    let tx = Tx {
+                        trees: slots.map(|slot| slot.map(|i| &taking_part[i])),
+                        generation: generation.sessions_number,
+                    };
+                    tx.apply(changes)
+                })
+                .map_err(tx_error)
+        })
     }
 
-    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
-        let generation = self.current().number;
-        self.users
-            .get(user_key(id))
-            .map_err(storage)?
-            .map(|bytes| {
-                record::decode_user_record(id, &bytes)
-                    .map(|(user, count)| (user, u64::from(count.in_generation(generation))))
-            })
-            .transpose()
-    }
-
-    fn remove_all_sessions(
-        &self,
-        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
-    ) -> Result<(u64, u64)> {
-        let mut generation = self.generation.write().expect("generation lock");
-        let (sessions, users) = self.totals(generation.number)?;
-        // One atomic write switches to empty trees; then the old ones go.
-        let next = Generation::open(&self.db, generation.number + 1)?;
-        self.write_meta(
-            GENERATION_KEY,
-            &next.number.to_be_bytes(),
-            audit(sessions, users).as_ref(),
-        )?;
-        self.db.flush().map_err(storage)?;
-        let old = std::mem::replace(&mut *generation, next);
-        drop(generation);
-        for name in [
-            format!("{SESSIONS_PREFIX}{}", old.number),
-            format!("{TOKENS_PREFIX}{}", old.number),
-        ] {
-            self.db.drop_tree(name).map_err(storage)?;
-        }
-        Ok((sessions, users))
-    }
-
-    fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
-        let seq = self.db.generate_id().map_err(storage)?;
-        self.audit
-            .insert(seq.to_be_bytes(), record::encode_audit(entry))
-            .map_err(storage)?;
-        Ok(())
-    }
-
-    fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.audit
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry.map_err(storage)?;
-                record::decode_audit(record::decode_id(&key, "audit")?, &value)
-            })
-            .collect()
-    }
-
-    fn flush(&self) -> Result<()> {
-        self.db.flush().map_err(storage)?;
-        Ok(())
-    }
-
-    fn check(&self) -> Result<Vec<Disagreement>> {
-        let generation = self.current();
-        let mut found = Vec::new();
-        let counts = self.check_users(generation.number, &mut found)?;
-        self.check_index(
-            &self.by_username,
-            USERNAME_INDEX,
-            |u| &u.username,
-            &mut found,
-        )?;
-        self.check_index(&self.by_email, EMAIL_INDEX, |u| &u.email, &mut found)?;
-        self.check_owned(&generation, &counts, &mut found)?;
-        Ok(found)
-    }
-}
-
-impl SledStore {
-    /// Every user decodes and is indexed under its username and email; ids stay below the
-    /// next id to assign.
-    /// Returns the session count each user record keeps.
-    fn check_users(
-        &self,
-        generation: u64,
-        found: &mut Vec<Disagreement>,
-    ) -> Result<HashMap<u64, u32>> {
-        let mut max_id = 0;
-        let mut counts = HashMap::new();
-        for entry in &self.users {
-            let (key, value) = entry.map_err(storage)?;
-            let user = match record::decode_id(&key, "user")
-                .and_then(|id| record::decode_user_record(id, &value))
-            {
-                Ok((user, sessions)) => {
-                    counts.insert(user.id, sessions.in_generation(generation));
-                    user
+    /// Copies every record of generation `from` into the empty generation `to`, in batches;
+    /// the session counts kept in the user records move to `to`'s session generation.
+    fn copy_generation(&self, from: &Generation, to: &Generation) -> Result<()> {
+        let copy = |source: &Tree, target: &Tree, users: bool| -> Result<()> {
+            let mut batch = sled::Batch::default();
+            let mut size = 0;
+            for entry in source {
+                let (key, mut value) = entry.map_err(storage)?;
+                if users {
+                    let id = record::decode_id(&key, "user")?;
+                    let (user, count) = record::decode_user_record(id, &value)?;
+                    let count = SessionCount {
+                        generation: to.sessions_number,
+                        count: count.in_generation(from.sessions_number),
+                    };
+                    value = record::encode_user(&user, count).into();
                 }
-                Err(error) => {
-                    found.push(Disagreement {
-                        place: "users",
-                        key: hex::encode(&key),
-                        problem: error.to_string(),
-                    });
-                    continue;
-                }
-            };
-            max_id = max_id.max(user.id);
-            for (index, place, value) in [
-                (&self.by_username, USERNAME_INDEX, &user.username),
-                (&self.by_email, EMAIL_INDEX, &user.email),
-            ] {
-                let indexed = index.get(index_key(value)).map_err(storage)?;
-                let points_here = indexed.as_deref().map(|v| indexed_id(place, v));
-                if !matches!(points_here, Some(Ok(id)) if id == user.id) {
-                    found.push(Disagreement {
-                        place,
-                        key: index_key(value),
-                        problem: format!(
-                            "user id={} is not indexed here (the index holds {})",
-                            user.id,
-                            indexed.map_or("nothing".into(), |v| describe_id(&v)),
-                        ),
-                    });
+                batch.insert(key, value);
+                size += 1;
+                if size == CHUNK {
+                    let full = std::mem::take(&mut batch);
+                    self.write(|| target.apply_batch(full).map_err(storage))?;
+                    size = 0;
                 }
             }
-        }
-        let next = match self.meta.get(NEXT_USER_ID_KEY).map_err(storage)? {
-            Some(bytes) => record::decode_id(&bytes, "meta")?,
-            None => 1,
+            self.write(|| target.apply_batch(batch).map_err(storage))
         };
-        if max_id >= next {
-            found.push(Disagreement {
-                place: "meta",
-                key: "next_user_id".into(),
-                problem: format!("next user id {next} is not above the highest id {max_id}"),
-            });
-        }
-        Ok(counts)
+        copy(&from.users, &to.users, true)?;
+        copy(&from.by_username, &to.by_username, false)?;
+        copy(&from.by_email, &to.by_email, false)?;
+        copy(&from.sessions, &to.sessions, false)?;
+        copy(&from.tokens, &to.tokens, false)
     }
-
-    /// Every entry of an index points at a user whose field, lower-cased, is the entry's key;
-    /// the username index's copy of the user equals the user's record.
-    fn check_index(
-        &self,
-        index: &Tree,
-        place: &'static str,
-        field: fn(&User) -> &String,
-        found: &mut Vec<Disagreement>,
-    ) -> Result<()> {
-        let holds_copies = place == USERNAME_INDEX;
-        for entry in index {
-            let (key, value) = entry.map_err(storage)?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let problem = match indexed_id(place, &value) {
-                Err(error) => Some(error.to_string()),
-                Ok(id) => match self.users.get(user_key(id)).map_err(storage)? {
-                    None => Some(format!("points at user id={id}, which does not exist")),
-                    Some(bytes) => match record::decode_user(id, &bytes) {
-                        Ok(user) if index_key(field(&user)) != key => Some(format!(
-                            "points at user id={id}, whose value is {:?}",
-                            field(&user)
-                        )),
-                        Ok(user) if holds_copies => match record::decode_username_entry(&value) {
-                            Ok(UsernameEntry::User(copy)) if copy != user => Some(format!(
-                                "its copy of user id={id} differs from the user's record"
-                            )),
-                            Ok(_) => None,
-                            Err(error) => Some(error.to_string()),
-                        },
-                        Ok(_) | Err(_) => None, // a corrupt user is reported with the users
-                    },
-                },
-            };
-            if let Some(problem) = problem {
-                found.push(Disagreement {
-                    place,
-                    key,
-                    problem,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Every session and token list decodes and belongs to an existing user, whose record
-    /// keeps the right session count.
-    fn check_owned(
-        &self,
-        generation: &Generation,
-        counts: &HashMap<u64, u32>,
-        found: &mut Vec<Disagreement>,
-    ) -> Result<()> {
-        let mut actual: HashMap<u64, u32> = HashMap::new();
-        for entry in &generation.sessions {
-            let (key, value) = entry.map_err(storage)?;
-            if let Ok((user_id, _)) = record::decode_session_key(&key) {
-                *actual.entry(user_id).or_default() += 1;
-            }
-            match record::decode_session(&key, &value) {
-                Err(error) => found.push(Disagreement {
-                    place: "sessions",
-                    key: hex::encode(&key),
-                    problem: error.to_string(),
-                }),
-                Ok(session) => {
-                    if !self
-                        .users
-                        .contains_key(user_key(session.user_id))
-                        .map_err(storage)?
-                    {
-                        found.push(Disagreement {
-                            place: "sessions",
-                            key: session.session_private_id,
-                            problem: format!(
-                                "belongs to user id={}, which does not exist",
-                                session.user_id
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-        for (&user_id, &kept) in counts {
-            let real = actual.get(&user_id).copied().unwrap_or(0);
-            if kept != real {
-                found.push(Disagreement {
-                    place: "users",
-                    key: format!("user id={user_id}"),
-                    problem: format!("keeps a session count of {kept}, but has {real} sessions"),
-                });
-            }
-        }
-        for entry in &generation.tokens {
-            let (key, value) = entry.map_err(storage)?;
-            let problem = match record::decode_id(&key, "remember-me") {
-                Err(error) => Some(error.to_string()),
-                Ok(id) => match record::decode_tokens(id, &value) {
-                    Err(error) => Some(error.to_string()),
-                    Ok(_) if !self.users.contains_key(&key).map_err(storage)? => {
-                        Some(format!("tokens of user id={id}, which does not exist"))
-                    }
-                    Ok(_) => None,
-                },
-            };
-            if let Some(problem) = problem {
-                found.push(Disagreement {
-                    place: "remember_tokens",
-                    key: hex::encode(&key),
-                    problem,
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The user id an index entry points at: a username entry starts with it, an email entry is
-/// exactly it.
-fn indexed_id(place: &'static str, bytes: &[u8]) -> Result<u64> {
-    if place == USERNAME_INDEX {
-        record::decode_username_id(bytes)
-    } else {
-        record::decode_id(bytes, place)
-    }
-}
-
-fn describe_id(bytes: &[u8]) -> String {
-    record::decode_username_id(bytes).map_or_else(|_| hex::encode(bytes), |id| format!("id={id}"))
 }
