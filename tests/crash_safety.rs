@@ -154,3 +154,120 @@ fn destroy_all_survives_sigkill() {
         runs()
     );
 }
+
+/// Spawns `sessionctl --db DB ARGS` and kills it `after` its start.
+fn kill_command(db: &std::path::Path, args: &[&str], after: Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// An export of 1,500 users (ids 101 to 1,600) with their sessions and tokens, which a
+/// database of users 1 to 100 can import.
+fn export_to_import(scratch: &std::path::Path) -> std::path::PathBuf {
+    let source = Db::seeded(100, 3);
+    source
+        .cmd()
+        .args(["seed", "--users", "1500", "--sessions-per-user", "5"])
+        .assert()
+        .success();
+    let full = source.cmd().arg("export").output().unwrap().stdout;
+    let keep = |line: &str| {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let owner = value.get("user_id").or(value.get("id"));
+        owner.is_none_or(|id| id.as_u64().unwrap() > 100)
+    };
+    let full = String::from_utf8(full).unwrap();
+    let part: Vec<&str> = full.lines().filter(|l| keep(l)).collect();
+    let path = scratch.join("part.jsonl");
+    std::fs::write(&path, part.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn issue_10_a_killed_import_leaves_all_or_nothing_and_can_be_run_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let file = export_to_import(scratch.path());
+    let file = file.to_str().unwrap();
+    // How long a whole import takes, so that the kills land all over it.
+    let timed = Db::seeded(100, 3);
+    let started = std::time::Instant::now();
+    timed.cmd().args(["import", file]).assert().success();
+    let whole = started.elapsed();
+    let mut rng = rand::rng();
+    let (mut none, mut all) = (0, 0);
+    for run in 0..runs() * 2 {
+        // Into an existing database, and into a new path.
+        let fresh = run % 2 == 1;
+        let db = if fresh { Db::new() } else { Db::seeded(100, 3) };
+        let after = whole.mul_f64(rng.random_range(0.0..1.2));
+        kill_command(&db.path(), &["import", file], after);
+        let holds_it = if fresh && !db.path().exists() {
+            false
+        } else {
+            assert_consistent(&db, run);
+            let users = db.eval("User.count");
+            let expected_without = if fresh { "0" } else { "100" };
+            assert!(
+                users == "1600" || users == "1500" || users == expected_without,
+                "run {run}: {users} users after a kill {after:?} into an import of {whole:?}"
+            );
+            users != expected_without
+        };
+        if holds_it {
+            all += 1;
+        } else {
+            none += 1;
+            // The same command simply runs again.
+            db.cmd().args(["import", file]).assert().success();
+            assert_consistent(&db, run);
+        }
+        let users = db.eval("User.count");
+        assert_eq!(users, if fresh { "1500" } else { "1600" }, "run {run}");
+    }
+    eprintln!("import: {} kills: {none} left nothing, {all} left everything", runs() * 2);
+}
+
+#[test]
+fn issue_10_every_revocation_printed_before_a_kill_stays_revoked() {
+    const REVOKE: &str = r#"
+        for s in ActiveSession.list(User.all).to_array() {
+            if s.destroy() { print(`revoked ${s.user_id} ${s.session_private_id}`); }
+        }"#;
+    let mut rng = rand::rng();
+    let mut checked = 0;
+    for run in 0..runs() {
+        let db = Db::seeded(300, 4);
+        let lines = kill_during(
+            &db,
+            REVOKE,
+            Duration::from_millis(rng.random_range(0..300)),
+            true,
+        );
+        assert_consistent(&db, run);
+        let revoked: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("revoked "))
+            .map(|l| {
+                let (user, id) = l.split_once(' ').unwrap();
+                format!("[{user}, \"{id}\"]")
+            })
+            .collect();
+        assert!(!revoked.is_empty(), "run {run}: nothing was revoked before the kill");
+        checked += revoked.len();
+        let back = db.eval(&format!(
+            "let back = 0; for p in [{}] {{ if User.find(p[0]).sessions.some(|s| s.session_private_id == p[1]) {{ back += 1 }} }} back",
+            revoked.join(", ")
+        ));
+        assert_eq!(back, "0", "run {run}: revocations printed before the kill came back");
+    }
+    eprintln!("revoking script: {} kills, {checked} printed revocations checked, none came back", runs());
+}

@@ -28,7 +28,7 @@ fn seed_is_deterministic_for_a_seed() {
             ])
             .assert()
             .success()
-            .stderr("");
+            .stderr(predicate::str::is_match("^seeded 50 users with [0-9]+ sessions\n$").unwrap());
     }
     let shape = "let rows = []; for s in ActiveSession.list(User.all) { rows.push(`${s.user.username} ${s.ip_address} ${s.browser} ${s.session_private_id}`) } rows";
     assert_eq!(a.eval(shape), b.eval(shape));
@@ -44,7 +44,7 @@ fn export_then_import_round_trips_exactly() {
     let exported = export(&source);
     assert!(
         exported
-            .starts_with("{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":1}\n")
+            .starts_with("{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":2}\n")
     );
     let file = source.scratch().join("export.jsonl");
     std::fs::write(&file, &exported).unwrap();
@@ -234,27 +234,35 @@ fn help_version_and_completions() {
 
 #[test]
 fn progress_bars_stay_off_a_non_terminal() {
-    let db = Db::new();
+    let db = Db::missing();
     db.cmd()
         .args(["seed", "--users", "2000", "--sessions-per-user", "1"])
         .assert()
         .success()
-        .stderr("");
+        .stderr(predicate::str::is_match("^seeded 2000 users with [0-9]+ sessions\n$").unwrap());
     db.cmd().arg("export").assert().success().stderr("");
 }
 
 #[test]
-fn reading_commands_and_dry_runs_never_create_a_database() {
-    let db = Db::new();
+fn issue_10_only_init_seed_import_and_restore_create_a_database() {
+    let db = Db::missing();
     let missing = format!(
-        "sessionctl: no database at {}: nothing was created (give the path of an existing database)\n",
+        "sessionctl: no database at {0}: nothing was created (create one with `sessionctl --db {0} init`, or with seed, import or restore)\n",
         db.path().display()
     );
+    let script = db.scratch().join("count.rhai");
+    std::fs::write(&script, "User.count").unwrap();
+    let script = script.to_str().unwrap();
     for args in [
         vec!["check"],
         vec!["export"],
         vec!["audit"],
         vec!["config", "get"],
+        vec!["config", "set", "session_limit", "5"],
+        vec!["-e", "User.count"],
+        vec!["run", script],
+        vec!["console"],
+        vec!["backup", "/dev/null"],
         vec!["--dry-run", "seed", "--users", "3"],
         vec!["--dry-run", "-e", "User.count"],
         vec!["--dry-run", "config", "set", "session_limit", "5"],
@@ -267,24 +275,24 @@ fn reading_commands_and_dry_runs_never_create_a_database() {
             .stderr(missing.clone());
         assert!(!db.path().exists(), "{args:?} created the database");
     }
-    // A bad setting is refused before anything is created.
+    // A bad setting is refused before anything is opened.
     db.cmd()
         .args(["config", "set", "colour", "5"])
         .assert()
         .code(2);
-    assert!(!db.path().exists());
     // An empty directory holds no database either, and stays empty.
     std::fs::create_dir(db.path()).unwrap();
-    db.cmd()
-        .arg("check")
-        .assert()
-        .code(2)
-        .stderr(missing.clone());
+    db.cmd().arg("check").assert().code(2).stderr(missing.clone());
     assert_eq!(std::fs::read_dir(db.path()).unwrap().count(), 0);
-    // Commands that write create it.
-    db.cmd()
-        .args(["config", "set", "session_limit", "5"])
-        .assert()
-        .success();
+    std::fs::remove_dir(db.path()).unwrap();
+    // A failed import leaves nothing behind.
+    let bad = db.scratch().join("bad.jsonl");
+    std::fs::write(&bad, "{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":1}\nnot json\n").unwrap();
+    db.cmd().arg("import").arg(&bad).assert().code(2);
+    assert!(!db.path().exists(), "a failed import left a database");
+    // The creating commands create it.
+    db.cmd().arg("init").assert().success();
     assert!(db.path().join("conf").exists());
+    db.cmd().arg("init").assert().code(2);
+    assert_eq!(db.eval("User.count"), "0");
 }

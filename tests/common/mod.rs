@@ -13,8 +13,15 @@ pub struct Db {
 }
 
 impl Db {
-    /// An empty database.
+    /// An empty database, made by `sessionctl init`.
     pub fn new() -> Self {
+        let db = Self::missing();
+        db.cmd().arg("init").assert().success();
+        db
+    }
+
+    /// A path that holds no database yet.
+    pub fn missing() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
         }
@@ -22,7 +29,7 @@ impl Db {
 
     /// A database seeded with `users` users and about `sessions` sessions each.
     pub fn seeded(users: u64, sessions: u32) -> Self {
-        let db = Self::new();
+        let db = Self::missing();
         db.cmd()
             .args([
                 "seed",
@@ -61,6 +68,26 @@ impl Db {
             .env_remove("RUST_BACKTRACE")
             .env("NO_COLOR", "1");
         cmd
+    }
+
+    /// Every file of the database with its contents, in name order: equal before and after a
+    /// command that wrote no byte.
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut pending = vec![self.path()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("list the database") {
+                let path = entry.expect("list the database").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let name = path.strip_prefix(self.path()).unwrap().display().to_string();
+                    files.push((name, std::fs::read(&path).expect("read a database file")));
+                }
+            }
+        }
+        files.sort();
+        files
     }
 
     /// `sessionctl config set KEY VALUE`, which must succeed: a setting a test starts from.
