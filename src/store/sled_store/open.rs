@@ -164,7 +164,7 @@ fn prepare(path: &Path, mode: Mode) -> Result<()> {
             .map_err(io("cannot set permissions of"))?;
         return Ok(());
     }
-    if !path.join("conf").exists() {
+    if !path.join("conf").exists() && !path.join(seal::FILE).exists() {
         return Err(Error::NotADatabase {
             path: path.to_owned(),
             reason: "the directory holds other files".into(),
