@@ -119,6 +119,11 @@ pub enum Command {
     #[command(after_help = "Example:\n  sessionctl --db ./restored.db restore /backups/sessions.jsonl")]
     Restore { file: PathBuf },
 
+    /// Write what is still readable of a damaged database to FILE, as a backup to restore
+    /// into a new database. The damaged database is only read (from a copy).
+    #[command(after_help = "Example:\n  sessionctl --db ./sessions.db salvage rescued.jsonl\n  sessionctl --db ./new.db restore rescued.jsonl")]
+    Salvage { file: PathBuf },
+
     /// Fill the database with realistic synthetic users and sessions.
     #[command(
         after_help = "Example:\n  sessionctl seed --users 1000 --sessions-per-user 10 --seed 7"
@@ -305,6 +310,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         }),
         Some(Command::Export { file }) => close(open_registry(&path, "export", read)?, |r| transfer::export(r, file.as_deref())),
         Some(Command::Backup { file }) => close(open_registry(&path, "backup", read)?, |r| transfer::backup(r, &file)),
+        Some(Command::Salvage { file }) => close(open_registry(&path, "salvage", Mode::Salvage)?, |r| transfer::backup(r, &file)),
         Some(Command::Import { file }) => {
             let origin = format!("import {}", file.display());
             creating(&path, &origin, global.dry_run, |registry| transfer::import(registry, &file))

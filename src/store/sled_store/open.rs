@@ -35,6 +35,9 @@ pub enum Mode {
     Write,
     /// Only read an existing database: nothing is written, not even recovery.
     Read,
+    /// Read whatever sled can still recover of a damaged database, from a copy: the commit
+    /// record is not checked, and the database is never written.
+    Salvage,
 }
 
 /// How the store stands against its commit record.
@@ -65,7 +68,7 @@ impl Commit {
     /// Before a write: refused when reading; the first marks the record open, so that a crash
     /// from here on is never taken for damage.
     pub(super) fn before_write(&self, path: &Path, mode: Mode) -> Result<()> {
-        if mode == Mode::Read {
+        if matches!(mode, Mode::Read | Mode::Salvage) {
             return Err(Error::Storage {
                 message: "the database was opened for reading only".into(),
             });
@@ -180,8 +183,17 @@ impl SledStore {
         if seal::is_locked(path, LOCK_WAIT)? {
             return Err(in_use(path));
         }
-        let record = seal::read(path)?;
+        let record = if mode == Mode::Salvage {
+            None
+        } else {
+            seal::read(path)?
+        };
         match &record {
+            None if mode == Mode::Salvage => {
+                let (copy, mut store) = Self::open_copy(path, None)?;
+                store._copy = Some(copy);
+                return Ok(store);
+            }
             Some(Record {
                 closed: Some(files),
                 ..
@@ -196,17 +208,7 @@ impl SledStore {
             }
             Some(Record { closed: None, .. }) => {
                 // Left without closing: sled must recover, which writes. Recover a copy first.
-                let copy = tempfile::Builder::new()
-                    .prefix("sessionctl-verify-")
-                    .tempdir()
-                    .map_err(|source| Error::Io {
-                        path: std::env::temp_dir(),
-                        operation: "cannot create a directory in".into(),
-                        source,
-                    })?;
-                seal::copy_store(path, copy.path())?;
-                seal::remove_unfinished_snapshots(copy.path())?;
-                let mut verified = Self::open_at(copy.path(), path, Mode::Read, record.as_ref())?;
+                let (copy, mut verified) = Self::open_copy(path, record.as_ref())?;
                 if mode == Mode::Read {
                     verified._copy = Some(copy);
                     return Ok(verified);
@@ -214,14 +216,35 @@ impl SledStore {
             }
             None => {}
         }
-        if mode != Mode::Read {
+        if matches!(mode, Mode::Create | Mode::Write) {
             seal::remove_unfinished_snapshots(path)?;
         }
         let store = Self::open_at(path, path, mode, record.as_ref())?;
-        if mode != Mode::Read {
+        if matches!(mode, Mode::Create | Mode::Write) {
             store.drop_other_generations()?;
         }
         Ok(store)
+    }
+
+    /// Opens a copy of the store at `path` for reading, checked against `record`.
+    fn open_copy(path: &Path, record: Option<&Record>) -> Result<(tempfile::TempDir, Self)> {
+        let copy = tempfile::Builder::new()
+            .prefix("sessionctl-verify-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                operation: "cannot create a directory in".into(),
+                source,
+            })?;
+        seal::copy_store(path, copy.path())?;
+        seal::remove_unfinished_snapshots(copy.path())?;
+        let mode = if record.is_some() {
+            Mode::Read
+        } else {
+            Mode::Salvage
+        };
+        let store = Self::open_at(copy.path(), path, mode, record)?;
+        Ok((copy, store))
     }
 
     /// Opens the sled files under `dir` (the database `shown`, or a copy of it) and checks
@@ -251,7 +274,7 @@ impl SledStore {
                     ),
                 });
             }
-            None if held > 0 => {
+            None if held > 0 && mode != Mode::Salvage => {
                 return Err(Error::Damaged {
                     path: shown.to_owned(),
                     problem: format!("its commit record {} is missing", seal::FILE),
@@ -337,7 +360,7 @@ impl SledStore {
 
     /// Whether the store must be closed with [`close_cleanly`] after it is dropped.
     pub fn needs_closing(&self) -> bool {
-        self.mode != Mode::Read && self.commit.is_open()
+        matches!(self.mode, Mode::Create | Mode::Write) && self.commit.is_open()
     }
 }
 
