@@ -11,7 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::clock::SystemClock;
 use crate::registry::{Actor, Registry};
 use crate::script::{ErrorKind, Evaluator, Limits, Output, ScriptError};
-use crate::{batch, console, demo, store, transfer};
+use crate::{batch, console, demo, stdout, store, transfer};
 
 /// See every device signed in to your users' accounts, and revoke sessions: one, a user's
 /// all, or everyone's — GitLab's `ActiveSession` from a rhai console or saved scripts.
@@ -177,10 +177,17 @@ pub enum CliError {
     /// Already reported (e.g. `check` listed what it found); just exit with this code.
     #[error("")]
     Reported(u8),
+    /// The reader of standard output went away (`| head`): stop quietly, exit 0.
+    #[error("")]
+    Closed,
+    /// Standard output cannot be written (other than a closed pipe: a full disk).
+    #[error("cannot write to standard output: {0}")]
+    Output(std::io::Error),
 }
 
 impl CliError {
-    /// 1 for script and runtime errors, 2 for usage and database errors.
+    /// 1 for script and runtime errors, 2 for usage, database and output errors; 0 for a
+    /// closed standard output.
     pub fn exit_code(&self) -> u8 {
         let usage_or_database = match self {
             CliError::Script(error) => error.kind == ErrorKind::Database,
@@ -191,16 +198,17 @@ impl CliError {
                         crate::Error::UnknownSetting { .. } | crate::Error::InvalidSetting { .. }
                     )
             }
-            CliError::Usage(_) => true,
+            CliError::Usage(_) | CliError::Output(_) => true,
             CliError::Other(_) => false,
             CliError::Reported(code) => return *code,
+            CliError::Closed => return 0,
         };
         if usage_or_database { 2 } else { 1 }
     }
 
     /// Whether the message was already shown.
     pub fn is_reported(&self) -> bool {
-        matches!(self, CliError::Reported(_))
+        matches!(self, CliError::Reported(_) | CliError::Closed)
     }
 }
 
@@ -208,28 +216,28 @@ impl CliError {
 pub fn run() -> Result<(), CliError> {
     let cli = Cli::parse();
     let color_err = cli.global.color.enabled(std::io::stderr().is_terminal());
-    let result = dispatch(cli);
-    if let Err(CliError::Script(error)) = &result {
-        batch::report_error(error, color_err);
-        return Err(CliError::Reported(if error.kind == ErrorKind::Database {
-            2
-        } else {
-            1
-        }));
+    match dispatch(cli) {
+        // The reader went away (`| head`): a quiet success, as ripgrep does.
+        Err(CliError::Closed) => Ok(()),
+        Err(CliError::Script(error)) => {
+            batch::report_error(&error, color_err);
+            Err(CliError::Reported(if error.kind == ErrorKind::Database {
+                2
+            } else {
+                1
+            }))
+        }
+        result => result,
     }
-    result
 }
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     let global = &cli.global;
     if let Some(Command::Completions { shell }) = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "sessionctl",
-            &mut std::io::stdout(),
-        );
-        return Ok(());
+        // Generated in memory: clap_complete panics when its writer fails.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "sessionctl", &mut script);
+        return stdout::with(|out| out.write_all(&script));
     }
     if cli.demo {
         let dir = tempfile::Builder::new()
@@ -356,47 +364,55 @@ fn evaluator(
 
 fn report_dry_run(registry: &Registry) {
     for entry in registry.take_planned() {
-        eprintln!("dry run: would {}: {}", entry.action, entry.detail);
+        stdout::warn(format_args!(
+            "dry run: would {}: {}",
+            entry.action, entry.detail
+        ));
     }
 }
 
 fn config(registry: &Registry, action: ConfigAction) -> Result<(), CliError> {
     match action {
-        ConfigAction::Get { key: Some(key) } => println!("{}", registry.settings().get(&key)?),
+        ConfigAction::Get { key: Some(key) } => stdout::line(registry.settings().get(&key)?),
         ConfigAction::Get { key: None } => {
             let settings = registry.settings();
+            let mut lines = Vec::new();
             for key in crate::model::Settings::KEYS {
-                println!("{key} = {}", settings.get(key)?);
+                lines.push(format!("{key} = {}", settings.get(key)?));
             }
+            stdout::with(|out| lines.iter().try_for_each(|line| writeln!(out, "{line}")))
         }
         ConfigAction::Set { key, value } => {
             let settings = registry.set_setting(&key, &value)?;
             report_dry_run(registry);
             registry.flush()?;
-            println!("{key} = {}", settings.get(&key)?);
+            stdout::line(format_args!("{key} = {}", settings.get(&key)?))
         }
     }
-    Ok(())
 }
 
 fn audit(registry: &Registry, limit: usize) -> Result<(), CliError> {
-    for entry in registry.recent_audit(limit)? {
-        let users = if entry.user_ids.is_empty() {
-            String::new()
-        } else {
-            let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
-            format!(" users={}", ids.join(","))
-        };
-        println!(
-            "{}  {}  {}  {}{users}  {}",
-            crate::script::Time(entry.at),
-            entry.os_user,
-            entry.origin,
-            entry.action,
-            entry.detail
-        );
-    }
-    Ok(())
+    let entries = registry.recent_audit(limit)?;
+    stdout::with(|out| {
+        for entry in entries {
+            let users = if entry.user_ids.is_empty() {
+                String::new()
+            } else {
+                let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
+                format!(" users={}", ids.join(","))
+            };
+            writeln!(
+                out,
+                "{}  {}  {}  {}{users}  {}",
+                crate::script::Time(entry.at),
+                entry.os_user,
+                entry.origin,
+                entry.action,
+                entry.detail
+            )?;
+        }
+        Ok(())
+    })
 }
 
 fn check(registry: &Registry) -> Result<(), CliError> {
@@ -405,21 +421,22 @@ fn check(registry: &Registry) -> Result<(), CliError> {
     spinner.finish_and_clear();
     let found = found?;
     if found.is_empty() {
-        println!(
+        return stdout::line(format_args!(
             "consistent: {} users, {} sessions",
             registry.user_count()?,
             registry.stored_session_count()?
-        );
-        return Ok(());
+        ));
     }
-    for disagreement in &found {
-        println!("{disagreement}");
-    }
-    eprintln!(
+    stdout::with(|out| {
+        found
+            .iter()
+            .try_for_each(|disagreement| writeln!(out, "{disagreement}"))
+    })?;
+    stdout::warn(format_args!(
         "{} disagreement{} found",
         found.len(),
         if found.len() == 1 { "" } else { "s" }
-    );
+    ));
     Err(CliError::Reported(1))
 }
 
