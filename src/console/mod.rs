@@ -23,6 +23,7 @@ use rustyline::{DefaultEditor, Editor};
 use crate::cli::{CliError, Global};
 use crate::model::Revoked;
 use crate::script::{self, ErrorKind, Evaluator, ScriptError};
+use crate::stdout;
 use editor::ConsoleHelper;
 use ruby_hint::ruby_hint;
 use table::thousands;
@@ -87,17 +88,17 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
         }
         history.add(&mut editor, &line, color_err);
         match input {
-            "help" => println!("{}", help::help("").expect("the overview exists")),
+            "help" => stdout::line(help::help("").expect("the overview exists"))?,
             _ if input.starts_with("help ") => {
                 let topic = input["help ".len()..].trim();
                 match help::help(topic) {
-                    Some(text) => println!("{text}"),
-                    None => eprintln!(
+                    Some(text) => stdout::line(text)?,
+                    None => stdout::warn(format_args!(
                         "No help on {topic:?}; try help User, help ActiveSession, help Audit or help functions."
-                    ),
+                    )),
                 }
             }
-            _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err),
+            _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err)?,
         }
     }
     Ok(())
@@ -122,20 +123,27 @@ fn banner(evaluator: &Evaluator, database: &str, color: bool) -> Result<(), CliE
     );
     let second = "Type help for the objects and commands; Tab completes; exit or Ctrl-D leaves.";
     if color {
-        println!("{}\n{}", first.bold(), second.dimmed());
+        stdout::line(format_args!("{}\n{}", first.bold(), second.dimmed()))
     } else {
-        println!("{first}\n{second}");
+        stdout::line(format_args!("{first}\n{second}"))
     }
-    Ok(())
 }
 
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Runs one input and prints its value or its error.
-fn evaluate(evaluator: &mut Evaluator, code: &str, color: bool, color_err: bool) {
-    match evaluator.eval(SOURCE, code) {
+/// Runs one input and prints its value or its error. A failed standard output ends the
+/// console (see `stdout::check`); the error its closing caused is not the input's.
+fn evaluate(
+    evaluator: &mut Evaluator,
+    code: &str,
+    color: bool,
+    color_err: bool,
+) -> Result<(), CliError> {
+    let result = evaluator.eval(SOURCE, code);
+    stdout::check(&evaluator.output())?;
+    match result {
         Ok(value) if value.is_unit() => {}
         Ok(value) => {
             let text = table::render(&value, evaluator.registry(), color).unwrap_or_else(|| {
@@ -153,19 +161,17 @@ fn evaluate(evaluator: &mut Evaluator, code: &str, color: bool, color_err: bool)
         }
         Err(error) => report(&error, code, color_err),
     }
+    stdout::check(&evaluator.output())
 }
 
 /// Prints an error with its place and, for a Ruby habit, the rhai spelling.
 fn report(error: &ScriptError, code: &str, color: bool) {
     if error.kind == ErrorKind::Interrupted {
-        eprintln!(
-            "{}",
-            if color {
-                "Interrupted.".yellow().to_string()
-            } else {
-                "Interrupted.".to_owned()
-            }
-        );
+        stdout::warn(if color {
+            "Interrupted.".yellow().to_string()
+        } else {
+            "Interrupted.".to_owned()
+        });
         return;
     }
     crate::batch::report_error(error, color);
@@ -174,9 +180,9 @@ fn report(error: &ScriptError, code: &str, color: bool) {
     if let Some(hint) = ruby_hint(code).filter(|_| rejected) {
         let label = "In rhai:";
         if color {
-            eprintln!("{} {}", label.yellow().bold(), hint.yellow());
+            stdout::warn(format_args!("{} {}", label.yellow().bold(), hint.yellow()));
         } else {
-            eprintln!("{label} {hint}");
+            stdout::warn(format_args!("{label} {hint}"));
         }
     }
 }
@@ -260,9 +266,9 @@ impl History {
 
 fn warn(message: &str, color: bool) {
     if color {
-        eprintln!("{} {message}", "warning:".yellow().bold());
+        stdout::warn(format_args!("{} {message}", "warning:".yellow().bold()));
     } else {
-        eprintln!("warning: {message}");
+        stdout::warn(format_args!("warning: {message}"));
     }
 }
 
