@@ -53,6 +53,11 @@ pub struct Global {
     #[arg(long, global = true)]
     pub dry_run: bool,
 
+    /// Answer yes to confirmation questions (needed for mass revocation when standard input
+    /// is not a terminal).
+    #[arg(long, global = true)]
+    pub yes: bool,
+
     /// How results are printed by -e and `run`.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,

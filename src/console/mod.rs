@@ -22,7 +22,7 @@ use rustyline::{DefaultEditor, Editor};
 
 use crate::cli::{CliError, Global};
 use crate::model::Revoked;
-use crate::script::{self, ErrorKind, Evaluator, ScriptError};
+use crate::script::{self, Confirm, ErrorKind, Evaluator, ScriptError};
 use crate::stdout;
 use editor::ConsoleHelper;
 use ruby_hint::ruby_hint;
@@ -47,7 +47,7 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
             color_err,
         );
     }
-    evaluator.confirm_destroy_all(Box::new(confirm_destroy_all));
+    evaluator.confirm_destroy_all(confirmation(global));
 
     let evaluator = Rc::new(RefCell::new(evaluator));
     let config = Config::builder()
@@ -187,24 +187,56 @@ fn report(error: &ScriptError, code: &str, color: bool) {
     }
 }
 
-/// Asks before `ActiveSession.destroy_all`; only "y" or "yes" goes ahead.
-fn confirm_destroy_all(revoked: Revoked) -> bool {
-    if revoked.sessions == 0 {
-        return true;
+/// What `ActiveSession.destroy_all` asks before revoking: nothing with `--yes` (or in a dry
+/// run when nobody is there to ask), the person at the terminal, else nobody: then it is
+/// refused. An answer is only ever read from a terminal: piped input is code, never an answer.
+fn confirmation(global: &Global) -> Confirm {
+    if global.yes {
+        Box::new(|_| Ok(true))
+    } else if std::io::stdin().is_terminal() {
+        Box::new(|revoked| Ok(ask_destroy_all(revoked)))
+    } else if global.dry_run {
+        Box::new(|_| Ok(true))
+    } else {
+        Box::new(refuse_destroy_all)
     }
-    let question = format!(
-        "Revoke {} session{} of {} user{}? [y/N] ",
+}
+
+/// "N sessions of M users".
+fn sessions_of_users(revoked: Revoked) -> String {
+    format!(
+        "{} session{} of {} user{}",
         thousands(revoked.sessions),
         plural(revoked.sessions),
         thousands(revoked.users),
         plural(revoked.users)
-    );
+    )
+}
+
+/// Asks at the terminal before `ActiveSession.destroy_all`; only "y" or "yes" goes ahead.
+fn ask_destroy_all(revoked: Revoked) -> bool {
+    if revoked.sessions == 0 {
+        return true;
+    }
+    let question = format!("Revoke {}? [y/N] ", sessions_of_users(revoked));
     let Ok(mut editor) = DefaultEditor::new() else {
         return false;
     };
     editor
         .readline(&question)
         .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+/// Without a terminal to ask at, and without `--yes`: refuses, unless there is nothing to
+/// revoke.
+fn refuse_destroy_all(revoked: Revoked) -> Result<bool, String> {
+    if revoked.sessions == 0 {
+        return Ok(true);
+    }
+    Err(format!(
+        "ActiveSession.destroy_all needs confirmation: standard input is not a terminal; run again with --yes to revoke {}",
+        sessions_of_users(revoked)
+    ))
 }
 
 /// The history file: `SESSIONCTL_HISTORY`, else `history.txt` in the data directory. Any
