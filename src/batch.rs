@@ -9,6 +9,7 @@ use rhai::{Array, Dynamic};
 
 use crate::cli::{CliError, Format};
 use crate::script::{self, Evaluator, Output, ScriptError};
+use crate::stdout;
 
 /// `-e CODE`: evaluates and prints the value as plain text (nothing for `()`) or JSON. The
 /// process is expected to exit next (see [`leave_to_exit`]).
@@ -63,6 +64,9 @@ fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(),
     closed.map_err(CliError::from)
 }
 
+/// Prints the script's value, or returns its error. A failed standard output comes first: the
+/// error its closing caused (the script or the printing of a relation was stopped) is not the
+/// script's. A closed pipe is then a quiet stop, another failure an error.
 fn finish(
     evaluator: &Evaluator,
     result: Result<Dynamic, ScriptError>,
@@ -70,8 +74,18 @@ fn finish(
     print_text: bool,
 ) -> Result<(), CliError> {
     let out = evaluator.output();
+    let printed = print(&out, result, format, print_text);
+    stdout::check(&out)?;
+    printed
+}
+
+fn print(
+    out: &Output,
+    result: Result<Dynamic, ScriptError>,
+    format: Format,
+    print_text: bool,
+) -> Result<(), CliError> {
     if out.is_closed() {
-        // The reader went away (`| head`): stop quietly.
         return Ok(());
     }
     let value = result.map_err(CliError::Script)?;
@@ -82,7 +96,7 @@ fn finish(
             out.line(&serde_json::to_string_pretty(&json).expect("JSON values serialize"));
         }
         Format::Text if print_text => {
-            script::write_plain(&value, &out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?;
+            script::write_plain(&value, out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?;
         }
         Format::Text => {}
     }

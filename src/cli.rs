@@ -12,7 +12,7 @@ use crate::clock::SystemClock;
 use crate::registry::{Actor, Registry};
 use crate::script::{ErrorKind, Evaluator, Limits, Output, ScriptError};
 use crate::store::Mode;
-use crate::{batch, console, demo, store, transfer};
+use crate::{batch, console, demo, stdout, store, transfer};
 
 /// See every device signed in to your users' accounts, and revoke sessions: one, a user's
 /// all, or everyone's — GitLab's `ActiveSession` from a rhai console or saved scripts.
@@ -53,6 +53,11 @@ pub struct Global {
     /// Write nothing: every mutation is listed as what it would have done.
     #[arg(long, global = true)]
     pub dry_run: bool,
+
+    /// Answer yes to confirmation questions (needed for mass revocation when standard input
+    /// is not a terminal).
+    #[arg(long, global = true)]
+    pub yes: bool,
 
     /// How results are printed by -e and `run`.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
@@ -196,10 +201,17 @@ pub enum CliError {
     /// Already reported (e.g. `check` listed what it found); just exit with this code.
     #[error("")]
     Reported(u8),
+    /// The reader of standard output went away (`| head`): stop quietly, exit 0.
+    #[error("")]
+    Closed,
+    /// Standard output cannot be written (other than a closed pipe: a full disk).
+    #[error("cannot write to standard output: {0}")]
+    Output(std::io::Error),
 }
 
 impl CliError {
-    /// 1 for script and runtime errors, 2 for usage and database errors.
+    /// 1 for script and runtime errors, 2 for usage, database and output errors; 0 for a
+    /// closed standard output.
     pub fn exit_code(&self) -> u8 {
         let usage_or_database = match self {
             CliError::Script(error) => error.kind == ErrorKind::Database,
@@ -210,16 +222,17 @@ impl CliError {
                         crate::Error::UnknownSetting { .. } | crate::Error::InvalidSetting { .. }
                     )
             }
-            CliError::Usage(_) => true,
+            CliError::Usage(_) | CliError::Output(_) => true,
             CliError::Other(_) => false,
             CliError::Reported(code) => return *code,
+            CliError::Closed => return 0,
         };
         if usage_or_database { 2 } else { 1 }
     }
 
     /// Whether the message was already shown.
     pub fn is_reported(&self) -> bool {
-        matches!(self, CliError::Reported(_))
+        matches!(self, CliError::Reported(_) | CliError::Closed)
     }
 }
 
@@ -227,28 +240,28 @@ impl CliError {
 pub fn run() -> Result<(), CliError> {
     let cli = Cli::parse();
     let color_err = cli.global.color.enabled(std::io::stderr().is_terminal());
-    let result = dispatch(cli);
-    if let Err(CliError::Script(error)) = &result {
-        batch::report_error(error, color_err);
-        return Err(CliError::Reported(if error.kind == ErrorKind::Database {
-            2
-        } else {
-            1
-        }));
+    match dispatch(cli) {
+        // The reader went away (`| head`): a quiet success, as ripgrep does.
+        Err(CliError::Closed) => Ok(()),
+        Err(CliError::Script(error)) => {
+            batch::report_error(&error, color_err);
+            Err(CliError::Reported(if error.kind == ErrorKind::Database {
+                2
+            } else {
+                1
+            }))
+        }
+        result => result,
     }
-    result
 }
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     let global = &cli.global;
     if let Some(Command::Completions { shell }) = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "sessionctl",
-            &mut std::io::stdout(),
-        );
-        return Ok(());
+        // Generated in memory: clap_complete panics when its writer fails.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "sessionctl", &mut script);
+        return stdout::with(|out| out.write_all(&script));
     }
     if cli.demo {
         let dir = tempfile::Builder::new()
@@ -300,12 +313,12 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                 return Err(CliError::Usage(format!("{} already holds a database", path.display())));
             }
             creating(&path, "init", global.dry_run, |_| Ok(()))?;
-            eprintln!("created an empty database at {}", path.display());
+            stdout::warn(format!("created an empty database at {}", path.display()));
             Ok(())
         }
         Some(Command::Seed { users, sessions_per_user, seed }) => creating(&path, "seed", global.dry_run, |registry| {
             let (users, sessions) = demo::build(registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
-            eprintln!("seeded {users} users with {sessions} sessions");
+            stdout::warn(format!("seeded {users} users with {sessions} sessions"));
             Ok(())
         }),
         Some(Command::Export { file }) => close(open_registry(&path, "export", read)?, |r| transfer::export(r, file.as_deref())),
@@ -331,12 +344,12 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                 crate::model::Settings::default().set(key, value)?;
             }
             let mode = if matches!(action, ConfigAction::Set { .. }) { write } else { read };
-            close(open_registry(&path, "config", mode)?.dry_run(global.dry_run), |r| config(r, action))
+            close(open_registry(&path, "config", mode)?.dry_run(global.dry_run), |r| config(r, action, global.yes))
         }
         Some(Command::Audit { limit }) => close(open_registry(&path, "audit", read)?, |r| audit(r, limit)),
         Some(Command::Check) => match open_registry(&path, "check", read) {
             Err(CliError::Core(error @ crate::Error::Damaged { .. })) => {
-                println!("{error}");
+                stdout::line(&error)?;
                 Err(CliError::Reported(1))
             }
             opened => close(opened?, check),
@@ -438,47 +451,88 @@ fn evaluator(
 
 fn report_dry_run(registry: &Registry) {
     for entry in registry.take_planned() {
-        eprintln!("dry run: would {}: {}", entry.action, entry.detail);
+        stdout::warn(format_args!(
+            "dry run: would {}: {}",
+            entry.action, entry.detail
+        ));
     }
 }
 
-fn config(registry: &Registry, action: ConfigAction) -> Result<(), CliError> {
+fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), CliError> {
     match action {
-        ConfigAction::Get { key: Some(key) } => println!("{}", registry.settings().get(&key)?),
+        ConfigAction::Get { key: Some(key) } => stdout::line(registry.settings().get(&key)?),
         ConfigAction::Get { key: None } => {
             let settings = registry.settings();
+            let mut lines = Vec::new();
             for key in crate::model::Settings::KEYS {
-                println!("{key} = {}", settings.get(key)?);
+                lines.push(format!("{key} = {}", settings.get(key)?));
             }
+            stdout::with(|out| lines.iter().try_for_each(|line| writeln!(out, "{line}")))
         }
         ConfigAction::Set { key, value } => {
+            let mut after = registry.settings();
+            after.set(&key, &value)?;
+            let ended = registry.sessions_ended_by(after)?;
+            if ended.sessions > 0 && !registry.is_dry_run() {
+                let what = format!(
+                    "{key} {} -> {value} ends {} session{} of {} user{}",
+                    registry.settings().get(&key)?,
+                    ended.sessions,
+                    if ended.sessions == 1 { "" } else { "s" },
+                    ended.users,
+                    if ended.users == 1 { "" } else { "s" },
+                );
+                if !yes && !confirm(&what)? {
+                    stdout::warn("Nothing changed.");
+                    return Ok(());
+                }
+            }
             let settings = registry.set_setting(&key, &value)?;
+            if ended.sessions > 0 {
+                registry.end_sessions_beyond_settings()?;
+            }
             report_dry_run(registry);
             registry.flush()?;
-            println!("{key} = {}", settings.get(&key)?);
+            stdout::line(format_args!("{key} = {}", settings.get(&key)?))
         }
     }
-    Ok(())
+}
+
+/// Asks "`what`? [y/N]" on the terminal; without one, refuses (the caller offers `--yes`).
+fn confirm(what: &str) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "{what}: standard input is not a terminal to ask; run again with --yes to go ahead"
+        )));
+    }
+    let mut editor = rustyline::DefaultEditor::new().map_err(|e| CliError::Other(e.into()))?;
+    Ok(editor
+        .readline(&format!("{what}. Go ahead? [y/N] "))
+        .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")))
 }
 
 fn audit(registry: &Registry, limit: usize) -> Result<(), CliError> {
-    for entry in registry.recent_audit(limit)? {
-        let users = if entry.user_ids.is_empty() {
-            String::new()
-        } else {
-            let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
-            format!(" users={}", ids.join(","))
-        };
-        println!(
-            "{}  {}  {}  {}{users}  {}",
-            crate::script::Time(entry.at),
-            entry.os_user,
-            entry.origin,
-            entry.action,
-            entry.detail
-        );
-    }
-    Ok(())
+    let entries = registry.recent_audit(limit)?;
+    stdout::with(|out| {
+        for entry in entries {
+            let users = if entry.user_ids.is_empty() {
+                String::new()
+            } else {
+                let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
+                format!(" users={}", ids.join(","))
+            };
+            writeln!(
+                out,
+                "{}  {}  {}  {}{users}  {}",
+                crate::script::Time(entry.at),
+                entry.os_user,
+                entry.origin,
+                entry.action,
+                entry.detail
+            )?;
+        }
+        Ok(())
+    })
 }
 
 fn check(registry: &Registry) -> Result<(), CliError> {
@@ -487,21 +541,22 @@ fn check(registry: &Registry) -> Result<(), CliError> {
     spinner.finish_and_clear();
     let found = found?;
     if found.is_empty() {
-        println!(
+        return stdout::line(format_args!(
             "consistent: {} users, {} sessions",
             registry.user_count()?,
             registry.stored_session_count()?
-        );
-        return Ok(());
+        ));
     }
-    for disagreement in &found {
-        println!("{disagreement}");
-    }
-    eprintln!(
+    stdout::with(|out| {
+        found
+            .iter()
+            .try_for_each(|disagreement| writeln!(out, "{disagreement}"))
+    })?;
+    stdout::warn(format_args!(
         "{} disagreement{} found",
         found.len(),
         if found.len() == 1 { "" } else { "s" }
-    );
+    ));
     Err(CliError::Reported(1))
 }
 

@@ -14,6 +14,7 @@ pub mod model;
 pub mod registry;
 pub mod script;
 pub mod secret;
+pub mod stdout;
 pub mod store;
 pub mod transfer;
 pub mod useragent;

@@ -143,6 +143,62 @@ impl Registry {
         Ok(())
     }
 
+    /// How many live sessions of how many users `after` would end: those it expires, and
+    /// beyond its session limit the least recently used. Reads every session; writes nothing.
+    pub fn sessions_ended_by(&self, after: Settings) -> Result<Revoked> {
+        let now = self.now();
+        let mut ended = Revoked::default();
+        let mut group: Vec<ActiveSession> = Vec::new();
+        let mut count = |group: &mut Vec<ActiveSession>| {
+            let (live, expired): (Vec<_>, Vec<_>) = group
+                .drain(..)
+                .partition(|s| !s.is_expired(now, after.expire_delay()));
+            let n = expired.len() + live.len().saturating_sub(after.session_limit as usize);
+            if n > 0 {
+                ended.sessions += n as u64;
+                ended.users += 1;
+            }
+        };
+        for session in self.list_all() {
+            let session = session?;
+            if group.last().is_some_and(|s| s.user_id != session.user_id) {
+                count(&mut group);
+            }
+            group.push(session);
+        }
+        count(&mut group);
+        Ok(ended)
+    }
+
+    /// After a setting was lowered: removes the sessions it expired and, beyond the session
+    /// limit, each user's least recently used. Audited.
+    pub fn end_sessions_beyond_settings(&self) -> Result<Revoked> {
+        let mut ended = self.sweep_expired()?;
+        let limit = u64::from(self.settings().session_limit);
+        let over: Vec<u64> = self
+            .users(None)
+            .filter_map(|user| {
+                let user = match user {
+                    Ok(user) => user,
+                    Err(error) => return Some(Err(error)),
+                };
+                match self.store.user_with_session_count(user.id) {
+                    Ok(Some((_, count))) if count > limit => Some(Ok(user.id)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            })
+            .collect::<Result<_>>()?;
+        for user_id in over {
+            let removed = self.cleanup(user_id)?;
+            if removed > 0 {
+                ended.sessions += removed;
+                ended.users += 1;
+            }
+        }
+        Ok(ended)
+    }
+
     // ----- users -----
 
     /// Creates a user. A clash of username or email is an error naming it, and nothing is

@@ -119,7 +119,7 @@ pub fn backup(registry: &Registry, path: &Path) -> Result<(), CliError> {
     }
     std::fs::rename(&temporary, path).map_err(cannot)?;
     let users = registry.user_count()?;
-    eprintln!("backed up {users} users to {}", path.display());
+    crate::stdout::warn(format!("backed up {users} users to {}", path.display()));
     Ok(())
 }
 
@@ -263,16 +263,18 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
 pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
     let contents = read_file(path)?;
     if contents.settings.is_some() || !contents.audit.is_empty() {
-        eprintln!(
+        crate::stdout::warn(format!(
             "note: the settings and the {} audit entries in {} are not imported (restore loads them into a new database)",
             contents.audit.len(),
             path.display()
-        );
+        ));
     }
     let (users, sessions, tokens) = registry
         .import(contents.records, &path.display().to_string())
         .map_err(|e| CliError::Usage(format!("{}: nothing imported: {e}", path.display())))?;
-    eprintln!("imported {users} users, {sessions} sessions, {tokens} remember-me tokens");
+    crate::stdout::warn(format!(
+        "imported {users} users, {sessions} sessions, {tokens} remember-me tokens"
+    ));
     Ok(())
 }
 
@@ -287,10 +289,10 @@ pub fn restore(registry: &Registry, path: &Path) -> Result<(), CliError> {
     let (users, sessions, tokens) = registry
         .import(contents.records, &format!("restore {}", path.display()))
         .map_err(|e| CliError::Usage(format!("{}: nothing restored: {e}", path.display())))?;
-    eprintln!(
+    crate::stdout::warn(format!(
         "restored {users} users, {sessions} sessions, {tokens} remember-me tokens and {} audit entries",
         contents.audit.len()
-    );
+    ));
     Ok(())
 }
 

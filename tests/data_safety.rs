@@ -99,13 +99,9 @@ fn issue_10_flipped_bytes_truncations_and_missing_files_are_refused_and_left_as_
 
 #[test]
 fn issue_10_reading_commands_and_dry_runs_leave_every_byte_of_a_closed_store() {
-    let db = closed_database();
     // Some sessions expired: hidden from every read, and still stored.
-    db.set_setting("session_expire_delay", "4320");
-    let stored = || {
-        let store = sessionctl::store::open(&db.path(), sessionctl::store::Mode::Read).unwrap();
-        store.session_count().unwrap()
-    };
+    let db = Db::with_expired_sessions();
+    let stored = || db.stored_sessions();
     let before = stored();
     let files = db.files();
     let script = db.scratch().join("revoke.rhai");
@@ -209,4 +205,36 @@ fn issue_10_a_full_disk_is_a_plain_error_and_loses_nothing_committed() {
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(users(&mut cmd()), "50\n");
     cmd().arg("check").assert().success();
+}
+
+#[test]
+fn issue_10_lowering_a_setting_says_what_it_ends_and_needs_a_yes_off_a_terminal() {
+    let db = Db::seeded(30, 4);
+    let live = db.eval("ActiveSession.list(User.all).count");
+    let stored = db.stored_sessions();
+    // Without a terminal to ask and without --yes: refused, nothing changed.
+    db.cmd()
+        .args(["config", "set", "session_limit", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("session_limit 100 -> 1 ends"))
+        .stderr(predicates::str::contains("--yes"));
+    assert_eq!(db.stored_sessions(), stored);
+    db.cmd()
+        .args(["config", "get", "session_limit"])
+        .assert()
+        .stdout("100\n");
+    // Raising it ends nothing and needs no answer.
+    db.set_setting("session_limit", "200");
+    // With --yes: set, and the sessions beyond the limit are ended, audited.
+    db.cmd()
+        .args(["--yes", "config", "set", "session_limit", "1"])
+        .assert()
+        .success();
+    let users_with_sessions = db.eval("User.all.filter(|u| u.sessions.len() > 0).len()");
+    assert_eq!(db.eval("ActiveSession.list(User.all).count"), users_with_sessions);
+    assert_ne!(db.eval("ActiveSession.list(User.all).count"), live);
+    let audit = String::from_utf8(db.cmd().arg("audit").output().unwrap().stdout).unwrap();
+    assert!(audit.contains("cleanup"), "{audit}");
+    db.cmd().arg("check").assert().success();
 }

@@ -22,7 +22,8 @@ use rustyline::{DefaultEditor, Editor};
 
 use crate::cli::{CliError, Global};
 use crate::model::Revoked;
-use crate::script::{self, ErrorKind, Evaluator, ScriptError};
+use crate::script::{self, Confirm, ErrorKind, Evaluator, ScriptError};
+use crate::stdout;
 use editor::ConsoleHelper;
 use ruby_hint::ruby_hint;
 use table::thousands;
@@ -46,7 +47,7 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
             color_err,
         );
     }
-    evaluator.confirm_destroy_all(Box::new(confirm_destroy_all));
+    evaluator.confirm_destroy_all(confirmation(global));
 
     let evaluator = Rc::new(RefCell::new(evaluator));
     let config = Config::builder()
@@ -87,17 +88,17 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
         }
         history.add(&mut editor, &line, color_err);
         match input {
-            "help" => println!("{}", help::help("").expect("the overview exists")),
+            "help" => stdout::line(help::help("").expect("the overview exists"))?,
             _ if input.starts_with("help ") => {
                 let topic = input["help ".len()..].trim();
                 match help::help(topic) {
-                    Some(text) => println!("{text}"),
-                    None => eprintln!(
+                    Some(text) => stdout::line(text)?,
+                    None => stdout::warn(format_args!(
                         "No help on {topic:?}; try help User, help ActiveSession, help Audit or help functions."
-                    ),
+                    )),
                 }
             }
-            _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err),
+            _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err)?,
         }
     }
     // The editor's helper shares the evaluator: once it is gone, the store can be closed.
@@ -127,20 +128,27 @@ fn banner(evaluator: &Evaluator, database: &str, color: bool) -> Result<(), CliE
     );
     let second = "Type help for the objects and commands; Tab completes; exit or Ctrl-D leaves.";
     if color {
-        println!("{}\n{}", first.bold(), second.dimmed());
+        stdout::line(format_args!("{}\n{}", first.bold(), second.dimmed()))
     } else {
-        println!("{first}\n{second}");
+        stdout::line(format_args!("{first}\n{second}"))
     }
-    Ok(())
 }
 
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Runs one input and prints its value or its error.
-fn evaluate(evaluator: &mut Evaluator, code: &str, color: bool, color_err: bool) {
-    match evaluator.eval(SOURCE, code) {
+/// Runs one input and prints its value or its error. A failed standard output ends the
+/// console (see `stdout::check`); the error its closing caused is not the input's.
+fn evaluate(
+    evaluator: &mut Evaluator,
+    code: &str,
+    color: bool,
+    color_err: bool,
+) -> Result<(), CliError> {
+    let result = evaluator.eval(SOURCE, code);
+    stdout::check(&evaluator.output())?;
+    match result {
         Ok(value) if value.is_unit() => {}
         Ok(value) => {
             let text = table::render(&value, evaluator.registry(), color).unwrap_or_else(|| {
@@ -158,19 +166,17 @@ fn evaluate(evaluator: &mut Evaluator, code: &str, color: bool, color_err: bool)
         }
         Err(error) => report(&error, code, color_err),
     }
+    stdout::check(&evaluator.output())
 }
 
 /// Prints an error with its place and, for a Ruby habit, the rhai spelling.
 fn report(error: &ScriptError, code: &str, color: bool) {
     if error.kind == ErrorKind::Interrupted {
-        eprintln!(
-            "{}",
-            if color {
-                "Interrupted.".yellow().to_string()
-            } else {
-                "Interrupted.".to_owned()
-            }
-        );
+        stdout::warn(if color {
+            "Interrupted.".yellow().to_string()
+        } else {
+            "Interrupted.".to_owned()
+        });
         return;
     }
     crate::batch::report_error(error, color);
@@ -179,31 +185,63 @@ fn report(error: &ScriptError, code: &str, color: bool) {
     if let Some(hint) = ruby_hint(code).filter(|_| rejected) {
         let label = "In rhai:";
         if color {
-            eprintln!("{} {}", label.yellow().bold(), hint.yellow());
+            stdout::warn(format_args!("{} {}", label.yellow().bold(), hint.yellow()));
         } else {
-            eprintln!("{label} {hint}");
+            stdout::warn(format_args!("{label} {hint}"));
         }
     }
 }
 
-/// Asks before `ActiveSession.destroy_all`; only "y" or "yes" goes ahead.
-fn confirm_destroy_all(revoked: Revoked) -> bool {
-    if revoked.sessions == 0 {
-        return true;
+/// What `ActiveSession.destroy_all` asks before revoking: nothing with `--yes` (or in a dry
+/// run when nobody is there to ask), the person at the terminal, else nobody: then it is
+/// refused. An answer is only ever read from a terminal: piped input is code, never an answer.
+fn confirmation(global: &Global) -> Confirm {
+    if global.yes {
+        Box::new(|_| Ok(true))
+    } else if std::io::stdin().is_terminal() {
+        Box::new(|revoked| Ok(ask_destroy_all(revoked)))
+    } else if global.dry_run {
+        Box::new(|_| Ok(true))
+    } else {
+        Box::new(refuse_destroy_all)
     }
-    let question = format!(
-        "Revoke {} session{} of {} user{}? [y/N] ",
+}
+
+/// "N sessions of M users".
+fn sessions_of_users(revoked: Revoked) -> String {
+    format!(
+        "{} session{} of {} user{}",
         thousands(revoked.sessions),
         plural(revoked.sessions),
         thousands(revoked.users),
         plural(revoked.users)
-    );
+    )
+}
+
+/// Asks at the terminal before `ActiveSession.destroy_all`; only "y" or "yes" goes ahead.
+fn ask_destroy_all(revoked: Revoked) -> bool {
+    if revoked.sessions == 0 {
+        return true;
+    }
+    let question = format!("Revoke {}? [y/N] ", sessions_of_users(revoked));
     let Ok(mut editor) = DefaultEditor::new() else {
         return false;
     };
     editor
         .readline(&question)
         .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+/// Without a terminal to ask at, and without `--yes`: refuses, unless there is nothing to
+/// revoke.
+fn refuse_destroy_all(revoked: Revoked) -> Result<bool, String> {
+    if revoked.sessions == 0 {
+        return Ok(true);
+    }
+    Err(format!(
+        "ActiveSession.destroy_all needs confirmation: standard input is not a terminal; run again with --yes to revoke {}",
+        sessions_of_users(revoked)
+    ))
 }
 
 /// The history file: `SESSIONCTL_HISTORY`, else `history.txt` in the data directory. Any
@@ -265,9 +303,9 @@ impl History {
 
 fn warn(message: &str, color: bool) {
     if color {
-        eprintln!("{} {message}", "warning:".yellow().bold());
+        stdout::warn(format_args!("{} {message}", "warning:".yellow().bold()));
     } else {
-        eprintln!("warning: {message}");
+        stdout::warn(format_args!("warning: {message}"));
     }
 }
 

@@ -73,8 +73,9 @@ pub struct Context {
     pub confirm: RefCell<Option<Confirm>>,
 }
 
-/// A question put to the person at the console: true to go ahead.
-pub type Confirm = Box<dyn Fn(crate::model::Revoked) -> bool>;
+/// A question put to the person at the console: `Ok(true)` to go ahead, `Ok(false)` when they
+/// said no, `Err(why)` when nobody can be asked (the mutation fails with that message).
+pub type Confirm = Box<dyn Fn(crate::model::Revoked) -> Result<bool, String>>;
 
 impl Context {
     /// Stops a long native function when Ctrl-C was pressed or the output was closed.

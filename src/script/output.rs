@@ -1,7 +1,8 @@
-//! Where script output goes: standard output and error, or memory in tests. A closed pipe
-//! (`sessionctl -e ... | head`) marks the output closed, which stops the script quietly.
+//! Where script output goes: standard output and error, or memory in tests. A failed write (a
+//! closed pipe: `sessionctl -e ... | head`, or a full disk) marks the output closed, which
+//! stops the script; the command then tells the two apart (`crate::stdout::check`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 
@@ -9,14 +10,15 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub struct Output {
     sink: Rc<RefCell<Box<dyn Write>>>,
-    closed: Rc<Cell<bool>>,
+    /// The first write error; nothing is written after it.
+    failed: Rc<RefCell<Option<io::Error>>>,
 }
 
 impl Output {
     pub fn new(sink: impl Write + 'static) -> Self {
         Self {
             sink: Rc::new(RefCell::new(Box::new(sink))),
-            closed: Rc::new(Cell::new(false)),
+            failed: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -42,23 +44,27 @@ impl Output {
 
     /// Writes `text` as is and flushes it.
     pub fn write(&self, text: &str) {
-        if self.closed.get() {
+        if self.is_closed() {
             return;
         }
         let mut sink = self.sink.borrow_mut();
-        if sink
-            .write_all(text.as_bytes())
-            .and_then(|()| sink.flush())
-            .is_err()
-        {
+        if let Err(error) = sink.write_all(text.as_bytes()).and_then(|()| sink.flush()) {
             // A broken pipe or a full disk: stop writing, and let the script stop.
-            self.closed.set(true);
+            *self.failed.borrow_mut() = Some(error);
         }
     }
 
     /// Whether writing failed, e.g. because the reader of a pipe went away.
     pub fn is_closed(&self) -> bool {
-        self.closed.get()
+        self.failed.borrow().is_some()
+    }
+
+    /// Why writing failed, if it did (a copy of the error: its kind and message).
+    pub fn error(&self) -> Option<io::Error> {
+        self.failed
+            .borrow()
+            .as_ref()
+            .map(|error| io::Error::new(error.kind(), error.to_string()))
     }
 }
 

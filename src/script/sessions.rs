@@ -227,9 +227,13 @@ fn destroy_all(context: &Context) -> Ret<Map> {
         let dry = ret(crate::registry::Registry::count_all_sessions(
             &context.registry,
         ))?;
-        if !confirm(dry) {
-            context.err.line("Nothing revoked.");
-            return Ok(revoked_map(crate::model::Revoked::default()));
+        match confirm(dry) {
+            Ok(true) => {}
+            Ok(false) => {
+                context.err.line("Nothing revoked.");
+                return Ok(revoked_map(crate::model::Revoked::default()));
+            }
+            Err(refused) => return Err(refused.into()),
         }
     }
     context

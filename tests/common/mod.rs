@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
 
 use assert_cmd::Command;
 
@@ -18,6 +21,34 @@ impl Db {
         let db = Self::missing();
         db.cmd().arg("init").assert().success();
         db
+    }
+
+    /// A database of 30 users in which about half the sessions expired long ago: stored, and
+    /// hidden from every read (made by importing an export whose times were moved back).
+    pub fn with_expired_sessions() -> Self {
+        let source = Self::seeded(30, 3);
+        let export = source.cmd().arg("export").output().expect("export").stdout;
+        let mut lines = Vec::new();
+        for (n, line) in String::from_utf8(export).unwrap().lines().enumerate() {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            if value["type"] == "session" && n % 2 == 0 {
+                value["created_at"] = "2020-01-01T00:00:00Z".into();
+                value["updated_at"] = "2020-01-02T00:00:00Z".into();
+            }
+            lines.push(value.to_string());
+        }
+        let file = source.scratch().join("aged.jsonl");
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let db = Self::missing();
+        db.cmd().arg("import").arg(&file).assert().success();
+        db
+    }
+
+    /// How many sessions are stored, expired ones included (read directly).
+    pub fn stored_sessions(&self) -> u64 {
+        let store =
+            sessionctl::store::open(&self.path(), sessionctl::store::Mode::Read).expect("open");
+        store.session_count().expect("count")
     }
 
     /// A path that holds no database yet.
@@ -98,6 +129,15 @@ impl Db {
             .success();
     }
 
+    /// `sessionctl --db <this database> ARGS` with standard output closed after `keep` bytes:
+    /// see [`run_closing_stdout`].
+    pub fn run_closing_stdout(&self, keep: usize, args: &[&str]) -> ClosedRun {
+        let db = self.path();
+        let mut all: Vec<&OsStr> = vec![OsStr::new("--db"), db.as_os_str()];
+        all.extend(args.iter().map(OsStr::new));
+        run_closing_stdout(keep, &all)
+    }
+
     /// Runs `-e CODE` and returns its standard output, trimmed; panics if it fails.
     pub fn eval(&self, code: &str) -> String {
         let output = self.cmd().arg("-e").arg(code).output().expect("runs");
@@ -109,5 +149,54 @@ impl Db {
         String::from_utf8_lossy(&output.stdout)
             .trim_end()
             .to_owned()
+    }
+}
+
+/// What a run whose reader went away left: its exit status, the bytes read and standard error.
+pub struct ClosedRun {
+    pub status: ExitStatus,
+    pub read: Vec<u8>,
+    pub stderr: String,
+}
+
+impl ClosedRun {
+    /// Asserts the run ended as `| head` needs it to: exit 0 and nothing on standard error.
+    pub fn assert_quiet_success(&self) {
+        assert!(
+            self.status.success() && self.stderr.is_empty(),
+            "{:?}, standard error: {}",
+            self.status,
+            self.stderr
+        );
+    }
+}
+
+/// Runs `sessionctl ARGS` (environment as [`Db::bare`], standard input empty) as `| head -c
+/// keep` would: reads `keep` bytes of its standard output (0: none), closes the pipe, then
+/// waits. With `keep` 0 the pipe is closed before the program has started writing; otherwise
+/// the output must exceed `keep` plus the 64 KiB pipe buffer for the close to happen mid-output.
+pub fn run_closing_stdout<S: AsRef<OsStr>>(keep: usize, args: &[S]) -> ClosedRun {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .args(args)
+        .env_remove("SESSIONCTL_DB")
+        .env_remove("RUST_BACKTRACE")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sessionctl");
+    let mut read = vec![0; keep];
+    {
+        let mut stdout = child.stdout.take().expect("piped");
+        stdout
+            .read_exact(&mut read)
+            .expect("the program writes at least `keep` bytes");
+    } // The read end is closed here.
+    let output = child.wait_with_output().expect("wait for sessionctl");
+    ClosedRun {
+        status: output.status,
+        read,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

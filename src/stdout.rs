@@ -1,0 +1,41 @@
+//! Writing to standard output; a closed pipe ends the command quietly. When the reader goes
+//! away (`sessionctl audit | head -1`) the command stops with exit 0 and no message, as ripgrep
+//! does ([`CliError::Closed`]); any other failure to write (a full disk) is an error
+//! ([`CliError::Output`]), never a panic. Standard error is written with its failures ignored:
+//! there is nowhere left to report them.
+
+use std::fmt::Display;
+use std::io::{self, BufWriter, Write};
+
+use crate::cli::CliError;
+use crate::script::Output;
+
+/// Runs `write` on standard output, locked and buffered, then flushes it.
+pub fn with(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), CliError> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    write(&mut out).and_then(|()| out.flush()).map_err(error)
+}
+
+/// Writes `text` and a newline to standard output.
+pub fn line(text: impl Display) -> Result<(), CliError> {
+    with(|out| writeln!(out, "{text}"))
+}
+
+/// The error that a failed write to standard output ends the command with.
+pub fn error(error: io::Error) -> CliError {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        CliError::Closed
+    } else {
+        CliError::Output(error)
+    }
+}
+
+/// Whether writing to a script's `out` failed, as [`error`] tells it.
+pub fn check(out: &Output) -> Result<(), CliError> {
+    out.error().map_or(Ok(()), |e| Err(error(e)))
+}
+
+/// Writes `text` and a newline to standard error, ignoring a failure.
+pub fn warn(text: impl Display) {
+    let _ = writeln!(io::stderr(), "{text}");
+}
