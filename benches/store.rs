@@ -1263,7 +1263,8 @@ fn vm_hwm_kib() -> u64 {
 // ----- helpers -----
 
 fn open_registry(path: &Path, clock: &Arc<ManualClock>, audited: bool) -> Registry {
-    let store = sessionctl::store::open(path, sessionctl::store::Mode::Create).expect("open the store");
+    let store =
+        sessionctl::store::open(path, sessionctl::store::Mode::Create).expect("open the store");
     let registry = Registry::new(store, clock.clone()).expect("registry");
     if audited {
         registry.audited_as(Actor::current("bench"))

@@ -117,16 +117,22 @@ pub enum Command {
 
     /// Write a consistent backup (users, sessions, remember-me tokens, settings and the audit
     /// log) to FILE: the whole backup, or FILE left as it was.
-    #[command(after_help = "Example:\n  sessionctl --db ./sessions.db backup /backups/sessions.jsonl")]
+    #[command(
+        after_help = "Example:\n  sessionctl --db ./sessions.db backup /backups/sessions.jsonl"
+    )]
     Backup { file: PathBuf },
 
     /// Load a backup into a new database: --db must not hold one yet. All or nothing.
-    #[command(after_help = "Example:\n  sessionctl --db ./restored.db restore /backups/sessions.jsonl")]
+    #[command(
+        after_help = "Example:\n  sessionctl --db ./restored.db restore /backups/sessions.jsonl"
+    )]
     Restore { file: PathBuf },
 
     /// Write what is still readable of a damaged database to FILE, as a backup to restore
     /// into a new database. The damaged database is only read (from a copy).
-    #[command(after_help = "Example:\n  sessionctl --db ./sessions.db salvage rescued.jsonl\n  sessionctl --db ./new.db restore rescued.jsonl")]
+    #[command(
+        after_help = "Example:\n  sessionctl --db ./sessions.db salvage rescued.jsonl\n  sessionctl --db ./new.db restore rescued.jsonl"
+    )]
     Salvage { file: PathBuf },
 
     /// Fill the database with realistic synthetic users and sessions.
@@ -298,7 +304,11 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         );
     }
     let read = Mode::Read;
-    let write = if global.dry_run { Mode::Read } else { Mode::Write };
+    let write = if global.dry_run {
+        Mode::Read
+    } else {
+        Mode::Write
+    };
     match cli.command {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
@@ -308,14 +318,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
             batch::run_file(evaluator(&path, &origin, global, limits(global))?, &file, args, global.format)
         }
-        Some(Command::Init) => {
-            if store::holds_database(&path) {
-                return Err(CliError::Usage(format!("{} already holds a database", path.display())));
-            }
-            creating(&path, "init", global.dry_run, |_| Ok(()))?;
-            stdout::warn(format!("created an empty database at {}", path.display()));
-            Ok(())
-        }
+        Some(Command::Init) => init(&path, global.dry_run),
         Some(Command::Seed { users, sessions_per_user, seed }) => creating(&path, "seed", global.dry_run, |registry| {
             let (users, sessions) = demo::build(registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
             stdout::warn(format!("seeded {users} users with {sessions} sessions"));
@@ -348,14 +351,25 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Audit { limit }) => close(open_registry(&path, "audit", read)?, |r| audit(r, limit)),
         Some(Command::Check) => match open_registry(&path, "check", read) {
-            Err(CliError::Core(error @ crate::Error::Damaged { .. })) => {
-                stdout::line(&error)?;
-                Err(CliError::Reported(1))
-            }
+            // Damage is what `check` looks for: reported as its finding, exit 1.
+            Err(CliError::Core(error @ crate::Error::Damaged { .. })) => stdout::line(&error).and(Err(CliError::Reported(1))),
             opened => close(opened?, check),
         },
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
+}
+
+/// `sessionctl init`: an empty database where there is none.
+fn init(path: &Path, dry_run: bool) -> Result<(), CliError> {
+    if store::holds_database(path) {
+        return Err(CliError::Usage(format!(
+            "{} already holds a database",
+            path.display()
+        )));
+    }
+    creating(path, "init", dry_run, |_| Ok(()))?;
+    stdout::warn(format!("created an empty database at {}", path.display()));
+    Ok(())
 }
 
 /// Runs `work` on the registry, then closes the store cleanly (after a failure too).

@@ -22,8 +22,11 @@ fn fixture() -> Fixture {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
     ));
-    let registry =
-        Registry::new(store::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap(), clock.clone()).unwrap();
+    let registry = Registry::new(
+        store::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap(),
+        clock.clone(),
+    )
+    .unwrap();
     Fixture {
         dir,
         clock,
@@ -33,7 +36,11 @@ fn fixture() -> Fixture {
 
 /// Signs `user_id` in through a registry of its own on the database at `path`, then closes it.
 fn sign_in_on_disk(path: &Path, clock: &Arc<ManualClock>, user_id: u64) {
-    let registry = Registry::new(store::open(path, crate::store::Mode::Create).unwrap(), clock.clone()).unwrap();
+    let registry = Registry::new(
+        store::open(path, crate::store::Mode::Create).unwrap(),
+        clock.clone(),
+    )
+    .unwrap();
     registry
         .sign_in(
             user_id,
@@ -762,7 +769,9 @@ fn an_unknown_format_version_is_refused() {
             .raw_insert("meta", b"format_version", &99u32.to_be_bytes())
             .unwrap();
     }
-    let error = SledStore::open(&path, crate::store::Mode::Create).err().unwrap();
+    let error = SledStore::open(&path, crate::store::Mode::Create)
+        .err()
+        .unwrap();
     assert!(
         matches!(
             error,
@@ -899,7 +908,9 @@ fn check_reports_a_username_entry_whose_copy_is_out_of_date() {
 fn a_directory_of_other_files_is_not_opened() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-    let error = SledStore::open(dir.path(), crate::store::Mode::Create).err().unwrap();
+    let error = SledStore::open(dir.path(), crate::store::Mode::Create)
+        .err()
+        .unwrap();
     assert!(matches!(error, Error::NotADatabase { .. }), "{error}");
 }
 
@@ -994,9 +1005,12 @@ fn dry_run_reports_and_writes_nothing() {
         clock,
     } = f;
     drop(registry);
-    let dry = Registry::new(store::open(&path, crate::store::Mode::Create).unwrap(), clock)
-        .unwrap()
-        .dry_run(true);
+    let dry = Registry::new(
+        store::open(&path, crate::store::Mode::Create).unwrap(),
+        clock,
+    )
+    .unwrap()
+    .dry_run(true);
     assert!(
         dry.destroy_session(alice.id, &session.session_private_id)
             .unwrap()
@@ -1041,12 +1055,15 @@ fn mutations_are_audited_when_an_actor_is_set() {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     ));
-    let registry = Registry::new(store::open(dir.path(), crate::store::Mode::Create).unwrap(), clock)
-        .unwrap()
-        .audited_as(Actor {
-            os_user: "root".into(),
-            origin: "scripts/x.rhai".into(),
-        });
+    let registry = Registry::new(
+        store::open(dir.path(), crate::store::Mode::Create).unwrap(),
+        clock,
+    )
+    .unwrap()
+    .audited_as(Actor {
+        os_user: "root".into(),
+        origin: "scripts/x.rhai".into(),
+    });
     let alice = registry
         .create_user(NewUser {
             username: "alice".into(),
@@ -1095,7 +1112,11 @@ fn settings_are_validated_and_kept() {
         clock,
     } = f;
     drop(registry);
-    let reopened = Registry::new(store::open(&path, crate::store::Mode::Create).unwrap(), clock).unwrap();
+    let reopened = Registry::new(
+        store::open(&path, crate::store::Mode::Create).unwrap(),
+        clock,
+    )
+    .unwrap();
     assert_eq!(
         reopened.settings(),
         Settings {
@@ -1187,7 +1208,10 @@ fn an_import_that_fails_part_way_leaves_nothing_and_can_be_run_again() {
     let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
     let store = SledStore::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap();
     let good = Import {
-        users: vec![imported_user(10, "ten", now), imported_user(11, "eleven", now)],
+        users: vec![
+            imported_user(10, "ten", now),
+            imported_user(11, "eleven", now),
+        ],
         sessions: vec![imported_session(10, 1, now)],
         tokens: vec![],
     };
@@ -1230,7 +1254,10 @@ fn an_import_into_a_database_keeps_what_it_held() {
     let now = f.clock.now();
     let batch = Import {
         users: vec![imported_user(10, "ten", now)],
-        sessions: vec![imported_session(10, 1, now), imported_session(alice.id, 2, now)],
+        sessions: vec![
+            imported_session(10, 1, now),
+            imported_session(alice.id, 2, now),
+        ],
         tokens: vec![],
     };
     f.registry.import(batch, "more.jsonl").unwrap();

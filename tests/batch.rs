@@ -224,7 +224,8 @@ fn a_closed_pipe_ends_quietly() {
 fn a_corrupt_record_under_a_script_is_a_database_error_with_exit_2() {
     let db = Db::seeded(3, 1);
     {
-        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create).unwrap();
+        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create)
+            .unwrap();
         store
             .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
             .unwrap();
@@ -246,7 +247,10 @@ fn issue_10_printing_a_relation_with_expired_sessions_writes_nothing() {
     let db = Db::with_expired_sessions();
     let stored = || db.stored_sessions();
     let before = stored();
-    let live: u64 = db.eval("ActiveSession.list(User.all).count").parse().unwrap();
+    let live: u64 = db
+        .eval("ActiveSession.list(User.all).count")
+        .parse()
+        .unwrap();
     assert!(live > 0 && live < before, "{live} live of {before}");
     let files = db.files();
     for format in ["text", "json"] {
@@ -255,7 +259,10 @@ fn issue_10_printing_a_relation_with_expired_sessions_writes_nothing() {
             .assert()
             .success();
     }
-    assert_eq!(db.eval("ActiveSession.list(User.all).count"), live.to_string());
+    assert_eq!(
+        db.eval("ActiveSession.list(User.all).count"),
+        live.to_string()
+    );
     assert_eq!(stored(), before, "printing removed the expired sessions");
     assert!(db.files() == files, "printing changed the database files");
 }

@@ -233,15 +233,18 @@ fn issue_10_a_killed_import_leaves_all_or_nothing_and_can_be_run_again() {
         let users = db.eval("User.count");
         assert_eq!(users, if fresh { "1500" } else { "1600" }, "run {run}");
     }
-    eprintln!("import: {} kills: {none} left nothing, {all} left everything", runs() * 2);
+    eprintln!(
+        "import: {} kills: {none} left nothing, {all} left everything",
+        runs() * 2
+    );
 }
 
 #[test]
 fn issue_10_every_revocation_printed_before_a_kill_stays_revoked() {
-    const REVOKE: &str = r#"
+    const REVOKE: &str = r"
         for s in ActiveSession.list(User.all).to_array() {
             if s.destroy() { print(`revoked ${s.user_id} ${s.session_private_id}`); }
-        }"#;
+        }";
     let mut rng = rand::rng();
     let mut checked = 0;
     for run in 0..runs() {
@@ -261,13 +264,22 @@ fn issue_10_every_revocation_printed_before_a_kill_stays_revoked() {
                 format!("[{user}, \"{id}\"]")
             })
             .collect();
-        assert!(!revoked.is_empty(), "run {run}: nothing was revoked before the kill");
+        assert!(
+            !revoked.is_empty(),
+            "run {run}: nothing was revoked before the kill"
+        );
         checked += revoked.len();
         let back = db.eval(&format!(
             "let back = 0; for p in [{}] {{ if User.find(p[0]).sessions.some(|s| s.session_private_id == p[1]) {{ back += 1 }} }} back",
             revoked.join(", ")
         ));
-        assert_eq!(back, "0", "run {run}: revocations printed before the kill came back");
+        assert_eq!(
+            back, "0",
+            "run {run}: revocations printed before the kill came back"
+        );
     }
-    eprintln!("revoking script: {} kills, {checked} printed revocations checked, none came back", runs());
+    eprintln!(
+        "revoking script: {} kills, {checked} printed revocations checked, none came back",
+        runs()
+    );
 }

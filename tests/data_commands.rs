@@ -181,7 +181,8 @@ fn check_reports_disagreements_with_exit_1() {
         .success()
         .stdout(predicate::str::starts_with("consistent: 5 users"));
     {
-        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create).unwrap();
+        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create)
+            .unwrap();
         store
             .raw_remove("users_by_email", b"user@example.com")
             .unwrap();
@@ -282,12 +283,20 @@ fn issue_10_only_init_seed_import_and_restore_create_a_database() {
         .code(2);
     // An empty directory holds no database either, and stays empty.
     std::fs::create_dir(db.path()).unwrap();
-    db.cmd().arg("check").assert().code(2).stderr(missing.clone());
+    db.cmd()
+        .arg("check")
+        .assert()
+        .code(2)
+        .stderr(missing.clone());
     assert_eq!(std::fs::read_dir(db.path()).unwrap().count(), 0);
     std::fs::remove_dir(db.path()).unwrap();
     // A failed import leaves nothing behind.
     let bad = db.scratch().join("bad.jsonl");
-    std::fs::write(&bad, "{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":1}\nnot json\n").unwrap();
+    std::fs::write(
+        &bad,
+        "{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":1}\nnot json\n",
+    )
+    .unwrap();
     db.cmd().arg("import").arg(&bad).assert().code(2);
     assert!(!db.path().exists(), "a failed import left a database");
     // The creating commands create it.

@@ -33,7 +33,10 @@ fn assert_refused(db: &Db, damage: &str) {
     let check = db.cmd().arg("check").output().unwrap();
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(1), "{damage}: check: {stdout}");
-    assert!(stdout.contains("is damaged"), "{damage}: check said {stdout}");
+    assert!(
+        stdout.contains("is damaged"),
+        "{damage}: check said {stdout}"
+    );
     assert!(!stdout.contains("consistent"), "{damage}: {stdout}");
     for args in [
         vec!["-e", "User.count"],
@@ -45,7 +48,11 @@ fn assert_refused(db: &Db, damage: &str) {
     ] {
         let output = db.cmd().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{damage}: {args:?}: {stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{damage}: {args:?}: {stderr}"
+        );
         assert!(stderr.contains("restore"), "{damage}: {args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{damage}: {args:?} printed");
     }
@@ -105,7 +112,11 @@ fn issue_10_reading_commands_and_dry_runs_leave_every_byte_of_a_closed_store() {
     let before = stored();
     let files = db.files();
     let script = db.scratch().join("revoke.rhai");
-    std::fs::write(&script, "ActiveSession.list(User.all).to_array().map(|s| s.destroy()).len()").unwrap();
+    std::fs::write(
+        &script,
+        "ActiveSession.list(User.all).to_array().map(|s| s.destroy()).len()",
+    )
+    .unwrap();
     for args in [
         vec!["export"],
         vec!["audit"],
@@ -132,12 +143,25 @@ fn issue_10_a_backup_restores_into_a_new_database_and_only_there() {
     let backup = source.scratch().join("backup.jsonl");
     source.cmd().arg("backup").arg(&backup).assert().success();
     let restored = Db::missing();
-    restored.cmd().arg("restore").arg(&backup).assert().success();
+    restored
+        .cmd()
+        .arg("restore")
+        .arg(&backup)
+        .assert()
+        .success();
     let shape = "[User.count, ActiveSession.list(User.all).count, User.find(3).remember_tokens]";
     assert_eq!(restored.eval(shape), source.eval(shape));
-    restored.cmd().args(["config", "get", "session_limit"]).assert().stdout("77\n");
-    let audit = |db: &Db| String::from_utf8(db.cmd().arg("audit").output().unwrap().stdout).unwrap();
-    assert!(audit(&restored).contains("session_limit: 100 -> 77"), "the audit log came along");
+    restored
+        .cmd()
+        .args(["config", "get", "session_limit"])
+        .assert()
+        .stdout("77\n");
+    let audit =
+        |db: &Db| String::from_utf8(db.cmd().arg("audit").output().unwrap().stdout).unwrap();
+    assert!(
+        audit(&restored).contains("session_limit: 100 -> 77"),
+        "the audit log came along"
+    );
     restored.cmd().arg("check").assert().success();
     // Never over a database.
     restored
@@ -184,7 +208,10 @@ fn issue_10_a_full_disk_is_a_plain_error_and_loses_nothing_committed() {
         cmd.arg("--db").arg(&path);
         cmd
     };
-    cmd().args(["seed", "--users", "50", "--sessions-per-user", "3"]).assert().success();
+    cmd()
+        .args(["seed", "--users", "50", "--sessions-per-user", "3"])
+        .assert()
+        .success();
     let users = |cmd: &mut assert_cmd::Command| {
         String::from_utf8(cmd.args(["-e", "User.count"]).output().unwrap().stdout).unwrap()
     };
@@ -198,7 +225,10 @@ fn issue_10_a_full_disk_is_a_plain_error_and_loses_nothing_committed() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("disk holding the database is full"), "{stderr}");
+    assert!(
+        stderr.contains("disk holding the database is full"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("Os {"), "sled's Debug text: {stderr}");
     // Space freed, the store opens with everything committed before, and nothing of the
     // failed seed.
@@ -232,7 +262,10 @@ fn issue_10_lowering_a_setting_says_what_it_ends_and_needs_a_yes_off_a_terminal(
         .assert()
         .success();
     let users_with_sessions = db.eval("User.all.filter(|u| u.sessions.len() > 0).len()");
-    assert_eq!(db.eval("ActiveSession.list(User.all).count"), users_with_sessions);
+    assert_eq!(
+        db.eval("ActiveSession.list(User.all).count"),
+        users_with_sessions
+    );
     assert_ne!(db.eval("ActiveSession.list(User.all).count"), live);
     let audit = String::from_utf8(db.cmd().arg("audit").output().unwrap().stdout).unwrap();
     assert!(audit.contains("cleanup"), "{audit}");

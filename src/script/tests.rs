@@ -30,7 +30,11 @@ fn fixture_with(dry_run: bool) -> Fixture {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
     ));
-    let registry = Registry::new(crate::store::open(dir.path(), crate::store::Mode::Create).unwrap(), clock.clone()).unwrap();
+    let registry = Registry::new(
+        crate::store::open(dir.path(), crate::store::Mode::Create).unwrap(),
+        clock.clone(),
+    )
+    .unwrap();
     for (username, name) in [
         ("exampleuser", "Example User"),
         ("alice", "Alice"),

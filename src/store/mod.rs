@@ -13,8 +13,8 @@ use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 
 pub use record::FORMAT_VERSION;
 pub use sled_store::{
-    CACHE_CAPACITY, Mode, SledStore, close_cleanly, holds_database, move_into_place, remove_staging,
-    staging_path,
+    CACHE_CAPACITY, Mode, SledStore, close_cleanly, holds_database, move_into_place,
+    remove_staging, staging_path,
 };
 
 /// A boxed stream of records, read lazily from the store.

@@ -97,7 +97,10 @@ pub fn read(dir: &Path) -> Result<Option<Record>> {
     let record: Record = serde_json::from_slice(&text)
         .map_err(|e| damaged(dir, format!("its commit record {FILE} is unreadable ({e})")))?;
     if record.format != NAME {
-        return Err(damaged(dir, format!("its commit record {FILE} is unreadable")));
+        return Err(damaged(
+            dir,
+            format!("its commit record {FILE} is unreadable"),
+        ));
     }
     if record.version != VERSION {
         return Err(Error::UnsupportedFormat {

@@ -33,7 +33,9 @@ use super::{Applied, Backend, Changes, Disagreement, Records, Stream};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 use crate::{Error, Result};
 
-pub use open::{Mode, close_cleanly, holds_database, move_into_place, remove_staging, staging_path};
+pub use open::{
+    Mode, close_cleanly, holds_database, move_into_place, remove_staging, staging_path,
+};
 
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const NEXT_USER_ID_KEY: &[u8] = b"next_user_id";
@@ -71,7 +73,7 @@ pub struct SledStore {
     commit: open::Commit,
     writes: AtomicU64,
     /// When reading a store that was not closed cleanly: the verified copy read instead.
-    _copy: Option<tempfile::TempDir>,
+    copy: Option<tempfile::TempDir>,
 }
 
 /// The tree name of `base` in generation `number`: generation 0 of the user trees keeps the

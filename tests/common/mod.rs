@@ -112,7 +112,11 @@ impl Db {
                 if path.is_dir() {
                     pending.push(path);
                 } else {
-                    let name = path.strip_prefix(self.path()).unwrap().display().to_string();
+                    let name = path
+                        .strip_prefix(self.path())
+                        .unwrap()
+                        .display()
+                        .to_string();
                     files.push((name, std::fs::read(&path).expect("read a database file")));
                 }
             }

@@ -17,14 +17,14 @@ impl SledStore {
         let generation = self.current();
         let mut found = Vec::new();
         let counts = self.check_users(&generation, &mut found)?;
-        self.check_index(
+        Self::check_index(
             &generation,
             &generation.by_username,
             USERNAME_INDEX,
             |u| &u.username,
             &mut found,
         )?;
-        self.check_index(
+        Self::check_index(
             &generation,
             &generation.by_email,
             EMAIL_INDEX,
@@ -100,7 +100,6 @@ impl SledStore {
     /// Every entry of an index points at a user whose field, lower-cased, is the entry's key;
     /// the username index's copy of the user equals the user's record.
     fn check_index(
-        &self,
         generation: &Generation,
         index: &Tree,
         place: &'static str,

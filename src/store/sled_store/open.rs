@@ -191,7 +191,7 @@ impl SledStore {
         match &record {
             None if mode == Mode::Salvage => {
                 let (copy, mut store) = Self::open_copy(path, None)?;
-                store._copy = Some(copy);
+                store.copy = Some(copy);
                 return Ok(store);
             }
             Some(Record {
@@ -210,7 +210,7 @@ impl SledStore {
                 // Left without closing: sled must recover, which writes. Recover a copy first.
                 let (copy, mut verified) = Self::open_copy(path, record.as_ref())?;
                 if mode == Mode::Read {
-                    verified._copy = Some(copy);
+                    verified.copy = Some(copy);
                     return Ok(verified);
                 }
             }
@@ -291,7 +291,7 @@ impl SledStore {
             format: AtomicU32::new(FORMAT_VERSION),
             commit: Commit::new(held, record.is_some_and(|r| r.closed.is_none())),
             writes: AtomicU64::new(0),
-            _copy: None,
+            copy: None,
             db,
         };
         store.check_format()?;
@@ -360,7 +360,9 @@ impl SledStore {
 
     /// Whether the store must be closed with [`close_cleanly`] after it is dropped.
     pub fn needs_closing(&self) -> bool {
-        matches!(self.mode, Mode::Create | Mode::Write) && self.commit.is_open()
+        matches!(self.mode, Mode::Create | Mode::Write)
+            && self.copy.is_none()
+            && self.commit.is_open()
     }
 }
 
@@ -409,10 +411,9 @@ pub fn holds_database(path: &Path) -> bool {
 
 /// Where a new database for `path` is built before it is moved into place: beside it, hidden.
 pub fn staging_path(path: &Path) -> std::path::PathBuf {
-    let name = path.file_name().map_or_else(
-        || "sessionctl".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = path
+        .file_name()
+        .map_or_else(|| "sessionctl".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.staging"))
 }
 
