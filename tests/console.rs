@@ -189,16 +189,14 @@ fn history_file(db: &Db) -> PathBuf {
 
 #[test]
 fn the_banner_names_the_database_and_counts_users_and_live_sessions() {
-    let db = Db::seeded(4, 3);
-    db.eval(
-        r#"ActiveSession.set(User.find(1), #{ip_address: "10.0.0.1", user_agent: "curl/8"}); 1"#,
-    );
-    // Every seeded session is now older than the expiry delay: still stored, no longer live.
-    db.set_setting("session_expire_delay", "1");
+    // About half the sessions expired long ago: still stored, no longer live.
+    let db = Db::with_expired_sessions();
+    let live = db.eval("ActiveSession.list(User.all).count");
+    assert!(db.stored_sessions() > live.parse().unwrap());
     let console = Console::open(&db, &history_file(&db));
     let banner = console.text();
     let first = format!(
-        "sessionctl console on {}: 4 users, 1 live session",
+        "sessionctl console on {}: 30 users, {live} live sessions",
         db.path().display()
     );
     assert!(banner.lines().any(|l| l.trim_end() == first), "{banner}");
