@@ -484,9 +484,17 @@ fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), Cl
             stdout::with(|out| lines.iter().try_for_each(|line| writeln!(out, "{line}")))
         }
         ConfigAction::Set { key, value } => {
-            let mut after = registry.settings();
+            let before = registry.settings();
+            let mut after = before;
             after.set(&key, &value)?;
-            let ended = registry.sessions_ended_by(after)?;
+            // Only lowering a setting can end sessions: raising one reads nothing.
+            let lowers = after.session_limit < before.session_limit
+                || after.session_expire_delay < before.session_expire_delay;
+            let ended = if lowers {
+                registry.sessions_ended_by(after)?
+            } else {
+                crate::model::Revoked::default()
+            };
             if ended.sessions > 0 && !registry.is_dry_run() {
                 let what = format!(
                     "{key} {} -> {value} ends {} session{} of {} user{}",

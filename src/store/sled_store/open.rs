@@ -377,9 +377,15 @@ pub fn close_cleanly(path: &Path) -> Result<()> {
     if record.closed.is_some() || seal::is_locked(path, seal::RELEASE_WAIT)? {
         return Ok(());
     }
-    for _ in 0..4 {
+    for pass in 0..4 {
         let before = seal::fingerprint(path)?;
-        settle(&open_sled(path, path)?)?;
+        let db = open_sled(path, path)?;
+        // One walk completes the pending splits and merges; the next opens only let sled
+        // write the snapshot of what the walk changed.
+        if pass == 0 {
+            settle(&db)?;
+        }
+        drop(db);
         if seal::is_locked(path, seal::RELEASE_WAIT)? {
             return Ok(());
         }
