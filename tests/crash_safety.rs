@@ -283,3 +283,37 @@ fn issue_10_every_revocation_printed_before_a_kill_stays_revoked() {
         runs()
     );
 }
+
+#[test]
+fn issue_10_a_killed_restore_leaves_no_database_or_the_whole_backup() {
+    let source = Db::seeded(1500, 5);
+    let backup = source.scratch().join("backup.jsonl");
+    source.cmd().arg("backup").arg(&backup).assert().success();
+    let backup = backup.to_str().unwrap();
+    let users = source.eval("User.count");
+    let timed = Db::missing();
+    let started = std::time::Instant::now();
+    timed.cmd().args(["restore", backup]).assert().success();
+    let whole = started.elapsed();
+    let mut rng = rand::rng();
+    let (mut none, mut all) = (0, 0);
+    for run in 0..runs() {
+        let db = Db::missing();
+        let after = whole.mul_f64(rng.random_range(0.0..1.2));
+        kill_command(&db.path(), &["restore", backup], after);
+        if db.path().exists() {
+            all += 1;
+            assert_consistent(&db, run);
+        } else {
+            none += 1;
+            // The same command simply runs again.
+            db.cmd().args(["restore", backup]).assert().success();
+        }
+        assert_eq!(db.eval("User.count"), users, "run {run}");
+        assert_consistent(&db, run);
+    }
+    eprintln!(
+        "restore: {} kills: {none} left no database, {all} the whole backup",
+        runs()
+    );
+}
