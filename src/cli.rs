@@ -474,9 +474,9 @@ fn report_dry_run(registry: &Registry) {
 
 fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), CliError> {
     match action {
-        ConfigAction::Get { key: Some(key) } => stdout::line(registry.settings().get(&key)?),
+        ConfigAction::Get { key: Some(key) } => stdout::line(registry.settings()?.get(&key)?),
         ConfigAction::Get { key: None } => {
-            let settings = registry.settings();
+            let settings = registry.settings()?;
             let mut lines = Vec::new();
             for key in crate::model::Settings::KEYS {
                 lines.push(format!("{key} = {}", settings.get(key)?));
@@ -484,7 +484,7 @@ fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), Cl
             stdout::with(|out| lines.iter().try_for_each(|line| writeln!(out, "{line}")))
         }
         ConfigAction::Set { key, value } => {
-            let before = registry.settings();
+            let before = registry.settings()?;
             let mut after = before;
             after.set(&key, &value)?;
             // Only lowering a setting can end sessions: raising one reads nothing.
@@ -498,7 +498,7 @@ fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), Cl
             if ended.sessions > 0 && !registry.is_dry_run() {
                 let what = format!(
                     "{key} {} -> {value} ends {} session{} of {} user{}",
-                    registry.settings().get(&key)?,
+                    registry.settings()?.get(&key)?,
                     ended.sessions,
                     if ended.sessions == 1 { "" } else { "s" },
                     ended.users,

@@ -133,8 +133,8 @@ const USER_AGENTS: [&str; 22] = [
 pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let now = registry.now();
-    let expire = registry.settings().expire_delay();
-    let limit = u64::from(registry.settings().session_limit);
+    let expire = registry.settings()?.expire_delay();
+    let limit = u64::from(registry.settings()?.session_limit);
     let first_id = registry
         .users(None)
         .map(|u| u.map(|u| u.id))

@@ -27,6 +27,9 @@ pub enum Error {
     #[error("invalid {field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
 
+    #[error("session {private_id} was revoked")]
+    SessionRevoked { private_id: String },
+
     #[error("cannot revoke the current session {private_id}: it would sign you out")]
     CannotRevokeCurrent { private_id: String },
 
@@ -90,6 +93,10 @@ pub enum Error {
 
     #[error("interrupted")]
     Interrupted,
+
+    /// A guarded write met a concurrent change; the store tries again.
+    #[error("the write met a concurrent change")]
+    WriteConflict,
 }
 
 impl Error {

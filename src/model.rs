@@ -207,3 +207,75 @@ pub struct Revoked {
     pub sessions: u64,
     pub users: u64,
 }
+
+impl std::fmt::Display for Revoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} session{} of {} user{}",
+            self.sessions,
+            plural(self.sessions),
+            self.users,
+            plural(self.users)
+        )
+    }
+}
+
+impl AuditEntry {
+    /// The entry of a sign-in that evicted `evicted` sessions to stay within the limit.
+    #[must_use]
+    pub fn with_evicted(mut self, evicted: usize) -> Self {
+        self.sessions = evicted as u64;
+        if evicted > 0 {
+            self.detail = format!("{}, {evicted} evicted by the limit", self.detail);
+        }
+        self
+    }
+
+    /// The entry of a revocation of everything, once the store knows what it removed.
+    #[must_use]
+    pub fn with_revoked(mut self, revoked: Revoked) -> Self {
+        self.sessions = revoked.sessions;
+        self.detail = revoked.to_string();
+        self
+    }
+}
+
+/// The rule a sign-in applies to the user's stored sessions (GitLab's limit, least recently
+/// used first out): what to remove so that, with the new session `new_id`, at most `limit`
+/// remain. Returns the expired sessions (all of them go) and the live ones evicted. Every
+/// store calls this inside its atomic sign-in, so the rule is written once.
+pub fn sign_in_removals(
+    stored: Vec<ActiveSession>,
+    new_id: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+    expire_delay: Duration,
+) -> (Vec<String>, Vec<String>) {
+    let (mut live, expired): (Vec<_>, Vec<_>) = stored
+        .into_iter()
+        .filter(|s| s.session_private_id != new_id)
+        .partition(|s| !s.is_expired(now, expire_delay));
+    let expired = expired.into_iter().map(|s| s.session_private_id).collect();
+    let keep = (limit as usize).saturating_sub(1);
+    if live.len() <= keep {
+        return (expired, Vec::new());
+    }
+    sort_most_recent_first(&mut live);
+    let evicted = live
+        .split_off(keep)
+        .into_iter()
+        .map(|s| s.session_private_id)
+        .collect();
+    (expired, evicted)
+}
+
+/// Most recently active first; ties by private id, so the order is total.
+pub fn sort_most_recent_first(sessions: &mut [ActiveSession]) {
+    sessions.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| a.session_private_id.cmp(&b.session_private_id))
+    });
+}

@@ -7,16 +7,16 @@
 //! remember-me tokens with every revoked session, the current session's protection, dry run
 //! and the audit log.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::model::{
     ActiveSession, AuditEntry, NewUser, RememberToken, Revoked, Settings, SignIn, SignedIn, User,
-    UserState,
+    UserState, sort_most_recent_first,
 };
-use crate::store::{Backend, Changes, Disagreement, Stream};
+use crate::store::{Backend, Changes, Disagreement, SignInWrite, Stream};
 
 /// Complete records to write with [`Registry::import`].
 pub use crate::store::Records as Import;
@@ -52,7 +52,6 @@ impl Actor {
 pub struct Registry {
     store: Box<dyn Backend + Send + Sync>,
     clock: Arc<dyn Clock>,
-    settings: RwLock<Settings>,
     actor: Option<Actor>,
     dry_run: bool,
     planned: Mutex<Vec<AuditEntry>>,
@@ -61,11 +60,11 @@ pub struct Registry {
 impl Registry {
     /// A registry over `store`. Mutations are not audited until [`Registry::audited_as`].
     pub fn new(store: Box<dyn Backend + Send + Sync>, clock: Arc<dyn Clock>) -> Result<Self> {
-        let settings = store.settings()?;
+        // The store must be readable: its settings are read now, and wherever used.
+        store.settings()?;
         Ok(Self {
             store,
             clock,
-            settings: RwLock::new(settings),
             actor: None,
             dry_run: false,
             planned: Mutex::new(Vec::new()),
@@ -101,13 +100,14 @@ impl Registry {
 
     // ----- settings -----
 
-    pub fn settings(&self) -> Settings {
-        *self.settings.read().expect("settings lock")
+    /// The settings, read from the store each time: another process may have changed them.
+    pub fn settings(&self) -> Result<Settings> {
+        self.store.settings()
     }
 
     /// Changes one setting (`session_limit` or `session_expire_delay`) from its text form.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<Settings> {
-        let mut settings = self.settings();
+        let mut settings = self.settings()?;
         let before = settings.get(key)?;
         settings.set(key, value)?;
         let entry = self.audit_entry("config", vec![], 0, format!("{key}: {before} -> {value}"));
@@ -117,7 +117,6 @@ impl Registry {
         }
         self.store.put_settings(&settings, entry.as_ref())?;
         self.store.flush()?;
-        *self.settings.write().expect("settings lock") = settings;
         Ok(settings)
     }
 
@@ -128,7 +127,6 @@ impl Registry {
             return Ok(());
         }
         self.store.put_settings(&settings, None)?;
-        *self.settings.write().expect("settings lock") = settings;
         Ok(())
     }
 
@@ -174,7 +172,7 @@ impl Registry {
     /// limit, each user's least recently used. Audited.
     pub fn end_sessions_beyond_settings(&self) -> Result<Revoked> {
         let mut ended = self.sweep_expired()?;
-        let limit = u64::from(self.settings().session_limit);
+        let limit = u64::from(self.settings()?.session_limit);
         let over: Vec<u64> = self
             .users(None)
             .filter_map(|user| {
@@ -268,7 +266,7 @@ impl Registry {
     /// ids and private ids well formed, every session's owner present, no user above the
     /// session limit, no clash with stored users. Returns (users, sessions, tokens) written.
     pub fn import(&self, mut batch: Import, origin: &str) -> Result<(u64, u64, u64)> {
-        let limit = self.settings().session_limit as usize;
+        let limit = self.settings()?.session_limit as usize;
         let mut per_user: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
         let batch_ids: std::collections::HashSet<u64> = batch.users.iter().map(|u| u.id).collect();
         self.check_import_users(&mut batch.users)?;
@@ -321,7 +319,16 @@ impl Registry {
                 });
             }
         }
-        for (user_id, _) in &batch.tokens {
+        for (user_id, token) in &batch.tokens {
+            if !secret::is_token_hash(&token.token_hash) {
+                return Err(Error::InvalidField {
+                    field: "token_hash",
+                    reason: format!(
+                        "remember-me token of user id={user_id}: {:?} is not 64 lower-case hex digits",
+                        token.token_hash
+                    ),
+                });
+            }
             if !owner_exists(*user_id)? {
                 return Err(Error::UserNotFound { id: *user_id });
             }
@@ -442,12 +449,12 @@ impl Registry {
     // ----- sessions -----
 
     /// `ActiveSession.set`: records a sign-in (no public id, or one not stored yet) or an
-    /// authenticated request (a known public id) of `user_id`.
+    /// authenticated request (a known public id) of `user_id`. A sign-in is one atomic write
+    /// of the store with the limit's eviction; a request on a live session is a touch, one
+    /// single-key write that is not audited (it is what every request of an application
+    /// costs) and never brings back a session revoked a moment before.
     pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
-        let (mut user, stored) = self
-            .store
-            .user_with_session_count(user_id)?
-            .ok_or(Error::UserNotFound { id: user_id })?;
+        let user = self.find_user(user_id)?;
         if user.state == UserState::Blocked {
             return Err(Error::UserBlocked {
                 id: user_id,
@@ -455,7 +462,7 @@ impl Registry {
             });
         }
         let now = self.now();
-        let settings = self.settings();
+        let settings = self.settings()?;
         // A freshly generated id cannot be stored yet: no need to look it up.
         let known_id = request.public_id.is_some();
         let public_id = match request.public_id {
@@ -477,7 +484,6 @@ impl Registry {
             None
         }
         .filter(|s| !s.is_expired(now, settings.expire_delay()));
-        let created = existing.is_none();
         let session = ActiveSession {
             session_private_id: private_id,
             user_id,
@@ -488,58 +494,52 @@ impl Registry {
             device_type: device.device_type,
             is_impersonated: request.impersonated,
             admin_mode: request.admin_mode,
-            created_at: existing.map_or(now, |s| s.created_at),
+            created_at: existing.as_ref().map_or(now, |s| s.created_at),
             updated_at: now,
         };
-        let mut changes = Changes {
-            sessions: vec![session.clone()],
-            ..Changes::default()
-        };
-        let mut evicted = Vec::new();
-        if created {
-            // A sign-in: the limit applies, least recently used first out.
-            user.last_sign_in_at = Some(now);
-            changes.users.push(user.clone());
-            // Only a user at the limit needs their sessions read (the count is kept).
-            if stored >= u64::from(settings.session_limit) {
-                let (mut live, expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
-                live.retain(|s| s.session_private_id != session.session_private_id);
-                changes
-                    .removed_sessions
-                    .extend(expired.into_iter().map(|s| (user_id, s.session_private_id)));
-                evicted = over_limit(live, settings.session_limit as usize - 1);
-                changes
-                    .removed_sessions
-                    .extend(evicted.iter().map(|id| (user_id, id.clone())));
+        if let Some(stored) = existing {
+            if !self.dry_run && !self.store.touch(&stored, &session)? {
+                return Err(Error::SessionRevoked {
+                    private_id: session.session_private_id,
+                });
             }
+            return Ok(SignedIn {
+                session,
+                public_id,
+                created: false,
+                evicted: Vec::new(),
+            });
         }
-        changes.audit = self.audit_entry(
-            if created {
-                "sign_in"
-            } else {
-                "refresh_session"
-            },
+        let audit = self.audit_entry(
+            "sign_in",
             vec![user_id],
-            evicted.len() as u64,
+            0,
             format!(
-                "{} from {} ({} on {}){}",
-                user.username,
-                session.ip_address,
-                session.browser,
-                session.os,
-                if evicted.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} evicted by the limit", evicted.len())
-                }
+                "{} from {} ({} on {})",
+                user.username, session.ip_address, session.browser, session.os
             ),
         );
-        self.commit(changes)?;
+        if self.dry_run {
+            self.plan(audit);
+            return Ok(SignedIn {
+                session,
+                public_id,
+                created: true,
+                evicted: Vec::new(),
+            });
+        }
+        let outcome = self.store.sign_in(SignInWrite {
+            session: session.clone(),
+            limit: settings.session_limit,
+            now,
+            expire_delay: settings.expire_delay(),
+            audit,
+        })?;
         Ok(SignedIn {
             session,
             public_id,
-            created,
-            evicted,
+            created: true,
+            evicted: outcome.evicted,
         })
     }
 
@@ -548,7 +548,7 @@ impl Registry {
     /// audited sweep remove them.
     pub fn list(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
         let now = self.now();
-        let (mut live, _expired) = self.split_expired(self.store.sessions_of(user_id)?, now);
+        let (mut live, _expired) = self.split_expired(self.store.sessions_of(user_id)?, now)?;
         sort_most_recent_first(&mut live);
         Ok(live)
     }
@@ -568,10 +568,14 @@ impl Registry {
 
     /// Like [`Registry::list_all`], for the users with ids above `after_user`.
     pub fn list_all_after(&self, after_user: Option<u64>) -> AllSessions<'_> {
+        let settings = self.settings();
         AllSessions {
             inner: self.store.sessions(after_user).peekable(),
             now: self.now(),
-            expire_delay: self.settings().expire_delay(),
+            expire_delay: settings
+                .as_ref()
+                .map_or(chrono::Duration::zero(), Settings::expire_delay),
+            failed: settings.err(),
             group: Vec::new(),
         }
     }
@@ -607,7 +611,7 @@ impl Registry {
     /// How many sessions are live now (not expired). Reads every session's time, writes
     /// nothing.
     pub fn live_session_count(&self) -> Result<u64> {
-        let delay = self.settings().expire_delay();
+        let delay = self.settings()?.expire_delay();
         match self.now().checked_sub_signed(delay) {
             Some(after) => self.store.count_sessions_updated_after(after),
             None => self.store.session_count(),
@@ -668,9 +672,9 @@ impl Registry {
     /// recently used. Returns how many were removed.
     pub fn cleanup(&self, user_id: u64) -> Result<u64> {
         let user = self.find_user(user_id)?;
-        let (live, expired) = self.split_expired(self.store.sessions_of(user_id)?, self.now());
+        let (live, expired) = self.split_expired(self.store.sessions_of(user_id)?, self.now())?;
         let mut doomed: Vec<String> = expired.into_iter().map(|s| s.session_private_id).collect();
-        doomed.extend(over_limit(live, self.settings().session_limit as usize));
+        doomed.extend(over_limit(live, self.settings()?.session_limit as usize));
         if doomed.is_empty() {
             return Ok(0);
         }
@@ -693,18 +697,16 @@ impl Registry {
     pub fn destroy_all(&self) -> Result<Revoked> {
         if self.dry_run {
             let revoked = self.count_all_sessions()?;
-            self.plan(self.audit_entry("destroy_all", vec![], revoked.sessions, describe(revoked)));
-            return Ok(revoked);
-        }
-        let (sessions, users) = self.store.remove_all_sessions(&|sessions, users| {
-            self.audit_entry(
+            self.plan(self.audit_entry(
                 "destroy_all",
                 vec![],
-                sessions,
-                describe(Revoked { sessions, users }),
-            )
-        })?;
-        Ok(Revoked { sessions, users })
+                revoked.sessions,
+                revoked.to_string(),
+            ));
+            return Ok(revoked);
+        }
+        self.store
+            .remove_all_sessions(self.audit_entry("destroy_all", vec![], 0, String::new()))
     }
 
     /// How many sessions of how many users [`Registry::destroy_all`] would revoke now: every
@@ -725,7 +727,7 @@ impl Registry {
     /// that happened is audited.
     fn sweep_expired_in_chunks(&self, chunk: usize) -> Result<Revoked> {
         let now = self.now();
-        let delay = self.settings().expire_delay();
+        let delay = self.settings()?.expire_delay();
         let mut doomed: Vec<(u64, String)> = Vec::new();
         let mut revoked = Revoked::default();
         let mut last_owner = None;
@@ -767,7 +769,7 @@ impl Registry {
                 last = Some(*owner);
             }
         }
-        let entry = self.audit_entry("sweep_expired", vec![], part.sessions, describe(part));
+        let entry = self.audit_entry("sweep_expired", vec![], part.sessions, part.to_string());
         self.commit(Changes {
             removed_sessions: doomed,
             audit: entry,
@@ -901,11 +903,11 @@ impl Registry {
         &self,
         sessions: Vec<ActiveSession>,
         now: DateTime<Utc>,
-    ) -> (Vec<ActiveSession>, Vec<ActiveSession>) {
-        let delay = self.settings().expire_delay();
-        sessions
+    ) -> Result<(Vec<ActiveSession>, Vec<ActiveSession>)> {
+        let delay = self.settings()?.expire_delay();
+        Ok(sessions
             .into_iter()
-            .partition(|s| !s.is_expired(now, delay))
+            .partition(|s| !s.is_expired(now, delay)))
     }
 
     /// Applies `changes`, or in dry run records what they would do. `None` in dry run.
@@ -970,6 +972,8 @@ pub struct AllSessions<'a> {
     inner: std::iter::Peekable<Stream<'a, ActiveSession>>,
     now: DateTime<Utc>,
     expire_delay: chrono::Duration,
+    /// The settings could not be read: the first item is this error.
+    failed: Option<Error>,
     /// The current user's live sessions, most recent last (popped first).
     group: Vec<ActiveSession>,
 }
@@ -978,6 +982,10 @@ impl Iterator for AllSessions<'_> {
     type Item = Result<ActiveSession>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.failed.take() {
+            self.group.clear();
+            return Some(Err(error));
+        }
         loop {
             if let Some(session) = self.group.pop() {
                 return Some(Ok(session));
@@ -1005,14 +1013,6 @@ impl Iterator for AllSessions<'_> {
     }
 }
 
-fn sort_most_recent_first(sessions: &mut [ActiveSession]) {
-    sessions.sort_by(|a, b| {
-        b.updated_at
-            .cmp(&a.updated_at)
-            .then_with(|| a.session_private_id.cmp(&b.session_private_id))
-    });
-}
-
 /// The private ids of the least recently used sessions beyond `keep`.
 fn over_limit(mut live: Vec<ActiveSession>, keep: usize) -> Vec<String> {
     if live.len() <= keep {
@@ -1033,16 +1033,6 @@ fn truncate_chars(text: &str, max: usize) -> &str {
 
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn describe(revoked: Revoked) -> String {
-    format!(
-        "{} session{} of {} user{}",
-        revoked.sessions,
-        plural(revoked.sessions),
-        revoked.users,
-        plural(revoked.users)
-    )
 }
 
 fn validate_username(username: &str) -> Result<String> {

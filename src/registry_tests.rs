@@ -1044,7 +1044,7 @@ fn dry_run_reports_and_writes_nothing() {
     assert_eq!(dry.list(alice.id).unwrap(), vec![session]);
     assert!(dry.verify_remember_token(alice.id, &token).unwrap());
     assert_eq!(dry.user_count().unwrap(), 1);
-    assert_eq!(dry.settings().session_limit, 100);
+    assert_eq!(dry.settings().unwrap().session_limit, 100);
     assert!(dry.recent_audit(10).unwrap().is_empty());
     drop(dir);
 }
@@ -1118,7 +1118,7 @@ fn settings_are_validated_and_kept() {
     )
     .unwrap();
     assert_eq!(
-        reopened.settings(),
+        reopened.settings().unwrap(),
         Settings {
             session_limit: 100,
             session_expire_delay: 60

@@ -47,6 +47,11 @@ fn random_hex<const N: usize>() -> String {
     hex::encode(bytes)
 }
 
+/// Whether `hash` is a stored remember-me token hash: 64 lower-case hex digits.
+pub fn is_token_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

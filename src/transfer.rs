@@ -135,7 +135,7 @@ fn write_all(registry: &Registry, sink: Box<dyn Write>, backup: bool) -> Result<
             }),
         )?;
         if backup {
-            write_line(&mut out, &Line::Settings(registry.settings()))?;
+            write_line(&mut out, &Line::Settings(registry.settings()?))?;
         }
         for user in registry.users(None) {
             write_line(&mut out, &Line::User(user?))?;

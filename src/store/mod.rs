@@ -2,6 +2,10 @@
 //! implementation. Nothing outside this module touches sled; a Redis backend for multi-node
 //! deployments implements the same trait and needs no rule rewritten.
 
+#[cfg(test)]
+pub mod conformance;
+#[cfg(test)]
+mod memory;
 mod record;
 pub mod seal;
 mod sled_store;
@@ -26,8 +30,12 @@ pub struct Changes {
     /// New users. An id of 0 is assigned by the store (increasing, never reused); any other id
     /// is kept. A clash of id, username or email aborts everything.
     pub new_users: Vec<User>,
-    /// Existing users written back (e.g. `last_sign_in_at`); usernames and emails unchanged.
-    pub users: Vec<User>,
+    /// Users whose `last_sign_in_at` is set (only that field is written: whatever else a
+    /// concurrent writer changed in the record stays).
+    pub signed_in: Vec<(u64, chrono::DateTime<chrono::Utc>)>,
+    /// A guard: the write fails with [`crate::Error::WriteConflict`] unless the user's stored
+    /// session count is `count` before it and at most `limit` after it.
+    pub expect_sessions: Option<SessionGuard>,
     /// Sessions created or refreshed.
     pub sessions: Vec<ActiveSession>,
     /// Sessions removed, as (user id, private id).
@@ -44,12 +52,42 @@ pub struct Changes {
 impl Changes {
     pub fn is_empty(&self) -> bool {
         self.new_users.is_empty()
-            && self.users.is_empty()
+            && self.signed_in.is_empty()
             && self.sessions.is_empty()
             && self.removed_sessions.is_empty()
             && self.tokens.is_empty()
             && self.revoke_tokens_of.is_empty()
     }
+}
+
+/// See [`Changes::expect_sessions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionGuard {
+    pub user_id: u64,
+    pub count: u64,
+    pub limit: u32,
+}
+
+/// A sign-in, described as data: one atomic write of the new session, the removal of what
+/// [`crate::model::sign_in_removals`] picks (expired sessions, and beyond the limit the least
+/// recently used), the user's `last_sign_in_at`, and the audit entry.
+#[derive(Debug, Clone)]
+pub struct SignInWrite {
+    pub session: ActiveSession,
+    pub limit: u32,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub expire_delay: chrono::Duration,
+    /// Completed with the eviction count ([`AuditEntry::with_evicted`]).
+    pub audit: Option<AuditEntry>,
+}
+
+/// What a sign-in removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInOutcome {
+    /// Live sessions evicted by the limit (private ids).
+    pub evicted: Vec<String>,
+    /// Expired sessions removed on the way.
+    pub expired: u64,
 }
 
 /// Complete records written together by [`Backend::import`]: all of them or none.
@@ -143,13 +181,19 @@ pub trait Backend {
     /// nothing, whatever stops the process part-way: a rerun of the same import works.
     fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied>;
 
+    /// Signs a user in: see [`SignInWrite`]. Never leaves the user above the limit, whatever
+    /// runs at the same time.
+    fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome>;
+
+    /// An authenticated request on a stored session: replaces `stored` (exactly as read) by
+    /// `updated` in one atomic single-key write. Returns false, writing nothing, when the
+    /// session is gone (revoked a moment before): a touch never brings a session back.
+    fn touch(&self, stored: &ActiveSession, updated: &ActiveSession) -> Result<bool>;
+
     /// Removes every session and every remember-me token of every user, returning how many
-    /// sessions of how many users were removed. `audit` makes the entry recording the removal
-    /// from those two counts; it is written atomically with the removal.
-    fn remove_all_sessions(
-        &self,
-        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
-    ) -> Result<(u64, u64)>;
+    /// sessions of how many users were removed. The audit entry, completed with those counts
+    /// ([`AuditEntry::with_revoked`]), is written atomically with the removal.
+    fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<crate::model::Revoked>;
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The newest `limit` audit entries, newest first.

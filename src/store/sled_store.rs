@@ -29,8 +29,11 @@ use sled::{Transactional, Tree};
 use super::record::{
     self, FORMAT_VERSION, SessionCount, UsernameEntry, index_key, session_key, user_key,
 };
-use super::{Applied, Backend, Changes, Disagreement, Records, Stream};
-use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
+use super::{
+    Applied, Backend, Changes, Disagreement, Records, SessionGuard, SignInOutcome, SignInWrite,
+    Stream,
+};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
 use crate::{Error, Result};
 
 pub use open::{
@@ -376,32 +379,46 @@ impl<'a> Tx<'a> {
         Ok(user)
     }
 
-    /// Writes back an existing user, moving the session count it keeps by `change`, and the
-    /// copy of the user in the username index. Usernames and emails do not change (nothing
-    /// renames users), so the index keys stay as they are.
-    fn update_user(&self, user: &User, change: i64) -> TxResult<()> {
+    /// Sets an existing user's `last_sign_in_at`, moving the session count it keeps by
+    /// `change`, and the copy of the user in the username index. Only that field changes.
+    fn sign_in_user(
+        &self,
+        user_id: u64,
+        at: chrono::DateTime<chrono::Utc>,
+        change: i64,
+    ) -> TxResult<()> {
         let users = self.tree(Role::Users);
-        let Some(old) = users.get(user_key(user.id))? else {
-            return abort(Error::UserNotFound { id: user.id });
+        let Some(old) = users.get(user_key(user_id))? else {
+            return abort(Error::UserNotFound { id: user_id });
         };
-        let (old, sessions) = record::decode_user_record(user.id, &old).or_else(abort)?;
-        if index_key(&old.username) != index_key(&user.username)
-            || index_key(&old.email) != index_key(&user.email)
-        {
-            return abort(Error::InvalidField {
-                field: "user",
-                reason: format!("user id={} cannot be renamed", user.id),
-            });
-        }
+        let (mut user, sessions) = record::decode_user_record(user_id, &old).or_else(abort)?;
+        user.last_sign_in_at = Some(at);
         users.insert(
-            &user_key(user.id),
-            record::encode_user(user, self.moved(sessions, change)),
+            &user_key(user_id),
+            record::encode_user(&user, self.moved(sessions, change)),
         )?;
         self.tree(Role::ByUsername).insert(
             index_key(&user.username).as_bytes(),
-            record::encode_username_entry(user),
+            record::encode_username_entry(&user),
         )?;
         Ok(())
+    }
+
+    /// The session count the user record keeps, in this generation (0 for no user).
+    fn stored_count(&self, user_id: u64) -> TxResult<u64> {
+        Ok(match self.tree(Role::Users).get(user_key(user_id))? {
+            Some(bytes) => u64::from(
+                record::decode_session_count(&bytes)
+                    .map_err(|reason| Error::CorruptRecord {
+                        what: "user",
+                        key: format!("user id={user_id}"),
+                        reason,
+                    })
+                    .or_else(abort)?
+                    .in_generation(self.generation),
+            ),
+            None => 0,
+        })
     }
 
     /// A session count in the current generation, moved by `change` (never below zero).
@@ -434,6 +451,11 @@ impl<'a> Tx<'a> {
     }
 
     fn apply(&self, changes: &Changes) -> TxResult<Applied> {
+        if let Some(guard) = changes.expect_sessions
+            && self.stored_count(guard.user_id)? != guard.count
+        {
+            return abort(Error::WriteConflict);
+        }
         let mut applied = Applied::default();
         for user in &changes.new_users {
             applied.created_users.push(self.create_user(user.clone())?);
@@ -463,12 +485,17 @@ impl<'a> Tx<'a> {
                 *delta.entry(session.user_id).or_default() += 1;
             }
         }
-        // A user written back takes its count change in the same write (a sign-in writes its
+        // A user signed in takes its count change in the same write (a sign-in writes its
         // user once); the other users' counts are moved on their own.
-        for user in &changes.users {
-            self.update_user(user, delta.remove(&user.id).unwrap_or(0))?;
+        for &(user_id, at) in &changes.signed_in {
+            self.sign_in_user(user_id, at, delta.remove(&user_id).unwrap_or(0))?;
         }
         self.count_sessions(&delta)?;
+        if let Some(guard) = changes.expect_sessions
+            && self.stored_count(guard.user_id)? > u64::from(guard.limit)
+        {
+            return abort(Error::WriteConflict);
+        }
         for user_id in &changes.revoke_tokens_of {
             if let Some(old) = self.tree(Role::Tokens).remove(&user_key(*user_id))? {
                 applied.tokens_revoked +=
@@ -476,6 +503,12 @@ impl<'a> Tx<'a> {
             }
         }
         for (user_id, token) in &changes.tokens {
+            if !crate::secret::is_token_hash(&token.token_hash) {
+                return abort(Error::InvalidField {
+                    field: "token_hash",
+                    reason: format!("{:?} is not a token hash", token.token_hash),
+                });
+            }
             let tokens_tree = self.tree(Role::Tokens);
             let key = user_key(*user_id);
             let mut tokens = match tokens_tree.get(key)? {
@@ -583,14 +616,7 @@ impl Backend for SledStore {
     }
 
     fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
-        self.current()
-            .sessions
-            .scan_prefix(user_key(user_id))
-            .map(|entry| {
-                let (key, value) = entry.map_err(storage)?;
-                record::decode_session(&key, &value)
-            })
-            .collect()
+        Self::sessions_of_in(&self.current(), user_id)
     }
 
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession> {
@@ -645,20 +671,7 @@ impl Backend for SledStore {
     }
 
     fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
-        let generation = self.current();
-        generation
-            .users
-            .get(user_key(id))
-            .map_err(storage)?
-            .map(|bytes| {
-                record::decode_user_record(id, &bytes).map(|(user, count)| {
-                    (
-                        user,
-                        u64::from(count.in_generation(generation.sessions_number)),
-                    )
-                })
-            })
-            .transpose()
+        Self::user_with_session_count_in(&self.current(), id)
     }
 
     fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
@@ -724,12 +737,93 @@ impl Backend for SledStore {
         Ok(applied)
     }
 
-    fn remove_all_sessions(
-        &self,
-        audit: &dyn Fn(u64, u64) -> Option<AuditEntry>,
-    ) -> Result<(u64, u64)> {
+    fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome> {
+        let generation = self.current();
+        let user_id = write.session.user_id;
+        // The user's stored count is the version the write is guarded by: a concurrent
+        // change to the user's sessions makes it conflict, and it is planned again.
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((_, count)) = Self::user_with_session_count_in(&generation, user_id)? else {
+                return Err(Error::UserNotFound { id: user_id });
+            };
+            let (expired, evicted) = if count + 1 > u64::from(write.limit) {
+                let stored = Self::sessions_of_in(&generation, user_id)?;
+                crate::model::sign_in_removals(
+                    stored,
+                    &write.session.session_private_id,
+                    write.limit,
+                    write.now,
+                    write.expire_delay,
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let changes = Changes {
+                sessions: vec![write.session.clone()],
+                removed_sessions: expired
+                    .iter()
+                    .chain(&evicted)
+                    .map(|id| (user_id, id.clone()))
+                    .collect(),
+                signed_in: vec![(user_id, write.session.updated_at)],
+                expect_sessions: Some(SessionGuard {
+                    user_id,
+                    count,
+                    limit: write.limit,
+                }),
+                audit: write.audit.clone().map(|a| a.with_evicted(evicted.len())),
+                ..Changes::default()
+            };
+            match self.apply_to(&generation, &changes) {
+                Err(Error::WriteConflict) => {}
+                Err(error) => return Err(error),
+                Ok(_) => {
+                    return Ok(SignInOutcome {
+                        expired: expired.len() as u64,
+                        evicted,
+                    });
+                }
+            }
+        }
+        Err(Error::Storage {
+            message: format!("sign-in of user id={user_id} kept meeting concurrent changes"),
+        })
+    }
+
+    fn touch(&self, stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
+        let Some(key) = session_key(updated.user_id, &updated.session_private_id) else {
+            return Ok(false);
+        };
+        let generation = self.current();
+        let new = record::encode_session(updated);
+        let mut old = record::encode_session(stored);
+        for _ in 0..MAX_ATTEMPTS {
+            let swapped = self.write(|| {
+                generation
+                    .sessions
+                    .compare_and_swap(key, Some(old.as_slice()), Some(new.as_slice()))
+                    .map_err(storage)
+            })?;
+            match swapped {
+                Ok(()) => return Ok(true),
+                // Revoked: never brought back.
+                Err(sled::CompareAndSwapError { current: None, .. }) => return Ok(false),
+                // Touched by another request meanwhile: the newer request wins.
+                Err(sled::CompareAndSwapError {
+                    current: Some(current),
+                    ..
+                }) => old = current.to_vec(),
+            }
+        }
+        Err(Error::Storage {
+            message: "a session touch kept meeting concurrent changes".into(),
+        })
+    }
+
+    fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
         let mut generation = self.generation.write().expect("generation lock");
         let (sessions, users) = Self::totals(&generation)?;
+        let revoked = Revoked { sessions, users };
         // One atomic write switches to empty trees; then the old ones go.
         let next = Generation::open(
             &self.db,
@@ -738,7 +832,7 @@ impl Backend for SledStore {
         )?;
         self.write_meta(
             &[(GENERATION_KEY, &next.sessions_number.to_be_bytes())],
-            audit(sessions, users).as_ref(),
+            audit.map(|a| a.with_revoked(revoked)).as_ref(),
         )?;
         self.commit_writes()?;
         let old = std::mem::replace(&mut *generation, next);
@@ -749,7 +843,7 @@ impl Backend for SledStore {
         ] {
             self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
         }
-        Ok((sessions, users))
+        Ok(revoked)
     }
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
@@ -791,7 +885,37 @@ impl Backend for SledStore {
 /// database.
 const CHUNK: usize = 10_000;
 
+/// How often a guarded write is planned again after meeting a concurrent change.
+const MAX_ATTEMPTS: usize = 1000;
+
 impl SledStore {
+    fn user_with_session_count_in(generation: &Generation, id: u64) -> Result<Option<(User, u64)>> {
+        generation
+            .users
+            .get(user_key(id))
+            .map_err(storage)?
+            .map(|bytes| {
+                record::decode_user_record(id, &bytes).map(|(user, count)| {
+                    (
+                        user,
+                        u64::from(count.in_generation(generation.sessions_number)),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn sessions_of_in(generation: &Generation, user_id: u64) -> Result<Vec<ActiveSession>> {
+        generation
+            .sessions
+            .scan_prefix(user_key(user_id))
+            .map(|entry| {
+                let (key, value) = entry.map_err(storage)?;
+                record::decode_session(&key, &value)
+            })
+            .collect()
+    }
+
     /// Applies `changes` to `generation` in one transaction.
     fn apply_to(&self, generation: &Generation, changes: &Changes) -> Result<Applied> {
         let touches_sessions = !changes.sessions.is_empty() || !changes.removed_sessions.is_empty();
@@ -800,12 +924,12 @@ impl SledStore {
             (Role::Meta, creates, &self.meta),
             (
                 Role::Users,
-                creates || !changes.users.is_empty() || touches_sessions,
+                creates || !changes.signed_in.is_empty() || touches_sessions,
                 &generation.users,
             ),
             (
                 Role::ByUsername,
-                creates || !changes.users.is_empty(),
+                creates || !changes.signed_in.is_empty(),
                 &generation.by_username,
             ),
             (Role::ByEmail, creates, &generation.by_email),
@@ -828,7 +952,7 @@ impl SledStore {
         if trees.is_empty() {
             return Ok(Applied::default());
         }
-        if creates || !changes.users.is_empty() {
+        if creates || !changes.signed_in.is_empty() {
             self.before_writing_users()?;
         }
         self.write(|| {

@@ -1,0 +1,493 @@
+//! The conformance suite: the storage contract ([`Backend`]) written down once as tests, and
+//! run against every store (sled and the in-memory store here; the Redis store joins with
+//! one more line of `conformance!`). Each case takes a fresh, empty store. The concurrent
+//! cases run writers on threads and check the promises that only atomic writes keep.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::{Backend, Changes, Records, SignInWrite};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
+use crate::{Error, secret};
+
+/// A store under test, shared by threads.
+pub type Store = Arc<dyn Backend + Send + Sync>;
+
+fn at(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + Duration::minutes(minute)
+}
+
+fn entry(action: &str) -> AuditEntry {
+    AuditEntry {
+        at: at(0),
+        os_user: "tester".into(),
+        origin: "conformance".into(),
+        action: action.into(),
+        user_ids: vec![],
+        sessions: 0,
+        detail: action.into(),
+    }
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: 0,
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        name: name.into(),
+        state: UserState::Active,
+        admin: false,
+        created_at: at(0),
+        last_sign_in_at: None,
+    }
+}
+
+fn create(store: &Store, name: &str) -> User {
+    let changes = Changes {
+        new_users: vec![user(name)],
+        ..Changes::default()
+    };
+    store.apply(changes).unwrap().created_users.remove(0)
+}
+
+fn session(user_id: u64, public: &str, minute: i64) -> ActiveSession {
+    ActiveSession {
+        session_private_id: secret::private_id(public),
+        user_id,
+        ip_address: "10.0.0.1".into(),
+        browser: "Firefox".into(),
+        os: "Linux".into(),
+        device_name: "Other".into(),
+        device_type: "desktop".into(),
+        is_impersonated: false,
+        admin_mode: false,
+        created_at: at(minute),
+        updated_at: at(minute),
+    }
+}
+
+fn sign_in(store: &Store, session: &ActiveSession, limit: u32) -> super::SignInOutcome {
+    store
+        .sign_in(SignInWrite {
+            session: session.clone(),
+            limit,
+            now: session.updated_at,
+            expire_delay: Duration::days(7),
+            audit: Some(entry("sign_in")),
+        })
+        .unwrap()
+}
+
+fn ids(store: &Store, user_id: u64) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .sessions_of(user_id)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_private_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub fn users_are_unique_and_found_case_insensitively(store: Store) {
+    let alice = create(&store, "Alice");
+    let bob = create(&store, "bob");
+    assert!(bob.id > alice.id);
+    assert_eq!(store.user_id_by_username("ALICE").unwrap(), Some(alice.id));
+    assert_eq!(
+        store.user_id_by_email("alice@EXAMPLE.com").unwrap(),
+        Some(alice.id)
+    );
+    assert_eq!(
+        store.user_by_username("alice").unwrap(),
+        Some(alice.clone())
+    );
+    let clash = store.apply(Changes {
+        new_users: vec![User {
+            email: "other@example.com".into(),
+            ..user("ALICE")
+        }],
+        ..Changes::default()
+    });
+    assert!(
+        matches!(clash, Err(Error::UsernameTaken { .. })),
+        "{clash:?}"
+    );
+    assert_eq!(store.user_count().unwrap(), 2);
+    let after: Vec<u64> = store.users(Some(alice.id)).map(|u| u.unwrap().id).collect();
+    assert_eq!(after, [bob.id]);
+}
+
+pub fn a_sign_in_below_the_limit_stores_the_session_and_the_time(store: Store) {
+    let alice = create(&store, "alice");
+    let first = session(alice.id, "one", 1);
+    let outcome = sign_in(&store, &first, 3);
+    assert!(outcome.evicted.is_empty());
+    assert_eq!(
+        store.session(alice.id, &first.session_private_id).unwrap(),
+        Some(first)
+    );
+    let (user, count) = store.user_with_session_count(alice.id).unwrap().unwrap();
+    assert_eq!((user.last_sign_in_at, count), (Some(at(1)), 1));
+    assert_eq!(store.recent_audit(1).unwrap()[0].action, "sign_in");
+}
+
+pub fn a_sign_in_at_the_limit_evicts_the_least_recently_used(store: Store) {
+    let alice = create(&store, "alice");
+    for (n, minute) in [("a", 5), ("b", 1), ("c", 3)] {
+        sign_in(&store, &session(alice.id, n, minute), 3);
+    }
+    let outcome = sign_in(&store, &session(alice.id, "d", 9), 3);
+    assert_eq!(outcome.evicted, [secret::private_id("b")]);
+    let mut expected: Vec<String> = ["a", "c", "d"].map(secret::private_id).into();
+    expected.sort();
+    assert_eq!(ids(&store, alice.id), expected);
+    assert_eq!(
+        store.user_with_session_count(alice.id).unwrap().unwrap().1,
+        3
+    );
+    let audit = &store.recent_audit(1).unwrap()[0];
+    assert_eq!(audit.sessions, 1);
+    assert!(
+        audit.detail.ends_with("1 evicted by the limit"),
+        "{}",
+        audit.detail
+    );
+}
+
+pub fn a_sign_in_removes_expired_sessions_first(store: Store) {
+    let alice = create(&store, "alice");
+    sign_in(&store, &session(alice.id, "old", 0), 2);
+    sign_in(&store, &session(alice.id, "recent", 60), 2);
+    // Eight days later: "old" and "recent" expired; nothing live is evicted.
+    let later = session(alice.id, "new", 8 * 24 * 60);
+    let outcome = sign_in(&store, &later, 2);
+    assert_eq!((outcome.expired, outcome.evicted.len()), (2, 0));
+    assert_eq!(ids(&store, alice.id), [later.session_private_id]);
+}
+
+pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store) {
+    let alice = create(&store, "alice");
+    let stored = session(alice.id, "one", 1);
+    sign_in(&store, &stored, 10);
+    let moved = ActiveSession {
+        ip_address: "10.0.0.2".into(),
+        updated_at: at(2),
+        ..stored.clone()
+    };
+    assert!(store.touch(&stored, &moved).unwrap());
+    assert_eq!(
+        store.session(alice.id, &stored.session_private_id).unwrap(),
+        Some(moved.clone())
+    );
+    store
+        .apply(Changes {
+            removed_sessions: vec![(alice.id, stored.session_private_id.clone())],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(!store.touch(&moved, &moved).unwrap());
+    assert_eq!(
+        store.session(alice.id, &stored.session_private_id).unwrap(),
+        None
+    );
+    assert_eq!(
+        store.user_with_session_count(alice.id).unwrap().unwrap().1,
+        0
+    );
+}
+
+pub fn a_revoke_removes_the_sessions_and_the_remember_me_tokens_together(store: Store) {
+    let alice = create(&store, "alice");
+    for n in ["a", "b"] {
+        sign_in(&store, &session(alice.id, n, 1), 10);
+    }
+    let token = RememberToken {
+        token_hash: secret::token_hash("raw"),
+        created_at: at(1),
+    };
+    store
+        .apply(Changes {
+            tokens: vec![(alice.id, token)],
+            ..Changes::default()
+        })
+        .unwrap();
+    let applied = store
+        .apply(Changes {
+            removed_sessions: vec![
+                (alice.id, secret::private_id("a")),
+                (alice.id, secret::private_id("nope")),
+            ],
+            revoke_tokens_of: vec![alice.id],
+            audit: Some(entry("destroy_session")),
+            ..Changes::default()
+        })
+        .unwrap();
+    assert_eq!((applied.sessions_removed, applied.tokens_revoked), (1, 1));
+    assert_eq!(ids(&store, alice.id), [secret::private_id("b")]);
+    assert!(store.remember_tokens(alice.id).unwrap().is_empty());
+    // A malformed token hash is refused, not a panic.
+    let bad = store.apply(Changes {
+        tokens: vec![(
+            alice.id,
+            RememberToken {
+                token_hash: "xyz".into(),
+                created_at: at(1),
+            },
+        )],
+        ..Changes::default()
+    });
+    assert!(matches!(bad, Err(Error::InvalidField { .. })), "{bad:?}");
+}
+
+pub fn destroy_all_reports_and_audits_what_it_removed(store: Store) {
+    let alice = create(&store, "alice");
+    let bob = create(&store, "bob");
+    for (owner, n) in [(alice.id, "a"), (alice.id, "b"), (bob.id, "c")] {
+        sign_in(&store, &session(owner, n, 1), 10);
+    }
+    let revoked = store
+        .remove_all_sessions(Some(entry("destroy_all")))
+        .unwrap();
+    assert_eq!((revoked.sessions, revoked.users), (3, 2));
+    assert_eq!(store.session_count().unwrap(), 0);
+    assert_eq!(store.user_count().unwrap(), 2);
+    let audit = &store.recent_audit(1).unwrap()[0];
+    assert_eq!(
+        (audit.sessions, audit.detail.as_str()),
+        (3, "3 sessions of 2 users")
+    );
+    sign_in(&store, &session(alice.id, "after", 2), 10);
+    assert_eq!(
+        store.user_with_session_count(alice.id).unwrap().unwrap().1,
+        1
+    );
+}
+
+pub fn an_import_is_all_or_nothing(store: Store) {
+    let kept = create(&store, "kept");
+    let records = |bad: bool| Records {
+        users: vec![User {
+            id: 50,
+            ..user("imported")
+        }],
+        sessions: vec![ActiveSession {
+            session_private_id: if bad {
+                "not a private id".into()
+            } else {
+                secret::private_id("i")
+            },
+            ..session(50, "i", 1)
+        }],
+        tokens: vec![],
+    };
+    assert!(store.import(records(true), Some(entry("import"))).is_err());
+    assert_eq!(store.user_count().unwrap(), 1);
+    assert!(store.recent_audit(10).unwrap().is_empty());
+    store.import(records(false), Some(entry("import"))).unwrap();
+    assert_eq!(store.user_count().unwrap(), 2);
+    assert_eq!(ids(&store, 50), [secret::private_id("i")]);
+    assert_eq!(store.user(kept.id).unwrap(), Some(kept));
+}
+
+pub fn a_settings_change_is_written_with_its_audit_entry(store: Store) {
+    let mut settings = store.settings().unwrap();
+    settings.session_limit = 7;
+    store
+        .put_settings(&settings, Some(&entry("config")))
+        .unwrap();
+    assert_eq!(store.settings().unwrap().session_limit, 7);
+    assert_eq!(store.recent_audit(1).unwrap()[0].action, "config");
+}
+
+pub fn a_guarded_write_conflicts_when_the_sessions_moved_or_the_limit_would_break(store: Store) {
+    let alice = create(&store, "alice");
+    sign_in(&store, &session(alice.id, "a", 1), 10);
+    let guarded = |count: u64, limit: u32, public: &str| {
+        store.apply(Changes {
+            sessions: vec![session(alice.id, public, 2)],
+            expect_sessions: Some(super::SessionGuard {
+                user_id: alice.id,
+                count,
+                limit,
+            }),
+            ..Changes::default()
+        })
+    };
+    // Planned when alice had no session: another write came first.
+    assert!(matches!(guarded(0, 10, "b"), Err(Error::WriteConflict)));
+    // Would leave two sessions under a limit of one.
+    assert!(matches!(guarded(1, 1, "b"), Err(Error::WriteConflict)));
+    assert_eq!(ids(&store, alice.id), [secret::private_id("a")]);
+    guarded(1, 2, "b").unwrap();
+    assert_eq!(
+        store.user_with_session_count(alice.id).unwrap().unwrap().1,
+        2
+    );
+}
+
+/// Runs `work` on `threads` threads at once.
+fn race(threads: usize, work: impl Fn(usize) + Send + Sync) {
+    let start = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let (start, work) = (&start, &work);
+            scope.spawn(move || {
+                start.wait();
+                work(thread);
+            });
+        }
+    });
+}
+
+pub fn concurrent_sign_ins_at_the_limit_never_leave_more_than_the_limit(store: Store) {
+    const LIMIT: u32 = 5;
+    let alice = create(&store, "alice");
+    race(4, |thread| {
+        for n in 0..100 {
+            let s = session(alice.id, &format!("t{thread}-{n}"), n + 1);
+            sign_in(&store, &s, LIMIT);
+        }
+    });
+    let stored = store.sessions_of(alice.id).unwrap().len() as u64;
+    assert_eq!(stored, u64::from(LIMIT));
+    assert_eq!(
+        store.user_with_session_count(alice.id).unwrap().unwrap().1,
+        stored
+    );
+}
+
+pub fn a_revoke_racing_a_touch_never_resurrects_the_session(store: Store) {
+    let alice = create(&store, "alice");
+    for round in 0..20 {
+        let stored = session(alice.id, &format!("s{round}"), 1);
+        sign_in(&store, &stored, 1000);
+        let revoked = AtomicBool::new(false);
+        race(2, |thread| {
+            if thread == 0 {
+                let mut current = stored.clone();
+                for minute in 2..200 {
+                    let next = ActiveSession {
+                        updated_at: at(minute),
+                        ..current.clone()
+                    };
+                    if !store.touch(&current, &next).unwrap() {
+                        break;
+                    }
+                    current = next;
+                }
+            } else {
+                store
+                    .apply(Changes {
+                        removed_sessions: vec![(alice.id, stored.session_private_id.clone())],
+                        ..Changes::default()
+                    })
+                    .unwrap();
+                revoked.store(true, Ordering::SeqCst);
+            }
+        });
+        assert!(revoked.load(Ordering::SeqCst));
+        assert_eq!(
+            store.session(alice.id, &stored.session_private_id).unwrap(),
+            None,
+            "round {round}: the revoked session came back"
+        );
+    }
+    assert_eq!(
+        store.user_with_session_count(alice.id).unwrap().unwrap().1,
+        0
+    );
+}
+
+pub fn destroy_all_racing_sign_ins_leaves_only_sessions_created_after_it(store: Store) {
+    let users: Vec<User> = (0..4).map(|n| create(&store, &format!("u{n}"))).collect();
+    let started = AtomicBool::new(false);
+    let signed_in = std::sync::atomic::AtomicUsize::new(0);
+    // Per sign-in: its private id, and whether it had returned before destroy_all started.
+    let done: std::sync::Mutex<Vec<(u64, String, bool)>> = std::sync::Mutex::default();
+    race(3, |thread| {
+        if thread == 2 {
+            // Once some sign-ins have returned, while the others go on.
+            while signed_in.load(Ordering::SeqCst) < 40 {
+                std::thread::yield_now();
+            }
+            started.store(true, Ordering::SeqCst);
+            store.remove_all_sessions(None).unwrap();
+            return;
+        }
+        for n in 0..150 {
+            let owner = users[(n + thread) % users.len()].id;
+            let s = session(owner, &format!("t{thread}-{n}"), 1);
+            sign_in(&store, &s, 1000);
+            let before = !started.load(Ordering::SeqCst);
+            done.lock()
+                .unwrap()
+                .push((owner, s.session_private_id, before));
+            signed_in.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let done = done.into_inner().unwrap();
+    assert!(
+        done.iter().any(|(_, _, before)| *before),
+        "no sign-in before destroy_all"
+    );
+    for (owner, id, before) in &done {
+        let present = store.session(*owner, id).unwrap().is_some();
+        if *before {
+            assert!(!present, "a session created before destroy_all survived it");
+        }
+    }
+    for user in &users {
+        let count = store.user_with_session_count(user.id).unwrap().unwrap().1;
+        assert_eq!(count, store.sessions_of(user.id).unwrap().len() as u64);
+    }
+}
+
+/// One `#[test]` per case of the suite, for the store that `$make` opens (an expression
+/// giving a [`Store`] and whatever must live as long as it).
+#[macro_export]
+macro_rules! conformance {
+    ($module:ident, $make:expr) => {
+        mod $module {
+            use $crate::store::conformance as suite;
+            conformance!(@cases $make;
+                users_are_unique_and_found_case_insensitively
+                a_sign_in_below_the_limit_stores_the_session_and_the_time
+                a_sign_in_at_the_limit_evicts_the_least_recently_used
+                a_sign_in_removes_expired_sessions_first
+                a_touch_moves_a_session_and_never_brings_back_a_revoked_one
+                a_revoke_removes_the_sessions_and_the_remember_me_tokens_together
+                destroy_all_reports_and_audits_what_it_removed
+                an_import_is_all_or_nothing
+                a_settings_change_is_written_with_its_audit_entry
+                a_guarded_write_conflicts_when_the_sessions_moved_or_the_limit_would_break
+                concurrent_sign_ins_at_the_limit_never_leave_more_than_the_limit
+                a_revoke_racing_a_touch_never_resurrects_the_session
+                destroy_all_racing_sign_ins_leaves_only_sessions_created_after_it
+            );
+        }
+    };
+    (@cases $make:expr; $($case:ident)*) => {
+        $(
+            #[test]
+            fn $case() {
+                let (store, _keep) = $make;
+                suite::$case(store);
+            }
+        )*
+    };
+}
+
+conformance!(sled, {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        crate::store::SledStore::open(&dir.path().join("db"), crate::store::Mode::Create).unwrap();
+    (std::sync::Arc::new(store) as suite::Store, dir)
+});
+
+conformance!(memory, {
+    let store = crate::store::memory::MemoryStore::default();
+    (std::sync::Arc::new(store) as suite::Store, ())
+});
