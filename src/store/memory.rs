@@ -8,7 +8,10 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::{Applied, Backend, Changes, Disagreement, Records, SignInOutcome, SignInWrite, Stream};
+use super::{
+    Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
+    Stream, UserDirectory,
+};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
 use crate::{Error, Result};
 
@@ -156,19 +159,7 @@ impl MemoryStore {
     }
 }
 
-impl Backend for MemoryStore {
-    fn settings(&self) -> Result<Settings> {
-        Ok(self.read(|s| s.settings))
-    }
-
-    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
-        self.write(|s| {
-            s.settings = *settings;
-            s.audit.extend(audit.cloned());
-            Ok(())
-        })
-    }
-
+impl UserDirectory for MemoryStore {
     fn user(&self, id: u64) -> Result<Option<User>> {
         Ok(self.read(|s| s.users.get(&id).cloned()))
     }
@@ -202,6 +193,12 @@ impl Backend for MemoryStore {
                 .collect()
         });
         Box::new(users.into_iter().map(Ok))
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn session_count_of(&self, user_id: u64) -> Result<u64> {
+        Ok(self.read(|s| s.count(user_id)))
     }
 
     fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>> {
@@ -239,30 +236,8 @@ impl Backend for MemoryStore {
         Ok(self.read(|s| s.sessions.values().filter(|x| x.updated_at > after).count() as u64))
     }
 
-    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
-        Ok(self.read(|s| s.users.get(&id).map(|u| (u.clone(), s.count(id)))))
-    }
-
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
         Ok(self.read(|s| s.tokens.get(&user_id).cloned().unwrap_or_default()))
-    }
-
-    fn apply(&self, changes: Changes) -> Result<Applied> {
-        self.write(|s| s.apply(&changes))
-    }
-
-    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
-        self.write(|s| {
-            let mut applied = s.apply(&Changes {
-                new_users: records.users,
-                sessions: records.sessions,
-                tokens: records.tokens,
-                audit,
-                ..Changes::default()
-            })?;
-            applied.sessions_removed = 0;
-            Ok(applied)
-        })
     }
 
     fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome> {
@@ -326,6 +301,38 @@ impl Backend for MemoryStore {
             s.tokens.clear();
             s.audit.extend(audit.map(|a| a.with_revoked(revoked)));
             Ok(revoked)
+        })
+    }
+}
+
+impl Backend for MemoryStore {
+    fn settings(&self) -> Result<Settings> {
+        Ok(self.read(|s| s.settings))
+    }
+
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
+        self.write(|s| {
+            s.settings = *settings;
+            s.audit.extend(audit.cloned());
+            Ok(())
+        })
+    }
+
+    fn apply(&self, changes: Changes) -> Result<Applied> {
+        self.write(|s| s.apply(&changes))
+    }
+
+    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
+        self.write(|s| {
+            let mut applied = s.apply(&Changes {
+                new_users: records.users,
+                sessions: records.sessions,
+                tokens: records.tokens,
+                audit,
+                ..Changes::default()
+            })?;
+            applied.sessions_removed = 0;
+            Ok(applied)
         })
     }
 

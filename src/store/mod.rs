@@ -136,13 +136,9 @@ impl fmt::Display for Disagreement {
     }
 }
 
-/// The storage operations the rules need. Reads return what is stored, expired sessions
-/// included: deciding what is live is a rule, not storage.
-pub trait Backend {
-    fn settings(&self) -> Result<Settings>;
-    /// Stores the settings and, in the same atomic write, the audit entry of the change.
-    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()>;
-
+/// The user directory: who the users are. GitLab keeps them in `PostgreSQL`; here they share
+/// the sled database with the sessions, but nothing above the store assumes that.
+pub trait UserDirectory {
     fn user(&self, id: u64) -> Result<Option<User>>;
     /// The id of the user with this username, compared case-insensitively.
     fn user_id_by_username(&self, username: &str) -> Result<Option<u64>>;
@@ -153,7 +149,12 @@ pub trait Backend {
     fn user_count(&self) -> Result<u64>;
     /// Every user with an id above `after`, in id order, read lazily.
     fn users(&self, after: Option<u64>) -> Stream<'_, User>;
+}
 
+/// The session store: each user's active sessions and remember-me tokens (GitLab keeps them
+/// in Redis). Reads return what is stored, expired sessions included: deciding what is live
+/// is a rule, not storage.
+pub trait SessionStore {
     fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>>;
     /// One user's sessions, in no particular order.
     fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>>;
@@ -162,24 +163,15 @@ pub trait Backend {
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession>;
     /// How many sessions are stored, expired ones included.
     fn session_count(&self) -> Result<u64>;
+    /// How many sessions one user has stored, expired ones included, without reading them.
+    fn session_count_of(&self, user_id: u64) -> Result<u64>;
     /// How many sessions of how many users are stored, expired ones included: the figures
-    /// [`Backend::remove_all_sessions`] would report now.
+    /// [`SessionStore::remove_all_sessions`] would report now.
     fn session_totals(&self) -> Result<(u64, u64)>;
     /// How many stored sessions were last updated after `after` (the live ones, for the
-    /// registry's expiry rule). Reads every session, decoding it without copying.
+    /// registry's expiry rule). Reads every session, writes nothing.
     fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64>;
-    /// A user and how many sessions they have stored, expired ones included, in one read: no
-    /// scan of the sessions.
-    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>>;
-
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>>;
-
-    /// Applies `changes` atomically.
-    fn apply(&self, changes: Changes) -> Result<Applied>;
-
-    /// Writes `records` (users keep their ids) and the audit entry of the import, all or
-    /// nothing, whatever stops the process part-way: a rerun of the same import works.
-    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied>;
 
     /// Signs a user in: see [`SignInWrite`]. Never leaves the user above the limit, whatever
     /// runs at the same time.
@@ -194,6 +186,21 @@ pub trait Backend {
     /// sessions of how many users were removed. The audit entry, completed with those counts
     /// ([`AuditEntry::with_revoked`]), is written atomically with the removal.
     fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<crate::model::Revoked>;
+}
+
+/// A deployment's store: its user directory and session store, its settings and audit log,
+/// and the writes that must agree across them. Each write is one call, described as data.
+pub trait Backend: UserDirectory + SessionStore {
+    fn settings(&self) -> Result<Settings>;
+    /// Stores the settings and, in the same atomic write, the audit entry of the change.
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()>;
+
+    /// Applies `changes` atomically.
+    fn apply(&self, changes: Changes) -> Result<Applied>;
+
+    /// Writes `records` (users keep their ids) and the audit entry of the import, all or
+    /// nothing, whatever stops the process part-way: a rerun of the same import works.
+    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied>;
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The newest `limit` audit entries, newest first.

@@ -30,8 +30,8 @@ use super::record::{
     self, FORMAT_VERSION, SessionCount, UsernameEntry, index_key, session_key, user_key,
 };
 use super::{
-    Applied, Backend, Changes, Disagreement, Records, SessionGuard, SignInOutcome, SignInWrite,
-    Stream,
+    Applied, Backend, Changes, Disagreement, Records, SessionGuard, SessionStore, SignInOutcome,
+    SignInWrite, Stream, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
 use crate::{Error, Result};
@@ -531,23 +531,7 @@ impl<'a> Tx<'a> {
     }
 }
 
-impl Backend for SledStore {
-    fn settings(&self) -> Result<Settings> {
-        match self.meta.get(SETTINGS_KEY).map_err(storage)? {
-            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| Error::CorruptRecord {
-                what: "settings",
-                key: "settings".into(),
-                reason: e.to_string(),
-            }),
-            None => Ok(Settings::default()),
-        }
-    }
-
-    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
-        let bytes = postcard::to_stdvec(settings).expect("encoding to memory cannot fail");
-        self.write_meta(&[(SETTINGS_KEY, &bytes)], audit)
-    }
-
+impl UserDirectory for SledStore {
     fn user(&self, id: u64) -> Result<Option<User>> {
         self.current()
             .users
@@ -601,6 +585,12 @@ impl Backend for SledStore {
             let (key, value) = entry.map_err(storage)?;
             record::decode_user(record::decode_id(&key, "user")?, &value)
         }))
+    }
+}
+
+impl SessionStore for SledStore {
+    fn session_count_of(&self, user_id: u64) -> Result<u64> {
+        Ok(Self::user_with_session_count_in(&self.current(), user_id)?.map_or(0, |(_, n)| n))
     }
 
     fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>> {
@@ -663,78 +653,6 @@ impl Backend for SledStore {
             Some(bytes) => record::decode_tokens(user_id, &bytes),
             None => Ok(Vec::new()),
         }
-    }
-
-    fn apply(&self, changes: Changes) -> Result<Applied> {
-        let generation = self.current();
-        self.apply_to(&generation, &changes)
-    }
-
-    fn user_with_session_count(&self, id: u64) -> Result<Option<(User, u64)>> {
-        Self::user_with_session_count_in(&self.current(), id)
-    }
-
-    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
-        let mut generation = self.generation.write().expect("generation lock");
-        let next = Generation::open(
-            &self.db,
-            generation.users_number + 1,
-            generation.sessions_number + 1,
-        )?;
-        self.write(|| {
-            // What an import cut short may have left under these names.
-            for tree in [
-                &next.users,
-                &next.by_username,
-                &next.by_email,
-                &next.sessions,
-                &next.tokens,
-            ] {
-                tree.clear().map_err(storage)?;
-            }
-            Ok(())
-        })?;
-        self.before_writing_users()?;
-        self.copy_generation(&generation, &next)?;
-        let mut applied = Applied::default();
-        for users in records.users.chunks(CHUNK) {
-            let changes = Changes {
-                new_users: users.to_vec(),
-                ..Changes::default()
-            };
-            applied
-                .created_users
-                .extend(self.apply_to(&next, &changes)?.created_users);
-        }
-        for sessions in records.sessions.chunks(CHUNK) {
-            let changes = Changes {
-                sessions: sessions.to_vec(),
-                ..Changes::default()
-            };
-            self.apply_to(&next, &changes)?;
-        }
-        for tokens in records.tokens.chunks(CHUNK) {
-            let changes = Changes {
-                tokens: tokens.to_vec(),
-                ..Changes::default()
-            };
-            self.apply_to(&next, &changes)?;
-        }
-        // The switch: one atomic write, with the audit entry.
-        self.write_meta(
-            &[
-                (USERS_GENERATION_KEY, &next.users_number.to_be_bytes()),
-                (GENERATION_KEY, &next.sessions_number.to_be_bytes()),
-            ],
-            audit.as_ref(),
-        )?;
-        self.commit_writes()?;
-        let old = std::mem::replace(&mut *generation, next);
-        drop(generation);
-        for name in old.names() {
-            self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
-        }
-        Ok(applied)
     }
 
     fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome> {
@@ -844,6 +762,92 @@ impl Backend for SledStore {
             self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
         }
         Ok(revoked)
+    }
+}
+
+impl Backend for SledStore {
+    fn settings(&self) -> Result<Settings> {
+        match self.meta.get(SETTINGS_KEY).map_err(storage)? {
+            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| Error::CorruptRecord {
+                what: "settings",
+                key: "settings".into(),
+                reason: e.to_string(),
+            }),
+            None => Ok(Settings::default()),
+        }
+    }
+
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
+        let bytes = postcard::to_stdvec(settings).expect("encoding to memory cannot fail");
+        self.write_meta(&[(SETTINGS_KEY, &bytes)], audit)
+    }
+
+    fn apply(&self, changes: Changes) -> Result<Applied> {
+        let generation = self.current();
+        self.apply_to(&generation, &changes)
+    }
+
+    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
+        let mut generation = self.generation.write().expect("generation lock");
+        let next = Generation::open(
+            &self.db,
+            generation.users_number + 1,
+            generation.sessions_number + 1,
+        )?;
+        self.write(|| {
+            // What an import cut short may have left under these names.
+            for tree in [
+                &next.users,
+                &next.by_username,
+                &next.by_email,
+                &next.sessions,
+                &next.tokens,
+            ] {
+                tree.clear().map_err(storage)?;
+            }
+            Ok(())
+        })?;
+        self.before_writing_users()?;
+        self.copy_generation(&generation, &next)?;
+        let mut applied = Applied::default();
+        for users in records.users.chunks(CHUNK) {
+            let changes = Changes {
+                new_users: users.to_vec(),
+                ..Changes::default()
+            };
+            applied
+                .created_users
+                .extend(self.apply_to(&next, &changes)?.created_users);
+        }
+        for sessions in records.sessions.chunks(CHUNK) {
+            let changes = Changes {
+                sessions: sessions.to_vec(),
+                ..Changes::default()
+            };
+            self.apply_to(&next, &changes)?;
+        }
+        for tokens in records.tokens.chunks(CHUNK) {
+            let changes = Changes {
+                tokens: tokens.to_vec(),
+                ..Changes::default()
+            };
+            self.apply_to(&next, &changes)?;
+        }
+        // The switch: one atomic write, with the audit entry.
+        self.write_meta(
+            &[
+                (USERS_GENERATION_KEY, &next.users_number.to_be_bytes()),
+                (GENERATION_KEY, &next.sessions_number.to_be_bytes()),
+            ],
+            audit.as_ref(),
+        )?;
+        self.commit_writes()?;
+        let old = std::mem::replace(&mut *generation, next);
+        drop(generation);
+        for name in old.names() {
+            self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
+        }
+        Ok(applied)
     }
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {

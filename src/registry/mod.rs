@@ -1,0 +1,334 @@
+//! The domain: every rule of GitLab's `ActiveSession`, in one place. The registry reads and
+//! writes through a [`Backend`] and takes "now" from a [`Clock`]; the scripting layer and the
+//! command line call it and add no rules of their own.
+//!
+//! Rules kept here: the session limit with least-recently-used eviction, expiry (expired
+//! sessions are never returned and are removed when met), hashed ids, revocation of
+//! remember-me tokens with every revoked session, the current session's protection, dry run
+//! and the audit log.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::model::{ActiveSession, AuditEntry, Revoked, Settings, User};
+use crate::store::{Backend, Changes, Disagreement};
+
+use crate::Result;
+/// Complete records to write with [`Registry::import`].
+pub use crate::store::Records as Import;
+
+/// The longest User-Agent kept; GitLab cuts it the same way before parsing.
+pub const MAX_USER_AGENT_CHARS: usize = 1024;
+
+/// Records written per transaction by an import, and expired sessions removed per transaction
+/// by a sweep: bounded memory however large the database.
+const WRITE_CHUNK: usize = 10_000;
+
+/// Who is making changes, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The operating-system user.
+    pub os_user: String,
+    /// `console`, `-e`, a script path or a subcommand.
+    pub origin: String,
+}
+
+impl Actor {
+    /// The current operating-system user acting from `origin`.
+    pub fn current(origin: impl Into<String>) -> Self {
+        Self {
+            os_user: whoami::username(),
+            origin: origin.into(),
+        }
+    }
+}
+
+/// Users, sessions and remember-me tokens with GitLab's rules.
+pub struct Registry {
+    store: Box<dyn Backend + Send + Sync>,
+    clock: Arc<dyn Clock>,
+    actor: Option<Actor>,
+    dry_run: bool,
+    planned: Mutex<Vec<AuditEntry>>,
+}
+
+impl Registry {
+    /// A registry over `store`. Mutations are not audited until [`Registry::audited_as`].
+    pub fn new(store: Box<dyn Backend + Send + Sync>, clock: Arc<dyn Clock>) -> Result<Self> {
+        // The store must be readable: its settings are read now, and wherever used.
+        store.settings()?;
+        Ok(Self {
+            store,
+            clock,
+            actor: None,
+            dry_run: false,
+            planned: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Records every mutation in the audit log as made by `actor`.
+    #[must_use]
+    pub fn audited_as(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// With dry run on, mutations compute and report what they would do and write nothing.
+    #[must_use]
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The mutations that dry run skipped since the last call, oldest first.
+    pub fn take_planned(&self) -> Vec<AuditEntry> {
+        std::mem::take(&mut *self.planned.lock().expect("planned lock"))
+    }
+
+    // ----- settings -----
+
+    /// The settings, read from the store each time: another process may have changed them.
+    pub fn settings(&self) -> Result<Settings> {
+        self.store.settings()
+    }
+
+    /// Changes one setting (`session_limit` or `session_expire_delay`) from its text form.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<Settings> {
+        let mut settings = self.settings()?;
+        let before = settings.get(key)?;
+        settings.set(key, value)?;
+        let entry = self.audit_entry("config", vec![], 0, format!("{key}: {before} -> {value}"));
+        if self.dry_run {
+            self.plan(entry);
+            return Ok(settings);
+        }
+        self.store.put_settings(&settings, entry.as_ref())?;
+        self.store.flush()?;
+        Ok(settings)
+    }
+
+    /// Stores the settings of a backup being restored into a new database (not audited: the
+    /// restored audit log and the restore's own entry say where they came from).
+    pub fn restore_settings(&self, settings: Settings) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.store.put_settings(&settings, None)?;
+        Ok(())
+    }
+
+    /// Appends the audit log of a backup being restored, oldest first.
+    pub fn restore_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        for entry in entries {
+            self.store.append_audit(entry)?;
+        }
+        Ok(())
+    }
+
+    /// How many live sessions of how many users `after` would end: those it expires, and
+    /// beyond its session limit the least recently used. Reads every session; writes nothing.
+    pub fn sessions_ended_by(&self, after: Settings) -> Result<Revoked> {
+        let now = self.now();
+        let mut ended = Revoked::default();
+        let mut group: Vec<ActiveSession> = Vec::new();
+        let mut count = |group: &mut Vec<ActiveSession>| {
+            let (live, expired): (Vec<_>, Vec<_>) = group
+                .drain(..)
+                .partition(|s| !s.is_expired(now, after.expire_delay()));
+            let n = expired.len() + live.len().saturating_sub(after.session_limit as usize);
+            if n > 0 {
+                ended.sessions += n as u64;
+                ended.users += 1;
+            }
+        };
+        for session in self.list_all() {
+            let session = session?;
+            if group.last().is_some_and(|s| s.user_id != session.user_id) {
+                count(&mut group);
+            }
+            group.push(session);
+        }
+        count(&mut group);
+        Ok(ended)
+    }
+
+    /// After a setting was lowered: removes the sessions it expired and, beyond the session
+    /// limit, each user's least recently used. Audited.
+    pub fn end_sessions_beyond_settings(&self) -> Result<Revoked> {
+        let mut ended = self.sweep_expired()?;
+        let limit = u64::from(self.settings()?.session_limit);
+        let over: Vec<u64> = self
+            .users(None)
+            .filter_map(|user| {
+                let user = match user {
+                    Ok(user) => user,
+                    Err(error) => return Some(Err(error)),
+                };
+                match self.store.session_count_of(user.id) {
+                    Ok(count) if count > limit => Some(Ok(user.id)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            })
+            .collect::<Result<_>>()?;
+        for user_id in over {
+            let removed = self.cleanup(user_id)?;
+            if removed > 0 {
+                ended.sessions += removed;
+                ended.users += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Where the stored data disagrees with itself.
+    pub fn check(&self) -> Result<Vec<Disagreement>> {
+        self.store.check()
+    }
+
+    pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.store.recent_audit(limit)
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+
+    /// The store to close with [`crate::store::close_cleanly`] once this registry is
+    /// dropped, if it needs that.
+    pub fn closing(&self) -> Option<std::path::PathBuf> {
+        self.store.closing()
+    }
+
+    /// Flushes and closes the store cleanly, so that the next reading command writes no byte.
+    pub fn close(self) -> Result<()> {
+        self.store.flush()?;
+        let closing = self.store.closing();
+        drop(self);
+        match closing {
+            Some(path) => crate::store::close_cleanly(&path),
+            None => Ok(()),
+        }
+    }
+
+    fn revoke(&self, user: &User, private_ids: Vec<String>, action: &str) -> Result<u64> {
+        if private_ids.is_empty() {
+            return Ok(0);
+        }
+        let count = private_ids.len() as u64;
+        let changes = Changes {
+            removed_sessions: private_ids.into_iter().map(|id| (user.id, id)).collect(),
+            revoke_tokens_of: vec![user.id],
+            audit: self.audit_entry(
+                action,
+                vec![user.id],
+                count,
+                format!(
+                    "{count} session{} of {} (id={}), remember-me tokens revoked",
+                    plural(count),
+                    user.username,
+                    user.id
+                ),
+            ),
+            ..Changes::default()
+        };
+        Ok(self
+            .commit_durably(changes)?
+            .map_or(count, |a| a.sessions_removed))
+    }
+
+    fn split_expired(
+        &self,
+        sessions: Vec<ActiveSession>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ActiveSession>, Vec<ActiveSession>)> {
+        let delay = self.settings()?.expire_delay();
+        Ok(sessions
+            .into_iter()
+            .partition(|s| !s.is_expired(now, delay)))
+    }
+
+    /// Applies `changes`, or in dry run records what they would do. `None` in dry run.
+    /// Sign-ins and touches are made durable by the next flush (group commit).
+    fn commit(&self, changes: Changes) -> Result<Option<crate::store::Applied>> {
+        if self.dry_run {
+            self.plan(changes.audit);
+            return Ok(None);
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        self.store.apply(changes).map(Some)
+    }
+
+    /// [`Registry::commit`], durable when it returns: for revocations and new users, which a
+    /// crash must never undo once reported.
+    fn commit_durably(&self, changes: Changes) -> Result<Option<crate::store::Applied>> {
+        let applied = self.commit(changes)?;
+        if applied.is_some() {
+            self.store.flush()?;
+        }
+        Ok(applied)
+    }
+
+    fn plan(&self, entry: Option<AuditEntry>) {
+        if let Some(entry) = entry {
+            self.planned.lock().expect("planned lock").push(entry);
+        }
+    }
+
+    /// The audit entry for a mutation. Built even when auditing is off, so that dry run can
+    /// report it; `None` only when auditing is off and this is not a dry run.
+    fn audit_entry(
+        &self,
+        action: &str,
+        user_ids: Vec<u64>,
+        sessions: u64,
+        detail: String,
+    ) -> Option<AuditEntry> {
+        if self.actor.is_none() && !self.dry_run {
+            return None;
+        }
+        let (os_user, origin) = self
+            .actor
+            .as_ref()
+            .map_or_else(Default::default, |a| (a.os_user.clone(), a.origin.clone()));
+        Some(AuditEntry {
+            at: self.now(),
+            os_user,
+            origin,
+            action: action.to_owned(),
+            user_ids,
+            sessions,
+            detail,
+        })
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+mod import;
+mod remember;
+mod sessions;
+mod users;
+
+pub use sessions::AllSessions;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! Users: creation with its rules (valid, unique usernames and emails) and look-ups.
+
+use crate::model::{NewUser, User, UserState};
+use crate::store::Stream;
+use crate::{Error, Result};
+
+use super::Registry;
+
+impl Registry {
+    /// Creates a user. A clash of username or email is an error naming it, and nothing is
+    /// written.
+    pub fn create_user(&self, new: NewUser) -> Result<User> {
+        let username = validate_username(&new.username)?;
+        // A user without a name is shown by their username.
+        let name = match new.name.trim() {
+            "" => username.clone(),
+            name => name.to_owned(),
+        };
+        let user = User {
+            id: 0,
+            username,
+            email: validate_email(&new.email)?,
+            name,
+            state: if new.blocked {
+                UserState::Blocked
+            } else {
+                UserState::Active
+            },
+            admin: new.admin,
+            created_at: self.now(),
+            last_sign_in_at: None,
+        };
+        self.insert_users(vec![user])
+            .map(|mut users| users.remove(0))
+    }
+
+    /// The user with this id, or [`Error::UserNotFound`].
+    pub fn find_user(&self, id: u64) -> Result<User> {
+        self.store.user(id)?.ok_or(Error::UserNotFound { id })
+    }
+
+    pub fn user(&self, id: u64) -> Result<Option<User>> {
+        self.store.user(id)
+    }
+
+    /// The user with this username, compared case-insensitively.
+    pub fn find_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.store.user_by_username(username)
+    }
+
+    /// The user with this email, compared case-insensitively.
+    pub fn find_by_email(&self, email: &str) -> Result<Option<User>> {
+        match self.store.user_id_by_email(email)? {
+            Some(id) => self.store.user(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn user_count(&self) -> Result<u64> {
+        self.store.user_count()
+    }
+
+    /// Every user with an id above `after`, in id order, read lazily: memory stays constant
+    /// however many users there are.
+    pub fn users(&self, after: Option<u64>) -> Stream<'_, User> {
+        self.store.users(after)
+    }
+
+    /// Up to `size` users with ids above `after`, in id order: one batch of `find_each`.
+    pub fn user_batch(&self, after: Option<u64>, size: usize) -> Result<Vec<User>> {
+        self.store.users(after).take(size).collect()
+    }
+}
+
+pub(super) fn validate_username(username: &str) -> Result<String> {
+    let username = username.trim();
+    let invalid = |reason: &str| Error::InvalidField {
+        field: "username",
+        reason: format!("{username:?} {reason}"),
+    };
+    if username.is_empty() {
+        return Err(invalid("is empty"));
+    }
+    if username.chars().count() > 255 {
+        return Err(invalid("is longer than 255 characters"));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(invalid("may hold only letters, digits, '_', '-' and '.'"));
+    }
+    Ok(username.to_owned())
+}
+
+pub(super) fn validate_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let valid = email.len() <= 255
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+    if valid {
+        Ok(email.to_owned())
+    } else {
+        Err(Error::InvalidField {
+            field: "email",
+            reason: format!("{email:?} is not an email address"),
+        })
+    }
+}
