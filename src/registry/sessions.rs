@@ -17,13 +17,6 @@ impl Registry {
     /// single-key write that is not audited (it is what every request of an application
     /// costs) and never brings back a session revoked a moment before.
     pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
-        let user = self.find_user(user_id)?;
-        if user.state == UserState::Blocked {
-            return Err(Error::UserBlocked {
-                id: user_id,
-                username: user.username,
-            });
-        }
         let now = self.now();
         let settings = self.settings()?;
         // A freshly generated id cannot be stored yet: no need to look it up.
@@ -39,14 +32,14 @@ impl Registry {
             None => secret::generate_public_id(),
         };
         let private_id = secret::private_id(&public_id);
-        let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
-        let device = useragent::parse(user_agent);
         let existing = if known_id {
             self.store.session(user_id, &private_id)?
         } else {
             None
         }
         .filter(|s| !s.is_expired(now, settings.expire_delay()));
+        let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
+        let device = useragent::parse(user_agent);
         let session = ActiveSession {
             session_private_id: private_id,
             user_id,
@@ -60,6 +53,8 @@ impl Registry {
             created_at: existing.as_ref().map_or(now, |s| s.created_at),
             updated_at: now,
         };
+        // A request on a live session: the touch reads nothing more (a blocked user's sessions
+        // are revoked when the user is blocked).
         if let Some(stored) = existing {
             if !self.dry_run && !self.store.touch(&stored, &session)? {
                 return Err(Error::SessionRevoked {
@@ -71,6 +66,13 @@ impl Registry {
                 public_id,
                 created: false,
                 evicted: Vec::new(),
+            });
+        }
+        let user = self.find_user(user_id)?;
+        if user.state == UserState::Blocked {
+            return Err(Error::UserBlocked {
+                id: user_id,
+                username: user.username,
             });
         }
         let audit = self.audit_entry(
