@@ -335,7 +335,10 @@ fn the_user_agent_is_cut_to_1024_characters() {
             ..SignIn::default()
         },
     );
-    assert_eq!(signed.session.browser, crate::useragent::parse(&cut).browser);
+    assert_eq!(
+        signed.session.browser,
+        crate::useragent::parse(&cut).browser
+    );
     // Cut by characters, not bytes.
     let accents = SignIn {
         user_agent: format!("{FIREFOX} {}", "é".repeat(5000)),

@@ -246,33 +246,9 @@ impl SessionStore for MemoryStore {
             if !s.users.contains_key(&user_id) {
                 return Err(Error::UserNotFound { id: user_id });
             }
-            let count = s.count(user_id);
-            let (expired, evicted) = if count + 1 > u64::from(write.limit) {
-                crate::model::sign_in_removals(
-                    s.sessions_of(user_id),
-                    &write.session.session_private_id,
-                    write.limit,
-                    write.now,
-                    write.expire_delay,
-                )
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            s.apply(&Changes {
-                sessions: vec![write.session.clone()],
-                removed_sessions: expired
-                    .iter()
-                    .chain(&evicted)
-                    .map(|id| (user_id, id.clone()))
-                    .collect(),
-                signed_in: vec![(user_id, write.session.updated_at)],
-                audit: write.audit.clone().map(|a| a.with_evicted(evicted.len())),
-                ..Changes::default()
-            })?;
-            Ok(SignInOutcome {
-                expired: expired.len() as u64,
-                evicted,
-            })
+            let (changes, outcome) = write.plan(s.count(user_id), || Ok(s.sessions_of(user_id)))?;
+            s.apply(&changes)?;
+            Ok(outcome)
         })
     }
 

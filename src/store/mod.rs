@@ -81,6 +81,51 @@ pub struct SignInWrite {
     pub audit: Option<AuditEntry>,
 }
 
+impl SignInWrite {
+    /// The write a store applies for this sign-in, given how many sessions the user has
+    /// stored (`count`, also the guard's version) and, read only when that is at the limit,
+    /// the sessions themselves; with what the write removes.
+    pub fn plan(
+        &self,
+        count: u64,
+        stored: impl FnOnce() -> Result<Vec<ActiveSession>>,
+    ) -> Result<(Changes, SignInOutcome)> {
+        let user_id = self.session.user_id;
+        let (expired, evicted) = if count + 1 > u64::from(self.limit) {
+            crate::model::sign_in_removals(
+                stored()?,
+                &self.session.session_private_id,
+                self.limit,
+                self.now,
+                self.expire_delay,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let changes = Changes {
+            sessions: vec![self.session.clone()],
+            removed_sessions: expired
+                .iter()
+                .chain(&evicted)
+                .map(|id| (user_id, id.clone()))
+                .collect(),
+            signed_in: vec![(user_id, self.session.updated_at)],
+            expect_sessions: Some(SessionGuard {
+                user_id,
+                count,
+                limit: self.limit,
+            }),
+            audit: self.audit.clone().map(|a| a.with_evicted(evicted.len())),
+            ..Changes::default()
+        };
+        let outcome = SignInOutcome {
+            expired: expired.len() as u64,
+            evicted,
+        };
+        Ok((changes, outcome))
+    }
+}
+
 /// What a sign-in removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignInOutcome {

@@ -30,8 +30,8 @@ use super::record::{
     self, FORMAT_VERSION, SessionCount, UsernameEntry, index_key, session_key, user_key,
 };
 use super::{
-    Applied, Backend, Changes, Disagreement, Records, SessionGuard, SessionStore, SignInOutcome,
-    SignInWrite, Stream, UserDirectory,
+    Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
+    Stream, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
 use crate::{Error, Result};
@@ -664,43 +664,12 @@ impl SessionStore for SledStore {
             let Some((_, count)) = Self::user_with_session_count_in(&generation, user_id)? else {
                 return Err(Error::UserNotFound { id: user_id });
             };
-            let (expired, evicted) = if count + 1 > u64::from(write.limit) {
-                let stored = Self::sessions_of_in(&generation, user_id)?;
-                crate::model::sign_in_removals(
-                    stored,
-                    &write.session.session_private_id,
-                    write.limit,
-                    write.now,
-                    write.expire_delay,
-                )
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            let changes = Changes {
-                sessions: vec![write.session.clone()],
-                removed_sessions: expired
-                    .iter()
-                    .chain(&evicted)
-                    .map(|id| (user_id, id.clone()))
-                    .collect(),
-                signed_in: vec![(user_id, write.session.updated_at)],
-                expect_sessions: Some(SessionGuard {
-                    user_id,
-                    count,
-                    limit: write.limit,
-                }),
-                audit: write.audit.clone().map(|a| a.with_evicted(evicted.len())),
-                ..Changes::default()
-            };
+            let (changes, outcome) =
+                write.plan(count, || Self::sessions_of_in(&generation, user_id))?;
             match self.apply_to(&generation, &changes) {
                 Err(Error::WriteConflict) => {}
                 Err(error) => return Err(error),
-                Ok(_) => {
-                    return Ok(SignInOutcome {
-                        expired: expired.len() as u64,
-                        evicted,
-                    });
-                }
+                Ok(_) => return Ok(outcome),
             }
         }
         Err(Error::Storage {
