@@ -474,3 +474,11 @@ conformance!(memory, {
     let store = crate::store::memory::MemoryStore::default();
     (std::sync::Arc::new(store) as suite::Store, ())
 });
+
+conformance!(redis, {
+    let Some(server) = crate::store::redis_store::test_server::start() else {
+        return;
+    };
+    let store = crate::store::redis_store::RedisStore::open(&server.url, "sessionctl:").unwrap();
+    (std::sync::Arc::new(store) as suite::Store, server)
+});

@@ -7,6 +7,7 @@ pub mod conformance;
 #[cfg(test)]
 mod memory;
 mod record;
+pub mod redis_store;
 pub mod seal;
 mod sled_store;
 

@@ -1,0 +1,954 @@
+//! The Redis store: sessions laid out exactly as GitLab lays them out, so that one code path
+//! can later read a real GitLab, and users, remember-me tokens, settings and the audit log
+//! under sessionctl's own prefix (default `sessionctl:`).
+//!
+//! GitLab's keys (see docs/ARCHITECTURE.md): `session:user:gitlab::v2:<user id>:<private id>`
+//! holds `"v2:" + JSON` with a TTL of `session_expire_delay` minutes; the set
+//! `session:lookup:user:gitlab:<user id>` lists a user's private ids; a revoke also deletes the
+//! legacy v1 entry and the rack session `session:gitlab:<private id>`.
+//!
+//! Atomic where GitLab is not: a sign-in is one `WATCH`/`MULTI` transaction guarded by the
+//! user's lookup set (a concurrent sign-in or revoke of the same user makes it plan again,
+//! so no user is left above the limit); a revoke and its remember-me revocation are one
+//! `MULTI`; a touch is one `SET … XX`, which never recreates a revoked session.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use redis::{Commands, Connection, Pipeline};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
+    Stream, UserDirectory,
+};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
+use crate::{Error, Result};
+
+/// GitLab's namespaces: literal, with no prefix of ours.
+const ENTRY_V2: &str = "session:user:gitlab::v2:";
+const ENTRY_V1: &str = "session:user:gitlab:";
+const LOOKUP: &str = "session:lookup:user:gitlab:";
+const RACK: &str = "session:gitlab:";
+/// Users read per round trip when walking every user.
+const PAGE: isize = 500;
+/// Keys unlinked per pipelined batch by `destroy_all`.
+const BATCH: usize = 1000;
+
+/// A session entry as GitLab writes it (`v2:` + this JSON). Unknown fields are ignored and
+/// every field may be missing or null.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Entry {
+    #[serde(default)]
+    ip_address: Option<String>,
+    #[serde(default)]
+    browser: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    device_name: Option<String>,
+    #[serde(default)]
+    device_type: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    session_private_id: Option<String>,
+    #[serde(default)]
+    is_impersonated: Option<bool>,
+    #[serde(default)]
+    admin_mode: Option<bool>,
+}
+
+/// GitLab's time format: `2025-03-12T09:06:00.000Z`.
+fn gitlab_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn encode_entry(session: &ActiveSession) -> String {
+    let entry = Entry {
+        ip_address: Some(session.ip_address.to_string()),
+        browser: Some(session.browser.to_string()),
+        os: Some(session.os.to_string()),
+        device_name: Some(session.device_name.to_string()),
+        device_type: Some(session.device_type.to_string()),
+        created_at: Some(gitlab_time(session.created_at)),
+        updated_at: Some(gitlab_time(session.updated_at)),
+        session_private_id: Some(session.session_private_id.clone()),
+        is_impersonated: Some(session.is_impersonated),
+        admin_mode: Some(session.admin_mode),
+    };
+    format!(
+        "v2:{}",
+        serde_json::to_string(&entry).expect("an entry serializes")
+    )
+}
+
+fn decode_entry(user_id: u64, private_id: &str, value: &str) -> Result<ActiveSession> {
+    let corrupt = |reason: String| Error::CorruptRecord {
+        what: "session",
+        key: format!("{ENTRY_V2}{user_id}:{private_id}"),
+        reason,
+    };
+    let json = value
+        .strip_prefix("v2:")
+        .ok_or_else(|| corrupt("no v2: prefix".into()))?;
+    let entry: Entry = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+    let time = |text: Option<String>| -> Result<DateTime<Utc>> {
+        match text {
+            Some(text) => DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| corrupt(format!("time {text:?}: {e}"))),
+            None => Ok(DateTime::<Utc>::UNIX_EPOCH),
+        }
+    };
+    let updated_at = time(entry.updated_at)?;
+    let text = |value: Option<String>| value.unwrap_or_default().into();
+    Ok(ActiveSession {
+        session_private_id: private_id.to_owned(),
+        user_id,
+        ip_address: text(entry.ip_address),
+        browser: text(entry.browser),
+        os: text(entry.os),
+        device_name: text(entry.device_name),
+        device_type: text(entry.device_type),
+        is_impersonated: entry.is_impersonated.unwrap_or(false),
+        admin_mode: entry.admin_mode.unwrap_or(false),
+        created_at: entry.created_at.map_or(Ok(updated_at), |t| time(Some(t)))?,
+        updated_at,
+    })
+}
+
+fn entry_key(user_id: u64, private_id: &str) -> String {
+    format!("{ENTRY_V2}{user_id}:{private_id}")
+}
+
+fn lookup_key(user_id: u64) -> String {
+    format!("{LOOKUP}{user_id}")
+}
+
+/// A Redis error in plain words, naming the server by its redacted URL.
+fn redis_error(server: &str) -> impl Fn(redis::RedisError) -> Error + '_ {
+    move |error| Error::Storage {
+        message: format!("Redis at {server}: {error}"),
+    }
+}
+
+/// `url` with any password replaced by `***`, for every message, banner and log.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split_once(':').map_or("", |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The store on one Redis server.
+pub struct RedisStore {
+    client: redis::Client,
+    /// Idle connections, reused: every operation takes one for its whole duration.
+    idle: Mutex<Vec<Connection>>,
+    /// The server's URL with the password redacted.
+    server: String,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// Connects to the Redis server at `url` (`redis://`, `rediss://`, `redis+unix://`),
+    /// keeping sessionctl's own keys under `prefix`.
+    pub fn open(url: &str, prefix: &str) -> Result<Self> {
+        let server = redact(url);
+        let client = redis::Client::open(url).map_err(redis_error(&server))?;
+        let store = Self {
+            client,
+            idle: Mutex::new(Vec::new()),
+            server,
+            prefix: prefix.to_owned(),
+        };
+        store.with(|c| redis::cmd("PING").query::<String>(c))?;
+        Ok(store)
+    }
+
+    /// Runs `f` on a connection (a new one when none is idle); a connection that failed is
+    /// dropped, so the next call reconnects.
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T> {
+        let idle = self.idle.lock().expect("connections lock").pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => self
+                .client
+                .get_connection()
+                .map_err(redis_error(&self.server))?,
+        };
+        let result = f(&mut connection);
+        if result.is_ok() {
+            self.idle.lock().expect("connections lock").push(connection);
+        }
+        result.map_err(redis_error(&self.server))
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn users_key(&self) -> String {
+        self.key("users")
+    }
+
+    fn tokens_key(&self, user_id: u64) -> String {
+        self.key(&format!("remember_tokens:{user_id}"))
+    }
+
+    fn decode_user(id: u64, json: &str, signed_in: Option<String>) -> Result<User> {
+        let mut user: User = serde_json::from_str(json).map_err(|e| Error::CorruptRecord {
+            what: "user",
+            key: format!("user id={id}"),
+            reason: e.to_string(),
+        })?;
+        if let Some(at) = signed_in {
+            user.last_sign_in_at = DateTime::parse_from_rfc3339(&at)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+        }
+        Ok(user)
+    }
+
+    fn users_by_id(&self, ids: &[u64]) -> Result<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (records, times): (Vec<Option<String>>, Vec<Option<String>>) = self.with(|c| {
+            redis::pipe()
+                .cmd("HMGET")
+                .arg(self.users_key())
+                .arg(ids)
+                .cmd("HMGET")
+                .arg(self.key("last_sign_in"))
+                .arg(ids)
+                .query(c)
+        })?;
+        ids.iter()
+            .zip(records.into_iter().zip(times))
+            .filter_map(|(id, (record, time))| record.map(|r| Self::decode_user(*id, &r, time)))
+            .collect()
+    }
+
+    /// The user's stored sessions (entries whose lookup member has no entry left, expired
+    /// by their TTL, are left out: reading never writes), read on `c`.
+    fn sessions_on(c: &mut Connection, user_id: u64) -> redis::RedisResult<Vec<(String, String)>> {
+        let mut members: Vec<String> = c.smembers(lookup_key(user_id))?;
+        members.sort();
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = members.iter().map(|id| entry_key(user_id, id)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(c)?;
+        Ok(members
+            .into_iter()
+            .zip(values)
+            .filter_map(|(id, value)| value.map(|v| (id, v)))
+            .collect())
+    }
+
+    fn decode_all(user_id: u64, raw: Vec<(String, String)>) -> Result<Vec<ActiveSession>> {
+        raw.into_iter()
+            .map(|(id, value)| decode_entry(user_id, &id, &value))
+            .collect()
+    }
+
+    fn ttl(&self) -> Result<u64> {
+        Ok(u64::from(self.settings()?.session_expire_delay) * 60)
+    }
+
+    /// Adds the commands of `changes` to the transaction `pipe`; returns what they do. Reads
+    /// (under `WATCH` of the keys they depend on) happen here, on `c`.
+    fn plan_changes(
+        &self,
+        c: &mut Connection,
+        changes: &Changes,
+        pipe: &mut Pipeline,
+        ttl: u64,
+    ) -> std::result::Result<Applied, Error> {
+        let server = self.server.clone();
+        let fail = |e: redis::RedisError| redis_error(&server)(e);
+        let mut applied = Applied {
+            created_users: self.plan_new_users(c, &changes.new_users, pipe)?,
+            ..Applied::default()
+        };
+        let mut counts: HashMap<u64, i64> = HashMap::new();
+        let present = |c: &mut Connection, user_id: u64, id: &str| -> Result<bool> {
+            c.exists(entry_key(user_id, id))
+                .map_err(redis_error(&self.server))
+        };
+        for (user_id, private_id) in &changes.removed_sessions {
+            if present(c, *user_id, private_id)? {
+                applied.sessions_removed += 1;
+                *counts.entry(*user_id).or_default() -= 1;
+            }
+            pipe.srem(lookup_key(*user_id), private_id)
+                .ignore()
+                .del(entry_key(*user_id, private_id))
+                .ignore()
+                .del(format!("{ENTRY_V1}{user_id}:{private_id}"))
+                .ignore()
+                .del(format!("{RACK}{private_id}"))
+                .ignore();
+        }
+        for session in &changes.sessions {
+            if !crate::secret::is_private_id(&session.session_private_id) {
+                return Err(Error::InvalidField {
+                    field: "session_private_id",
+                    reason: format!("{:?} is not a private id", session.session_private_id),
+                });
+            }
+            let removed_here = changes
+                .removed_sessions
+                .iter()
+                .any(|(u, id)| *u == session.user_id && *id == session.session_private_id);
+            if removed_here || !present(c, session.user_id, &session.session_private_id)? {
+                *counts.entry(session.user_id).or_default() += 1;
+            }
+            pipe.set_ex(
+                entry_key(session.user_id, &session.session_private_id),
+                encode_entry(session),
+                ttl,
+            )
+            .ignore()
+            .sadd(lookup_key(session.user_id), &session.session_private_id)
+            .ignore();
+        }
+        for &(user_id, at) in &changes.signed_in {
+            let exists: bool = c.hexists(self.users_key(), user_id).map_err(fail)?;
+            if !exists {
+                return Err(Error::UserNotFound { id: user_id });
+            }
+            pipe.hset(self.key("last_sign_in"), user_id, gitlab_time(at))
+                .ignore();
+        }
+        if let Some(guard) = changes.expect_sessions {
+            let now = Self::sessions_on(c, guard.user_id).map_err(fail)?.len() as u64;
+            let after = now.saturating_add_signed(counts.get(&guard.user_id).copied().unwrap_or(0));
+            if now != guard.count || after > u64::from(guard.limit) {
+                return Err(Error::WriteConflict);
+            }
+        }
+        for user_id in &changes.revoke_tokens_of {
+            let count: u64 = c.hlen(self.tokens_key(*user_id)).map_err(fail)?;
+            applied.tokens_revoked += count;
+            pipe.del(self.tokens_key(*user_id)).ignore();
+        }
+        for (user_id, token) in &changes.tokens {
+            if !crate::secret::is_token_hash(&token.token_hash) {
+                return Err(Error::InvalidField {
+                    field: "token_hash",
+                    reason: format!("{:?} is not a token hash", token.token_hash),
+                });
+            }
+            pipe.hset(
+                self.tokens_key(*user_id),
+                &token.token_hash,
+                gitlab_time(token.created_at),
+            )
+            .ignore();
+        }
+        if let Some(entry) = &changes.audit {
+            let mut entry = entry.clone();
+            entry
+                .user_ids
+                .extend(applied.created_users.iter().map(|u| u.id));
+            self.audit_command(pipe, &entry);
+        }
+        Ok(applied)
+    }
+
+    /// Adds the creation of `users` (ids of 0 assigned from the counter) to `pipe`, after
+    /// checking their usernames and emails against the indexes and each other.
+    fn plan_new_users(
+        &self,
+        c: &mut Connection,
+        users: &[User],
+        pipe: &mut Pipeline,
+    ) -> std::result::Result<Vec<User>, Error> {
+        let server = self.server.clone();
+        let fail = |e: redis::RedisError| redis_error(&server)(e);
+        let mut created = Vec::new();
+        let mut new_names: HashMap<String, u64> = HashMap::new();
+        let mut new_emails: HashMap<String, u64> = HashMap::new();
+        for user in users {
+            let mut user = user.clone();
+            let username = user.username.to_lowercase();
+            let email = user.email.to_lowercase();
+            let taken: Option<u64> = c
+                .hget(self.key("users_by_username"), &username)
+                .map_err(fail)?;
+            if let Some(id) = taken.or(new_names.get(&username).copied()) {
+                return Err(Error::UsernameTaken {
+                    username: user.username,
+                    id,
+                });
+            }
+            let taken: Option<u64> = c.hget(self.key("users_by_email"), &email).map_err(fail)?;
+            if let Some(id) = taken.or(new_emails.get(&email).copied()) {
+                return Err(Error::EmailTaken {
+                    email: user.email,
+                    id,
+                });
+            }
+            if user.id == 0 {
+                user.id = c.incr(self.key("next_user_id"), 1).map_err(fail)?;
+            } else {
+                let exists: bool = c.hexists(self.users_key(), user.id).map_err(fail)?;
+                if exists {
+                    return Err(Error::UserIdTaken { id: user.id });
+                }
+                let next: Option<u64> = c.get(self.key("next_user_id")).map_err(fail)?;
+                if next.unwrap_or(0) < user.id {
+                    pipe.set(self.key("next_user_id"), user.id).ignore();
+                }
+            }
+            new_names.insert(username.clone(), user.id);
+            new_emails.insert(email.clone(), user.id);
+            pipe.hset(
+                self.users_key(),
+                user.id,
+                serde_json::to_string(&User {
+                    last_sign_in_at: None,
+                    ..user.clone()
+                })
+                .expect("a user serializes"),
+            )
+            .ignore()
+            .zadd(self.key("user_ids"), user.id, user.id)
+            .ignore()
+            .hset(self.key("users_by_username"), &username, user.id)
+            .ignore()
+            .hset(self.key("users_by_email"), &email, user.id)
+            .ignore();
+            if let Some(at) = user.last_sign_in_at {
+                pipe.hset(self.key("last_sign_in"), user.id, gitlab_time(at))
+                    .ignore();
+            }
+            created.push(user);
+        }
+        Ok(created)
+    }
+
+    fn audit_command(&self, pipe: &mut Pipeline, entry: &AuditEntry) {
+        pipe.cmd("XADD")
+            .arg(self.key("audit"))
+            .arg("*")
+            .arg("entry")
+            .arg(serde_json::to_string(entry).expect("an entry serializes"))
+            .ignore();
+    }
+
+    /// Applies `changes` in one `MULTI`, planned under `WATCH` of every key it reads;
+    /// planned again when one of them changed meanwhile.
+    fn transact(&self, changes: &Changes) -> Result<Applied> {
+        let ttl = self.ttl()?;
+        let mut watched: Vec<String> = vec![
+            self.key("users_by_username"),
+            self.key("users_by_email"),
+            self.users_key(),
+        ];
+        let users = changes
+            .removed_sessions
+            .iter()
+            .map(|(u, _)| *u)
+            .chain(changes.sessions.iter().map(|s| s.user_id))
+            .chain(changes.expect_sessions.map(|g| g.user_id));
+        for user_id in users {
+            watched.push(lookup_key(user_id));
+        }
+        for user_id in &changes.revoke_tokens_of {
+            watched.push(self.tokens_key(*user_id));
+        }
+        for _ in 0..1000 {
+            let outcome = self.with(|c| {
+                redis::cmd("WATCH").arg(&watched).exec(c)?;
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                let planned = self.plan_changes(c, changes, &mut pipe, ttl);
+                let Ok(applied) = planned else {
+                    redis::cmd("UNWATCH").exec(c)?;
+                    return Ok(Err(planned.unwrap_err()));
+                };
+                let done: Option<()> = pipe.query(c)?;
+                Ok(Ok(done.map(|()| applied)))
+            })?;
+            match outcome {
+                Err(error) => return Err(error),
+                Ok(Some(applied)) => return Ok(applied),
+                Ok(None) => {}
+            }
+        }
+        Err(Error::Storage {
+            message: format!(
+                "Redis at {}: a write kept meeting concurrent changes",
+                self.server
+            ),
+        })
+    }
+
+    fn all_user_ids(&self, after: Option<u64>, count: isize) -> Result<Vec<u64>> {
+        let min = after.map_or("-inf".to_owned(), |a| format!("({a}"));
+        self.with(|c| {
+            redis::cmd("ZRANGE")
+                .arg(self.key("user_ids"))
+                .arg(&min)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(count)
+                .query(c)
+        })
+    }
+
+    /// Every key matching `pattern`, removed with `UNLINK` in pipelined batches (never one
+    /// blocking command); returns how many.
+    fn unlink_matching(&self, pattern: &str) -> Result<u64> {
+        let mut removed = 0;
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self.with(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .query(c)
+            })?;
+            if !keys.is_empty() {
+                removed += keys.len() as u64;
+                self.with(|c| redis::cmd("UNLINK").arg(&keys).exec(c))?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl UserDirectory for RedisStore {
+    fn user(&self, id: u64) -> Result<Option<User>> {
+        Ok(self.users_by_id(&[id])?.pop())
+    }
+
+    fn user_id_by_username(&self, username: &str) -> Result<Option<u64>> {
+        self.with(|c| c.hget(self.key("users_by_username"), username.to_lowercase()))
+    }
+
+    fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        match self.user_id_by_username(username)? {
+            Some(id) => self.user(id),
+            None => Ok(None),
+        }
+    }
+
+    fn user_id_by_email(&self, email: &str) -> Result<Option<u64>> {
+        self.with(|c| c.hget(self.key("users_by_email"), email.to_lowercase()))
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        self.with(|c| c.hlen(self.users_key()))
+    }
+
+    fn users(&self, after: Option<u64>) -> Stream<'_, User> {
+        let mut last = after;
+        let mut page: std::vec::IntoIter<User> = Vec::new().into_iter();
+        let mut done = false;
+        Box::new(std::iter::from_fn(move || {
+            loop {
+                if let Some(user) = page.next() {
+                    last = Some(user.id);
+                    return Some(Ok(user));
+                }
+                if done {
+                    return None;
+                }
+                let ids = match self.all_user_ids(last, PAGE) {
+                    Ok(ids) => ids,
+                    Err(error) => {
+                        done = true;
+                        return Some(Err(error));
+                    }
+                };
+                done = ids.len() < PAGE as usize;
+                match self.users_by_id(&ids) {
+                    Ok(users) => page = users.into_iter(),
+                    Err(error) => {
+                        done = true;
+                        return Some(Err(error));
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>> {
+        let value: Option<String> = self.with(|c| c.get(entry_key(user_id, private_id)))?;
+        value
+            .map(|v| decode_entry(user_id, private_id, &v))
+            .transpose()
+    }
+
+    fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
+        Self::decode_all(user_id, self.with(|c| Self::sessions_on(c, user_id))?)
+    }
+
+    fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession> {
+        let mut users = self.users(after_user);
+        let mut page: std::vec::IntoIter<ActiveSession> = Vec::new().into_iter();
+        Box::new(std::iter::from_fn(move || {
+            loop {
+                if let Some(session) = page.next() {
+                    return Some(Ok(session));
+                }
+                match users.next()? {
+                    Ok(user) => match self.sessions_of(user.id) {
+                        Ok(sessions) => page = sessions.into_iter(),
+                        Err(error) => return Some(Err(error)),
+                    },
+                    Err(error) => return Some(Err(error)),
+                }
+            }
+        }))
+    }
+
+    fn session_count(&self) -> Result<u64> {
+        Ok(self.session_totals()?.0)
+    }
+
+    fn session_count_of(&self, user_id: u64) -> Result<u64> {
+        Ok(self.with(|c| Self::sessions_on(c, user_id))?.len() as u64)
+    }
+
+    fn session_totals(&self) -> Result<(u64, u64)> {
+        let (mut sessions, mut users) = (0, 0);
+        for user in self.users(None) {
+            let count = self.session_count_of(user?.id)?;
+            if count > 0 {
+                sessions += count;
+                users += 1;
+            }
+        }
+        Ok((sessions, users))
+    }
+
+    fn count_sessions_updated_after(&self, after: DateTime<Utc>) -> Result<u64> {
+        let mut count = 0;
+        for session in self.sessions(None) {
+            if session?.updated_at > after {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
+        let tokens: HashMap<String, String> = self.with(|c| c.hgetall(self.tokens_key(user_id)))?;
+        let mut tokens: Vec<RememberToken> = tokens
+            .into_iter()
+            .map(|(token_hash, at)| RememberToken {
+                token_hash,
+                created_at: DateTime::parse_from_rfc3339(&at)
+                    .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)),
+            })
+            .collect();
+        tokens.sort_by_key(|t| t.created_at);
+        Ok(tokens)
+    }
+
+    fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome> {
+        let user_id = write.session.user_id;
+        for _ in 0..1000 {
+            if self.user(user_id)?.is_none() {
+                return Err(Error::UserNotFound { id: user_id });
+            }
+            let stored = self.sessions_of(user_id)?;
+            let (changes, outcome) = write.plan(stored.len() as u64, || Ok(stored))?;
+            match self.transact(&changes) {
+                Err(Error::WriteConflict) => {}
+                Err(error) => return Err(error),
+                Ok(_) => return Ok(outcome),
+            }
+        }
+        Err(Error::Storage {
+            message: format!(
+                "Redis at {}: sign-in of user id={user_id} kept meeting concurrent changes",
+                self.server
+            ),
+        })
+    }
+
+    fn touch(&self, _stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
+        let ttl = self.ttl()?;
+        let key = entry_key(updated.user_id, &updated.session_private_id);
+        let set: Option<String> = self.with(|c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(encode_entry(updated))
+                .arg("XX")
+                .arg("EX")
+                .arg(ttl)
+                .query(c)
+        })?;
+        Ok(set.is_some())
+    }
+
+    fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
+        let (sessions, users) = self.session_totals()?;
+        let revoked = Revoked { sessions, users };
+        for pattern in [
+            format!("{ENTRY_V1}*"),
+            format!("{LOOKUP}*"),
+            format!("{RACK}*"),
+            self.key("remember_tokens:*"),
+        ] {
+            self.unlink_matching(&pattern)?;
+        }
+        if let Some(entry) = audit {
+            self.append_audit(&entry.with_revoked(revoked))?;
+        }
+        Ok(revoked)
+    }
+}
+
+impl Backend for RedisStore {
+    fn settings(&self) -> Result<Settings> {
+        let fields: HashMap<String, u32> = self.with(|c| c.hgetall(self.key("settings")))?;
+        let mut settings = Settings::default();
+        if let Some(limit) = fields.get("session_limit") {
+            settings.session_limit = *limit;
+        }
+        if let Some(delay) = fields.get("session_expire_delay") {
+            settings.session_expire_delay = *delay;
+        }
+        Ok(settings)
+    }
+
+    fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset(
+                self.key("settings"),
+                "session_limit",
+                settings.session_limit,
+            )
+            .ignore()
+            .hset(
+                self.key("settings"),
+                "session_expire_delay",
+                settings.session_expire_delay,
+            )
+            .ignore();
+        if let Some(entry) = audit {
+            self.audit_command(&mut pipe, entry);
+        }
+        self.with(|c| pipe.exec(c))
+    }
+
+    fn apply(&self, changes: Changes) -> Result<Applied> {
+        self.transact(&changes)
+    }
+
+    fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
+        self.transact(&Changes {
+            new_users: records.users,
+            sessions: records.sessions,
+            tokens: records.tokens,
+            audit,
+            ..Changes::default()
+        })
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        let mut pipe = redis::pipe();
+        self.audit_command(&mut pipe, entry);
+        self.with(|c| pipe.exec(c))
+    }
+
+    fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        let reply: redis::streams::StreamRangeReply = self.with(|c| {
+            redis::cmd("XREVRANGE")
+                .arg(self.key("audit"))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(limit.min(1_000_000))
+                .query(c)
+        })?;
+        reply
+            .ids
+            .into_iter()
+            .map(|id| {
+                let json: String = id.get("entry").unwrap_or_default();
+                serde_json::from_str(&json).map_err(|e| Error::CorruptRecord {
+                    what: "audit",
+                    key: id.id.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn closing(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    fn check(&self) -> Result<Vec<Disagreement>> {
+        let mut found = Vec::new();
+        for user in self.users(None) {
+            let user = match user {
+                Ok(user) => user,
+                Err(error) => {
+                    found.push(Disagreement {
+                        place: "users",
+                        key: String::new(),
+                        problem: error.to_string(),
+                    });
+                    continue;
+                }
+            };
+            for (place, indexed) in [
+                (
+                    "users_by_username",
+                    self.user_id_by_username(&user.username)?,
+                ),
+                ("users_by_email", self.user_id_by_email(&user.email)?),
+            ] {
+                if indexed != Some(user.id) {
+                    found.push(Disagreement {
+                        place,
+                        key: format!("user id={}", user.id),
+                        problem: format!("the index holds {indexed:?}"),
+                    });
+                }
+            }
+            if let Err(error) = self.sessions_of(user.id) {
+                found.push(Disagreement {
+                    place: "sessions",
+                    key: format!("user id={}", user.id),
+                    problem: error.to_string(),
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_server {
+    //! A private `redis-server` per test, on a Unix socket in a temporary directory.
+
+    use std::process::{Child, Command, Stdio};
+
+    /// A running server; stopped when dropped.
+    pub struct Server {
+        child: Child,
+        pub url: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Starts one, or says loudly that the Redis tests are skipped when `redis-server` is
+    /// not installed.
+    pub fn start() -> Option<Server> {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .args([
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!("SKIPPED: redis-server is not installed; the Redis tests did not run");
+            return None;
+        };
+        for _ in 0..500 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Some(Server {
+            child,
+            url: format!("redis+unix://{}", socket.display()),
+            _dir: dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_shows() {
+        assert_eq!(
+            redact("redis://:s3cret@cache:6379/2"),
+            "redis://:***@cache:6379/2"
+        );
+        assert_eq!(
+            redact("rediss://admin:s3cret@cache/0"),
+            "rediss://admin:***@cache/0"
+        );
+        assert_eq!(
+            redact("redis+unix:///run/redis.sock"),
+            "redis+unix:///run/redis.sock"
+        );
+    }
+
+    #[test]
+    fn entries_read_what_gitlab_writes() {
+        // GitLab's spec stores an unknown attribute; nulls and any offset are accepted.
+        let value = r#"v2:{"ip_address":"127.0.0.1","browser":"Mobile Safari","os":"iOS","device_name":"iPhone 6","device_type":"smartphone","created_at":"2021-01-01T00:00:00.000+09:00","updated_at":"2021-01-01T00:00:00.000Z","session_private_id":"2::418729c72310bbf349a032f0bb6e3fce9f5a69df8f000d8ae0ac5d159d8f21ae","is_impersonated":false,"new_attribute":"unknown attribute","admin_mode":null}"#;
+        let id = "2::418729c72310bbf349a032f0bb6e3fce9f5a69df8f000d8ae0ac5d159d8f21ae";
+        let session = decode_entry(7, id, value).unwrap();
+        assert_eq!(session.browser, "Mobile Safari");
+        assert_eq!(session.created_at.to_rfc3339(), "2020-12-31T15:00:00+00:00");
+        assert!(!session.admin_mode);
+        let written = encode_entry(&session);
+        assert!(
+            written.starts_with("v2:{\"ip_address\":\"127.0.0.1\""),
+            "{written}"
+        );
+        assert!(
+            written.contains("\"updated_at\":\"2021-01-01T00:00:00.000Z\""),
+            "{written}"
+        );
+        assert_eq!(decode_entry(7, id, &written).unwrap(), session);
+    }
+}
