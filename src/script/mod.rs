@@ -9,6 +9,7 @@ mod last_result;
 mod output;
 mod relation;
 mod ruby;
+pub mod scanner;
 mod sessions;
 mod time;
 mod users;
