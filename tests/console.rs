@@ -16,6 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// A fresh prompt, on a new line: rustyline draws it as `\r`, clear line, prompt; a redraw of
 /// the line being edited is not preceded by a newline.
 const PROMPT: &str = "\n\rsessionctl> ";
+/// The end of the banner's counts, which the console prints above its first prompt once they
+/// are counted.
+const COUNTS: &str = " live session";
 
 /// `sessionctl console` in a pseudo-terminal, and everything it has written so far.
 struct Console {
@@ -57,6 +60,10 @@ impl Console {
             seen: 0,
         };
         console.expect(PROMPT);
+        // The counts come after the prompt; wait for them and the prompt drawn again, so that
+        // they do not interrupt what a test types.
+        console.expect(COUNTS);
+        console.expect("sessionctl> ");
         console
     }
 
@@ -194,13 +201,24 @@ fn the_banner_names_the_database_and_counts_users_and_live_sessions() {
     let live = db.eval("ActiveSession.list(User.all).count");
     assert!(db.stored_sessions() > live.parse().unwrap());
     let console = Console::open(&db, &history_file(&db));
-    let banner = console.text();
-    let first = format!(
-        "sessionctl console on {}: 30 users, {live} live sessions",
-        db.path().display()
-    );
-    assert!(banner.lines().any(|l| l.trim_end() == first), "{banner}");
-    assert!(banner.contains("Type help"), "{banner}");
+    let text = console.text();
+    let lines: Vec<&str> = text.split(['\n', '\r']).map(str::trim_end).collect();
+    let banner = format!("sessionctl console on {}", db.path().display());
+    let counts = format!("30 users, {live} live sessions");
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| *l == line)
+            .unwrap_or_else(|| panic!("no line {line:?} in\n{text}"))
+    };
+    let prompt = lines
+        .iter()
+        .position(|l| l.starts_with("sessionctl>"))
+        .unwrap_or_else(|| panic!("no prompt in\n{text}"));
+    assert!(text.contains("Type help"), "{text}");
+    // The banner, then the prompt (which does not wait for the sessions to be counted), then
+    // the counts above it.
+    assert!(at(&banner) < prompt && prompt < at(&counts), "{text}");
     assert!(exited_ok(console.exit()));
 }
 

@@ -1,10 +1,12 @@
 //! The rustyline helper: Tab completion of globals, keywords, variables and — after a `.` —
 //! methods and properties; a hint with the signature of the function being called; syntax
-//! highlighting with bracket matching; and multi-line entry of unfinished snippets.
+//! highlighting with bracket matching; and multi-line entry of unfinished snippets. Code is
+//! read with the scripting layer's scanner ([`crate::script::scanner`]).
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::mpsc::Sender;
 
 use owo_colors::{OwoColorize, Style};
 use rustyline::completion::{Completer, Pair};
@@ -13,15 +15,10 @@ use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-use super::help::{COMMANDS, Kind, members};
-use crate::script::{self, Evaluator, KEYWORDS};
-
-/// The names `User`, `ActiveSession` and `Audit` stand for.
-const CLASSES: [(&str, Kind); 3] = [
-    ("User", Kind::UserClass),
-    ("ActiveSession", Kind::SessionClass),
-    ("Audit", Kind::AuditClass),
-];
+use super::help::{COMMANDS, TOPICS};
+use crate::script::catalogue::{Kind, classes, members};
+use crate::script::scanner::{self, TokenKind};
+use crate::script::{Evaluator, KEYWORDS};
 
 /// The helper the console's editor runs with.
 #[derive(Helper)]
@@ -29,6 +26,8 @@ pub struct ConsoleHelper {
     evaluator: Rc<RefCell<Evaluator>>,
     /// Whether the next highlight marks the bracket matching the one at the cursor.
     match_bracket: Cell<bool>,
+    /// Told once, when the first prompt is drawn (the terminal is then in raw mode).
+    prompt_shown: Cell<Option<Sender<()>>>,
 }
 
 impl ConsoleHelper {
@@ -36,7 +35,14 @@ impl ConsoleHelper {
         Self {
             evaluator,
             match_bracket: Cell::new(false),
+            prompt_shown: Cell::new(None),
         }
+    }
+
+    /// Sends on `shown` when the first prompt is drawn: from then on, what rustyline's
+    /// `ExternalPrinter` prints appears above the prompt, not in its place.
+    pub fn tell_when_prompted(&mut self, shown: Sender<()>) {
+        self.prompt_shown.set(Some(shown));
     }
 
     /// The variables defined so far, with the kind of their values (`_` for the last result).
@@ -44,18 +50,7 @@ impl ConsoleHelper {
         let Ok(evaluator) = self.evaluator.try_borrow() else {
             return Vec::new();
         };
-        evaluator
-            .variables()
-            .into_iter()
-            .map(|(name, value)| {
-                let name = if name == "_last_result" {
-                    "_".to_owned()
-                } else {
-                    name
-                };
-                (name, Kind::of_type_name(&script::type_name(&value)))
-            })
-            .collect()
+        evaluator.variables()
     }
 
     /// The kind of the expression that ends `text`, such as `User.find(1)` or `user.sessions`.
@@ -69,8 +64,8 @@ impl ConsoleHelper {
         };
         let mut kind = if called {
             member_kind(Kind::Global, &head)
-        } else if let Some((_, kind)) = CLASSES.iter().find(|(name, _)| *name == head) {
-            *kind
+        } else if let Some((_, kind)) = classes().find(|(name, _)| *name == head) {
+            kind
         } else {
             self.variables()
                 .into_iter()
@@ -91,27 +86,25 @@ fn member_kind(kind: Kind, name: &str) -> Kind {
         .map_or(Kind::Other, |m| m.returns)
 }
 
-fn is_ident(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
 /// The calls and names of the expression ending `text`, first to last: `User.find(1).sessions`
 /// → `[("User", false), ("find", true), ("sessions", false)]`.
 fn receiver_chain(text: &str) -> Option<Vec<(String, bool)>> {
-    let chars: Vec<char> = text.trim_end().chars().collect();
-    let mut end = chars.len();
+    let text = text.trim_end();
+    let tokens = scanner::tokens(text);
+    // The tokens before `end` are still to be read.
+    let mut end = tokens.len();
     let mut chain = Vec::new();
     loop {
         let mut called = false;
-        if end > 0 && chars[end - 1] == ')' {
+        if end > 0 && tokens[end - 1].is_punct(text, ')') {
             let mut depth = 0;
             let mut i = end;
             loop {
                 i = i.checked_sub(1)?;
-                match chars[i] {
-                    ')' => depth += 1,
-                    '(' => depth -= 1,
-                    _ => {}
+                if tokens[i].is_punct(text, ')') {
+                    depth += 1;
+                } else if tokens[i].is_punct(text, '(') {
+                    depth -= 1;
                 }
                 if depth == 0 {
                     break;
@@ -120,18 +113,13 @@ fn receiver_chain(text: &str) -> Option<Vec<(String, bool)>> {
             end = i;
             called = true;
         }
-        let start = end
-            - chars[..end]
-                .iter()
-                .rev()
-                .take_while(|&&c| is_ident(c))
-                .count();
-        if start == end {
-            return None;
-        }
-        chain.push((chars[start..end].iter().collect(), called));
-        if start > 0 && chars[start - 1] == '.' {
-            end = start - 1;
+        let name = tokens[..end]
+            .last()
+            .filter(|t| t.kind == TokenKind::Ident)?;
+        chain.push((name.text(text).to_owned(), called));
+        end -= 1;
+        if end > 0 && tokens[end - 1].is_punct(text, '.') {
+            end -= 1;
         } else {
             break;
         }
@@ -140,20 +128,21 @@ fn receiver_chain(text: &str) -> Option<Vec<(String, bool)>> {
     Some(chain)
 }
 
+/// Where the word (a name or a number) that ends `text` starts: the length of `text` if none
+/// does.
+fn word_start(text: &str) -> usize {
+    scanner::tokens(text)
+        .last()
+        .filter(|t| matches!(t.kind, TokenKind::Ident | TokenKind::Number))
+        .map_or(text.len(), |t| t.start)
+}
+
 /// Whether byte offset `pos` of `line` is inside a string literal.
 fn in_string(line: &str, pos: usize) -> bool {
-    let mut quote = None;
-    let mut escaped = false;
-    for c in line[..pos].chars() {
-        match quote {
-            Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
-            Some(q) if c == q => quote = None,
-            None if matches!(c, '"' | '`' | '\'') => quote = Some(c),
-            Some(_) | None => {}
-        }
-    }
-    quote.is_some()
+    scanner::tokens(line).into_iter().any(|t| match t.kind {
+        TokenKind::Str { closed, .. } => t.start < pos && (pos < t.end || !closed && pos == t.end),
+        _ => false,
+    })
 }
 
 impl Completer for ConsoleHelper {
@@ -168,13 +157,7 @@ impl Completer for ConsoleHelper {
         if in_string(line, pos) {
             return Ok((pos, Vec::new()));
         }
-        let start = pos
-            - line[..pos]
-                .chars()
-                .rev()
-                .take_while(|&c| is_ident(c))
-                .map(char::len_utf8)
-                .sum::<usize>();
+        let start = word_start(&line[..pos]);
         let prefix = &line[start..pos];
         let before = &line[..start];
         let mut names: Vec<String> = if let Some(receiver) = before.strip_suffix('.') {
@@ -183,9 +166,7 @@ impl Completer for ConsoleHelper {
                 .map(|m| m.name.to_owned())
                 .collect()
         } else if before.trim() == "help" {
-            ["User", "ActiveSession", "Audit", "functions", "Time"]
-                .map(str::to_owned)
-                .to_vec()
+            TOPICS.iter().map(|&t| t.to_owned()).collect()
         } else {
             let mut names: Vec<String> = members(Kind::Global)
                 .iter()
@@ -231,6 +212,10 @@ impl Hinter for ConsoleHelper {
     type Hint = SignatureHint;
 
     fn hint(&self, line: &str, pos: usize, _: &Context<'_>) -> Option<SignatureHint> {
+        // rustyline asks for a hint as it draws the prompt.
+        if let Some(shown) = self.prompt_shown.take() {
+            let _ = shown.send(());
+        }
         if pos != line.len() || in_string(line, pos) {
             return None;
         }
@@ -247,21 +232,14 @@ impl Hinter for ConsoleHelper {
         }
         let paren = *open.last()?;
         let before = &line[..paren];
-        let name_start = before.len()
-            - before
-                .chars()
-                .rev()
-                .take_while(|&c| is_ident(c))
-                .map(char::len_utf8)
-                .sum::<usize>();
+        let name_start = word_start(before);
         let name = &before[name_start..];
         let receiver = &before[..name_start];
         let (kind, shown) = match receiver.strip_suffix('.') {
             Some(receiver) => {
-                let shown = CLASSES
-                    .iter()
+                let shown = classes()
                     .find(|(class, _)| receiver.ends_with(class))
-                    .map_or("", |(class, _)| *class);
+                    .map_or("", |(class, _)| class);
                 (self.kind_of(receiver), format!("{shown}."))
             }
             None => (Kind::Global, String::new()),
@@ -306,88 +284,67 @@ impl Class {
 
 /// The input split into coloured pieces: (start, end, class), byte offsets covering it all.
 fn classify(line: &str, cursor: Option<usize>) -> Vec<(usize, usize, Class)> {
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
-    let at = |i: usize| chars.get(i).map(|&(_, c)| c);
-    let offset = |i: usize| chars.get(i).map_or(line.len(), |&(o, _)| o);
-    let mut pieces = Vec::new();
+    let tokens = scanner::tokens(line);
+    let mut pieces = Vec::with_capacity(tokens.len());
     // Open brackets (byte offset, bracket); one left open is unfinished input, not an error.
     let mut brackets: Vec<(usize, char)> = Vec::new();
     let mut pairs: Vec<(usize, usize)> = Vec::new(); // byte offsets of matched brackets
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i].1;
-        let start = i;
-        let class = if c == '/' && at(i + 1) == Some('/') {
-            while i < chars.len() && chars[i].1 != '\n' {
-                i += 1;
+    for (n, token) in tokens.iter().enumerate() {
+        let text = token.text(line);
+        let class = match token.kind {
+            TokenKind::Comment => Class::Comment,
+            TokenKind::Str { quote, closed } => {
+                let inside: Vec<char> = text.chars().skip(1).collect();
+                let inside = &inside[..inside.len().saturating_sub(usize::from(closed))];
+                let char_literal_ok =
+                    quote != '\'' || inside.len() == 1 || inside.len() == 2 && inside[0] == '\\';
+                if closed && char_literal_ok || quote == '`' {
+                    Class::Str
+                } else {
+                    Class::Error
+                }
             }
-            Class::Comment
-        } else if matches!(c, '"' | '`' | '\'') {
-            i += 1;
-            while i < chars.len() && chars[i].1 != c && !(c == '"' && chars[i].1 == '\n') {
-                i += if chars[i].1 == '\\' { 2 } else { 1 };
-            }
-            let closed = at(i) == Some(c);
-            i = (i + 1).min(chars.len());
-            let chars_inside = (i - start).saturating_sub(2);
-            let char_literal_ok = c != '\''
-                || chars_inside == 1
-                || (chars_inside == 2 && at(start + 1) == Some('\\'));
-            if closed && char_literal_ok || c == '`' {
-                Class::Str
-            } else {
-                Class::Error
-            }
-        } else if c.is_ascii_digit() {
-            while at(i).is_some_and(|c| {
-                c.is_ascii_alphanumeric()
-                    || c == '_'
-                    || c == '.' && at(i + 1).is_some_and(|n| n.is_ascii_digit())
-            }) {
-                i += 1;
-            }
-            Class::Number
-        } else if is_ident(c) {
-            while at(i).is_some_and(is_ident) {
-                i += 1;
-            }
-            let word = &line[offset(start)..offset(i)];
-            let after_dot = start > 0 && chars[start - 1].1 == '.';
-            if KEYWORDS.contains(&word) {
-                Class::Keyword
-            } else if !after_dot && CLASSES.iter().any(|(name, _)| *name == word) {
-                Class::Global
-            } else if !after_dot
-                && at(i) == Some('(')
-                && members(Kind::Global).iter().any(|m| m.name == word)
-            {
-                Class::Function
-            } else {
-                Class::Plain
-            }
-        } else if matches!(c, '(' | '[' | '{') {
-            brackets.push((offset(i), c));
-            i += 1;
-            Class::Plain
-        } else if matches!(c, ')' | ']' | '}') {
-            i += 1;
-            let opener = match c {
-                ')' => '(',
-                ']' => '[',
-                _ => '{',
-            };
-            match brackets.pop() {
-                Some((open, b)) if b == opener => {
-                    pairs.push((open, offset(start)));
+            TokenKind::Number => Class::Number,
+            TokenKind::Ident => {
+                let after_dot = n > 0 && tokens[n - 1].is_punct(line, '.');
+                let called = tokens.get(n + 1).is_some_and(|t| t.is_punct(line, '('));
+                if KEYWORDS.contains(&text) {
+                    Class::Keyword
+                } else if !after_dot && classes().any(|(name, _)| name == text) {
+                    Class::Global
+                } else if !after_dot
+                    && called
+                    && members(Kind::Global).iter().any(|m| m.name == text)
+                {
+                    Class::Function
+                } else {
                     Class::Plain
                 }
-                _ => Class::Error,
             }
-        } else {
-            i += 1;
-            Class::Plain
+            TokenKind::Space => Class::Plain,
+            TokenKind::Punct => match text {
+                "(" | "[" | "{" => {
+                    brackets.push((token.start, text.chars().next().unwrap_or('(')));
+                    Class::Plain
+                }
+                ")" | "]" | "}" => {
+                    let opener = match text {
+                        ")" => '(',
+                        "]" => '[',
+                        _ => '{',
+                    };
+                    match brackets.pop() {
+                        Some((open, b)) if b == opener => {
+                            pairs.push((open, token.start));
+                            Class::Plain
+                        }
+                        _ => Class::Error,
+                    }
+                }
+                _ => Class::Plain,
+            },
         };
-        pieces.push((offset(start), offset(i), class));
+        pieces.push((token.start, token.end, class));
     }
     if let Some(cursor) = cursor {
         mark_match(&mut pieces, &pairs, cursor);
@@ -466,6 +423,7 @@ impl Validator for ConsoleHelper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::catalogue::probe;
 
     fn classes(line: &str) -> Vec<(&str, Class)> {
         classify(line, None)
@@ -535,13 +493,13 @@ mod tests {
     }
 
     fn helper() -> (tempfile::TempDir, ConsoleHelper) {
+        helper_after(r#"let u = User.create(#{username: "u", email: "u@example.com"})"#)
+    }
+
+    /// A helper whose evaluator has run `setup`.
+    fn helper_after(setup: &str) -> (tempfile::TempDir, ConsoleHelper) {
         let (dir, mut evaluator) = crate::console::testing::evaluator();
-        let _ = evaluator
-            .eval(
-                "setup",
-                r#"let u = User.create(#{username: "u", email: "u@example.com"})"#,
-            )
-            .unwrap();
+        evaluator.eval_shown("setup", setup).unwrap();
         (dir, ConsoleHelper::new(Rc::new(RefCell::new(evaluator))))
     }
 
@@ -571,6 +529,23 @@ mod tests {
         assert_eq!(complete(&helper, "wh"), ["while"]);
         assert_eq!(complete(&helper, "help Act"), ["ActiveSession"]);
         assert!(complete(&helper, "puts(\"User.").is_empty());
+    }
+
+    /// Completion offers every entry of the scripting API's catalogue, after a receiver of its
+    /// kind (the catalogue's test checks that the engine has them all).
+    #[test]
+    fn completion_offers_every_catalogue_entry() {
+        let (_dir, helper) = helper_after(probe::SETUP);
+        for &(kind, receiver) in probe::RECEIVERS {
+            let offered = complete(&helper, receiver);
+            for member in members(kind) {
+                assert!(
+                    offered.iter().any(|name| name == member.name),
+                    "{receiver}{} is in the catalogue but completion offers {offered:?}",
+                    member.name
+                );
+            }
+        }
     }
 
     #[test]

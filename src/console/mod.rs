@@ -13,16 +13,18 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 
 use owo_colors::OwoColorize;
 use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
-use rustyline::{DefaultEditor, Editor};
+use rustyline::{DefaultEditor, Editor, ExternalPrinter as _};
 
 use crate::cli::{CliError, Global};
 use crate::model::Revoked;
-use crate::script::{self, Confirm, ErrorKind, Evaluator, ScriptError};
+use crate::registry::Registry;
+use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
 use ruby_hint::ruby_hint;
@@ -33,12 +35,15 @@ const PROMPT: &str = "sessionctl> ";
 /// The name of errors' source, as in `console:1:5: ...`.
 const SOURCE: &str = "console";
 
-/// Runs the console until Ctrl-D, `exit` or `quit`.
-/// Runs the console on `evaluator`; `database` names the database in the banner.
+/// Runs the console on `evaluator` until Ctrl-D, `exit` or `quit`; `database` names the
+/// database in the banner.
+///
+/// The prompt does not wait for the banner's counts (reading every session takes a while on a
+/// large database): they are counted on another thread and printed above the prompt.
 pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), CliError> {
     let color = global.color.enabled(std::io::stdout().is_terminal());
     let color_err = global.color.enabled(std::io::stderr().is_terminal());
-    banner(&evaluator, database, color)?;
+    banner(evaluator.registry(), database, color)?;
 
     let flag = evaluator.interrupt_flag();
     if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
@@ -49,6 +54,7 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
     }
     evaluator.confirm_destroy_all(confirmation(global));
 
+    let registry = evaluator.shared_registry();
     let evaluator = Rc::new(RefCell::new(evaluator));
     let config = Config::builder()
         .max_history_size(10_000)
@@ -63,15 +69,55 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
         .build();
     let mut editor: Editor<ConsoleHelper, FileHistory> =
         Editor::with_config(config).map_err(|e| CliError::Other(e.into()))?;
-    editor.set_helper(Some(ConsoleHelper::new(evaluator.clone())));
-    let mut history = History::open(&mut editor, color_err);
+    let mut helper = ConsoleHelper::new(evaluator.clone());
+    let (prompted, prompt_shown) = mpsc::channel();
+    helper.tell_when_prompted(prompted);
+    editor.set_helper(Some(helper));
+    let history = History::open(&mut editor, color_err);
 
+    let counting: &Registry = &registry;
+    let done = std::thread::scope(|scope| {
+        match editor.create_external_printer() {
+            Ok(mut printer) => {
+                scope.spawn(move || {
+                    let line = counts(counting, color);
+                    // Printed once the prompt is up; not at all if the console ended first.
+                    if prompt_shown.recv().is_ok() {
+                        let _ = printer.print(line);
+                    }
+                });
+            }
+            // Not a terminal: nobody waits for a prompt.
+            Err(_) => stdout::line(counts(counting, color))?,
+        }
+        let done = read_eval_print(&mut editor, history, &evaluator, color, color_err);
+        // The editor's helper shares the evaluator and tells the counting thread about the
+        // prompt: once it is gone, that thread ends and the store can be closed.
+        drop(editor);
+        done
+    });
+    drop(registry);
+    done?;
+    match Rc::try_unwrap(evaluator) {
+        Ok(evaluator) => evaluator.into_inner().close().map_err(CliError::from),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Reads, evaluates and prints until Ctrl-D, `exit` or `quit`.
+fn read_eval_print(
+    editor: &mut Editor<ConsoleHelper, FileHistory>,
+    mut history: History,
+    evaluator: &RefCell<Evaluator>,
+    color: bool,
+    color_err: bool,
+) -> Result<(), CliError> {
     loop {
         let line = match editor.readline(PROMPT) {
             Ok(line) => line,
             // Ctrl-C on a line being typed clears it.
             Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Eof) => return Ok(()),
             Err(error) => {
                 return Err(CliError::Other(anyhow::anyhow!(
                     "cannot read the terminal: {error}"
@@ -84,11 +130,11 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
         }
         // Not kept in history: Up and Enter in the next console should not leave it.
         if matches!(input, "exit" | "quit") {
-            break;
+            return Ok(());
         }
-        history.add(&mut editor, &line, color_err);
+        history.add(editor, &line, color_err);
         match input {
-            "help" => stdout::line(help::help("").expect("the overview exists"))?,
+            "help" => stdout::line(help::help("").unwrap_or_default())?,
             _ if input.starts_with("help ") => {
                 let topic = input["help ".len()..].trim();
                 match help::help(topic) {
@@ -101,25 +147,12 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
             _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err)?,
         }
     }
-    // The editor's helper shares the evaluator: once it is gone, the store can be closed.
-    drop(editor);
-    match Rc::try_unwrap(evaluator) {
-        Ok(evaluator) => evaluator.into_inner().close().map_err(CliError::from),
-        Err(_) => Ok(()),
-    }
 }
 
-/// One or two lines: which database, how much is in it, how to get help.
-fn banner(evaluator: &Evaluator, database: &str, color: bool) -> Result<(), CliError> {
-    let registry = evaluator.registry();
-    let users = registry.user_count()?;
-    let sessions = registry.live_session_count()?;
+/// The banner: which database, whether this is a dry run, how to get help.
+fn banner(registry: &Registry, database: &str, color: bool) -> Result<(), CliError> {
     let first = format!(
-        "sessionctl console on {database}: {} user{}, {} live session{}{}",
-        thousands(users),
-        plural(users),
-        thousands(sessions),
-        plural(sessions),
+        "sessionctl console on {database}{}",
         if registry.is_dry_run() {
             " (dry run: nothing is written)"
         } else {
@@ -131,6 +164,29 @@ fn banner(evaluator: &Evaluator, database: &str, color: bool) -> Result<(), CliE
         stdout::line(format_args!("{}\n{}", first.bold(), second.dimmed()))
     } else {
         stdout::line(format_args!("{first}\n{second}"))
+    }
+}
+
+/// How much is in the database: "30 users, 1,234 live sessions" (reads every session).
+fn counts(registry: &Registry, color: bool) -> String {
+    let counted = registry.user_count().and_then(|users| {
+        let sessions = registry.live_session_count()?;
+        Ok(format!(
+            "{} user{}, {} live session{}",
+            thousands(users),
+            plural(users),
+            thousands(sessions),
+            plural(sessions),
+        ))
+    });
+    match (counted, color) {
+        (Ok(line), true) => line.bold().to_string(),
+        (Ok(line), false) => line,
+        (Err(error), true) => format!(
+            "{} cannot count the sessions: {error}",
+            "warning:".yellow().bold()
+        ),
+        (Err(error), false) => format!("warning: cannot count the sessions: {error}"),
     }
 }
 
@@ -146,25 +202,24 @@ fn evaluate(
     color: bool,
     color_err: bool,
 ) -> Result<(), CliError> {
-    let result = evaluator.eval(SOURCE, code);
+    let result = evaluator.eval_shown(SOURCE, code);
     stdout::check(&evaluator.output())?;
-    match result {
-        Ok(value) if value.is_unit() => {}
-        Ok(value) => {
-            let text = table::render(&value, evaluator.registry(), color).unwrap_or_else(|| {
-                format!(
-                    "{} {}",
-                    if color {
-                        "=>".dimmed().to_string()
-                    } else {
-                        "=>".to_owned()
-                    },
-                    script::inspect(&value)
-                )
-            });
-            evaluator.output().line(&text);
+    let text = match result {
+        Ok(Shown::Nothing) => None,
+        Ok(Shown::Users(rows)) => Some(table::users(rows, color)),
+        Ok(Shown::Sessions(rows)) => Some(table::sessions(rows, evaluator.registry(), color)),
+        Ok(Shown::Value(inspected)) => Some(if color {
+            format!("{} {inspected}", "=>".dimmed())
+        } else {
+            format!("=> {inspected}")
+        }),
+        Err(error) => {
+            report(&error, code, color_err);
+            None
         }
-        Err(error) => report(&error, code, color_err),
+    };
+    if let Some(text) = text {
+        evaluator.output().line(&text);
     }
     stdout::check(&evaluator.output())
 }

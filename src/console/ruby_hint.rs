@@ -1,7 +1,10 @@
 //! Ruby habits rhai rejects, spelled the rhai way: after an error the console shows what the
 //! input would look like in rhai. [`ruby_hint`] is a pure rewrite of the text; it knows
 //! single-quoted strings, `"#{..}"` interpolation, `do |x| .. end` and `{ |x| .. }` blocks,
-//! keyword arguments, calls without parentheses and assignments without `let`.
+//! keyword arguments, calls without parentheses and assignments without `let`. It reads
+//! strings with the scripting layer's scanner ([`crate::script::scanner`]).
+
+use crate::script::scanner::{TokenKind, is_ident, tokens};
 
 /// The rhai spelling of `input` if it uses a Ruby habit, else `None`.
 pub fn ruby_hint(input: &str) -> Option<String> {
@@ -12,71 +15,41 @@ pub fn ruby_hint(input: &str) -> Option<String> {
     (code.trim() != input.trim()).then_some(code)
 }
 
-/// Whether each char of `chars` is inside a string literal (the quotes included).
-fn in_string(chars: &[char]) -> Vec<bool> {
-    let mut mask = vec![false; chars.len()];
-    let mut quote: Option<char> = None;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match quote {
-            Some(q) => {
-                mask[i] = true;
-                if c == '\\' && i + 1 < chars.len() {
-                    mask[i + 1] = true;
-                    i += 1;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if matches!(c, '"' | '`' | '\'') => {
-                mask[i] = true;
-                quote = Some(c);
-            }
-            None => {}
-        }
-        i += 1;
+/// Whether each char of `code` is inside a string literal (the quotes included).
+fn in_string(code: &str) -> Vec<bool> {
+    let mut mask = Vec::with_capacity(code.len());
+    for token in tokens(code) {
+        mask.extend(token.text(code).chars().map(|_| token.is_str()));
     }
     mask
 }
 
 /// `'x'` → `"x"`, and `"..#{x}.."` → `` `..${x}..` ``.
 fn strings(input: &str) -> String {
-    let chars: Vec<char> = input.chars().collect();
     let mut out = String::with_capacity(input.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if !matches!(c, '"' | '\'' | '`') {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        i += 1;
-        let mut body = String::new();
-        while i < chars.len() && chars[i] != c {
-            if chars[i] == '\\' && i + 1 < chars.len() {
-                body.push(chars[i]);
-                i += 1;
-            }
-            body.push(chars[i]);
-            i += 1;
-        }
-        let closed = i < chars.len();
-        i += 1;
-        match c {
-            '\'' if closed => {
+    for token in tokens(input) {
+        let text = token.text(input);
+        let body = text
+            .get(1..text.len().saturating_sub(1))
+            .unwrap_or_default();
+        match token.kind {
+            TokenKind::Str {
+                quote: '\'',
+                closed: true,
+            } => {
                 out.push('"');
                 out.push_str(&body.replace("\\'", "'").replace('"', "\\\""));
                 out.push('"');
             }
-            '"' if closed && body.contains("#{") => {
+            TokenKind::Str {
+                quote: '"',
+                closed: true,
+            } if body.contains("#{") => {
                 out.push('`');
                 out.push_str(&body.replace('`', "\\`").replace("#{", "${"));
                 out.push('`');
             }
-            _ => out.extend(&chars[start..i.min(chars.len())]),
+            _ => out.push_str(text),
         }
     }
     out
@@ -89,7 +62,7 @@ fn blocks(code: &str) -> String {
     // One block per round, innermost first, so that nested blocks come out right.
     for _ in 0..32 {
         let chars: Vec<char> = code.chars().collect();
-        let Some((open, body_start, close, close_len)) = find_block(&chars) else {
+        let Some((open, body_start, close, close_len)) = find_block(&code, &chars) else {
             break;
         };
         let params_end = chars[body_start..]
@@ -119,9 +92,9 @@ fn blocks(code: &str) -> String {
 }
 
 /// The innermost block: where `do`/`{` starts, where its `|params|` start, where its
-/// `end`/`}` is, and that closer's length.
-fn find_block(chars: &[char]) -> Option<(usize, usize, usize, usize)> {
-    let mask = in_string(chars);
+/// `end`/`}` is, and that closer's length (indices of `chars`, the chars of `code`).
+fn find_block(code: &str, chars: &[char]) -> Option<(usize, usize, usize, usize)> {
+    let mask = in_string(code);
     let word_at = |i: usize, word: &str| {
         let w: Vec<char> = word.chars().collect();
         chars.get(i..i + w.len()) == Some(&w[..])
@@ -168,10 +141,6 @@ fn find_block(chars: &[char]) -> Option<(usize, usize, usize, usize)> {
     None
 }
 
-fn is_ident(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
 /// The length in bytes of the identifier `text` starts with.
 fn ident_len(text: &str) -> usize {
     text.chars()
@@ -183,7 +152,7 @@ fn ident_len(text: &str) -> usize {
 /// `find_by(email: "x")` → `find_by(#{email: "x"})`.
 fn keyword_arguments(code: &str) -> String {
     let chars: Vec<char> = code.chars().collect();
-    let mask = in_string(&chars);
+    let mask = in_string(code);
     let mut out = String::with_capacity(code.len() + 4);
     let mut closers: Vec<bool> = Vec::new();
     for (i, &c) in chars.iter().enumerate() {
@@ -222,7 +191,7 @@ fn keyword_arguments(code: &str) -> String {
 /// `x = ..` → `let x = ..`.
 fn statements(code: &str) -> String {
     let chars: Vec<char> = code.chars().collect();
-    let mask = in_string(&chars);
+    let mask = in_string(code);
     let mut out = String::with_capacity(code.len() + 8);
     let mut depth = 0usize;
     let mut start = 0;

@@ -1,61 +1,20 @@
-//! Results as tables: a list of users or sessions — an array, or the lazy `User.all` and
-//! `ActiveSession.list(User.all)`, which are streamed, never loaded whole — prints with the
-//! columns an administrator reads, the first [`ROWS`] of them and "… N more".
+//! Results as tables: a list of users or sessions ([`crate::script::Shown`]) — an array, or
+//! the lazy `User.all` and `ActiveSession.list(User.all)`, which are streamed, never loaded
+//! whole — prints with the columns an administrator reads, the first [`ROWS`] of them and
+//! "… N more".
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use comfy_table::{Attribute, Cell, ContentArrangement, Table, presets};
-use rhai::{Array, Dynamic};
-
 use crate::model::{ActiveSession, User};
 use crate::registry::Registry;
-use crate::script::{SessionRelation, SessionValue, UserRelation, UserValue};
+use chrono::{DateTime, Utc};
+use comfy_table::{Attribute, Cell, ContentArrangement, Table, presets};
 
 /// How many rows a table shows.
 pub const ROWS: usize = 20;
 
-/// `value` as a table if it is a non-empty list of users or of sessions.
-pub fn render(value: &Dynamic, registry: &Registry, color: bool) -> Option<String> {
-    if let Some(array) = value.read_lock::<Array>() {
-        if array.is_empty() {
-            return None;
-        }
-        if array.iter().all(Dynamic::is::<UserValue>) {
-            let users = array
-                .iter()
-                .map(|v| Ok(v.read_lock::<UserValue>().expect("checked").0.clone()));
-            return Some(users_table(users, color));
-        }
-        if array.iter().all(Dynamic::is::<SessionValue>) {
-            let sessions = array.iter().map(|v| {
-                Ok(v.read_lock::<SessionValue>()
-                    .expect("checked")
-                    .session
-                    .clone())
-            });
-            return Some(sessions_table(sessions, registry, color));
-        }
-        return None;
-    }
-    if let Some(users) = value.read_lock::<UserRelation>() {
-        let users = users
-            .clone()
-            .into_iter()
-            .map(|u| u.map(|u| u.0).map_err(|e| e.to_string()));
-        return Some(users_table(users, color));
-    }
-    if let Some(sessions) = value.read_lock::<SessionRelation>() {
-        let sessions = sessions
-            .clone()
-            .into_iter()
-            .map(|s| s.map(|s| s.session).map_err(|e| e.to_string()));
-        return Some(sessions_table(sessions, registry, color));
-    }
-    None
-}
-
-fn users_table(users: impl Iterator<Item = Result<User, String>>, color: bool) -> String {
+/// A table of users.
+pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> String {
     let header = [
         "ID",
         "Username",
@@ -80,7 +39,8 @@ fn users_table(users: impl Iterator<Item = Result<User, String>>, color: bool) -
     finish(&header, rows, rest, "users", color)
 }
 
-fn sessions_table(
+/// A table of sessions; `registry` names their users.
+pub fn sessions(
     sessions: impl Iterator<Item = Result<ActiveSession, String>>,
     registry: &Registry,
     color: bool,

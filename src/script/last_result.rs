@@ -1,7 +1,10 @@
 //! IRB's `_` (the last result). rhai reserves a lone `_` for `switch` defaults, so a lone `_`
-//! outside strings and comments, and not before `=>`, is read as the variable [`VARIABLE`].
+//! outside strings and comments ([`super::scanner`]), and not before `=>`, is read as the
+//! variable [`VARIABLE`].
 
 use std::borrow::Cow;
+
+use super::scanner::{TokenKind, tokens};
 
 /// The variable that holds the last result.
 pub const VARIABLE: &str = "_last_result";
@@ -19,62 +22,20 @@ pub fn rewrite_with_places(code: &str) -> (Cow<'_, str>, Vec<(usize, usize)>) {
     if !code.contains('_') {
         return (Cow::Borrowed(code), renamed);
     }
-    let chars: Vec<char> = code.chars().collect();
     let mut out = String::with_capacity(code.len() + 16);
-    let mut i = 0;
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '`' | '\'' => {
-                // Copy the literal through, escapes included.
-                out.push(c);
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' && i + 1 < chars.len() {
-                        out.push(chars[i]);
-                        i += 1;
-                    }
-                    out.push(chars[i]);
-                    i += 1;
-                }
-                if i < chars.len() {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-            }
-            '/' if chars.get(i + 1) == Some(&'/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-            }
-            '/' if chars.get(i + 1) == Some(&'*') => {
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-                out.extend(chars[i..chars.len().min(i + 2)].iter());
-                i += 2;
-            }
-            '_' if (i == 0 || !is_ident(chars[i - 1]))
-                && !chars.get(i + 1).is_some_and(|&n| is_ident(n)) =>
-            {
-                let next = chars[i + 1..].iter().position(|c| !c.is_whitespace());
-                if next.is_some_and(|n| chars[i + 1 + n..].starts_with(&['=', '>'])) {
-                    out.push('_');
-                } else {
-                    out.push_str(VARIABLE);
-                    renamed.push(place(&chars, i));
-                }
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+    let mut copied = 0;
+    for token in tokens(code) {
+        if token.kind == TokenKind::Ident
+            && token.text(code) == "_"
+            && !code[token.end..].trim_start().starts_with("=>")
+        {
+            out.push_str(&code[copied..token.start]);
+            out.push_str(VARIABLE);
+            renamed.push(place(code, token.start));
+            copied = token.end;
         }
     }
+    out.push_str(&code[copied..]);
     (Cow::Owned(out), renamed)
 }
 
@@ -97,14 +58,12 @@ pub fn restore(
     (column_in_original, unrename(message))
 }
 
-/// The 1-based (line, column) of `chars[i]`.
-fn place(chars: &[char], i: usize) -> (usize, usize) {
-    let line_start = chars[..i]
-        .iter()
-        .rposition(|&c| c == '\n')
-        .map_or(0, |p| p + 1);
-    let line = chars[..i].iter().filter(|&&c| c == '\n').count() + 1;
-    (line, i - line_start + 1)
+/// The 1-based (line, column), in characters, of byte offset `at` of `code`.
+fn place(code: &str, at: usize) -> (usize, usize) {
+    let before = &code[..at];
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    let line = before.matches('\n').count() + 1;
+    (line, before[line_start..].chars().count() + 1)
 }
 
 /// `message` with the variable, where it stands as a whole word, written `_` again.

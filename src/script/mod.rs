@@ -3,13 +3,16 @@
 //! (`puts`, `pp`, `each`, `any`), and one [`Evaluator`] that the console and batch mode share.
 
 mod audit;
+pub mod catalogue;
 mod error;
 mod format;
 mod last_result;
 mod output;
 mod relation;
 mod ruby;
+pub mod scanner;
 mod sessions;
+mod shown;
 mod time;
 mod users;
 mod values;
@@ -26,7 +29,8 @@ use crate::registry::Registry;
 pub use error::{ErrorKind, ScriptError};
 pub use format::{inspect, plain, to_json, type_name, write_plain};
 pub use output::{Captured, Output};
-pub use values::{SessionRelation, SessionValue, Time, UserRelation, UserValue};
+pub use shown::{Rows, Shown};
+pub use values::Time;
 
 /// rhai's keywords, for the console's completion and highlighting.
 pub const KEYWORDS: &[&str] = &[
@@ -166,6 +170,12 @@ impl Evaluator {
         &self.context.registry
     }
 
+    /// The registry, shared: the console counts sessions on another thread while the prompt
+    /// is up. It must be dropped before [`Evaluator::close`].
+    pub fn shared_registry(&self) -> Rc<Registry> {
+        self.context.registry.clone()
+    }
+
     /// Ends the evaluator and closes its store cleanly (see [`Registry::close`]).
     pub fn close(self) -> crate::Result<()> {
         self.registry().flush()?;
@@ -182,11 +192,22 @@ impl Evaluator {
         self.scope.set_value(name.to_owned(), value.into());
     }
 
-    /// The names of the variables defined so far, for completion.
-    pub fn variables(&self) -> Vec<(String, Dynamic)> {
+    /// The variables defined so far and the kinds of their values, for completion (`_` for
+    /// the last result).
+    pub fn variables(&self) -> Vec<(String, catalogue::Kind)> {
         self.scope
             .iter()
-            .map(|(name, _, value)| (name.to_owned(), value))
+            .map(|(name, _, value)| {
+                let name = if name == last_result::VARIABLE {
+                    "_"
+                } else {
+                    name
+                };
+                (
+                    name.to_owned(),
+                    catalogue::Kind::of_type_name(&type_name(&value)),
+                )
+            })
             .collect()
     }
 
@@ -198,6 +219,11 @@ impl Evaluator {
             Ok(_) => false,
             Err(error) => error::is_incomplete(&rewritten, &error),
         }
+    }
+
+    /// Evaluates `code` like [`Evaluator::eval`], and tells how the console shows the result.
+    pub fn eval_shown(&mut self, source: &str, code: &str) -> Result<Shown, ScriptError> {
+        self.eval(source, code).map(|value| Shown::of(&value))
     }
 
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.

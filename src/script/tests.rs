@@ -483,3 +483,62 @@ fn incomplete_input_is_recognised() {
         assert!(!f.eval.is_incomplete(code), "{code}");
     }
 }
+
+/// Arguments that make a call with these parameters run.
+fn sample(params: &str) -> &'static str {
+    match params {
+        "" | "[|session| ..]" | "[|x| ..]" => "",
+        "n" | "value" | "id" => "1",
+        "text" => "\"2026-01-01T00:00:00Z\"",
+        "username" => "\"u\"",
+        "email" => "\"u@example.com\"",
+        "#{username|email|id: ..}" => "#{id: 1}",
+        "|user| .." | "|session| .." | "|x| .." => "|x| true",
+        "|sum, x| .., initial" => "|sum, x| sum + x, 0",
+        "#{username, email, name, admin, blocked}" => {
+            "#{username: \"v\", email: \"v@example.com\"}"
+        }
+        "user | [users] | User.all" | "user" => "user",
+        "user, #{ip_address, user_agent, public_id, impersonated, admin_mode}" => {
+            "user, #{ip_address: \"10.0.0.2\"}"
+        }
+        "user, private_id" => "user, \"2::0\"",
+        "user, [private_ids]" => "user, []",
+        "user, current_private_id | ()" => "user, ()",
+        "user, private_id, current_private_id | ()" => "user, \"2::0\", ()",
+        other => panic!("no sample arguments for ({other})"),
+    }
+}
+
+/// Every entry of the catalogue is one the engine has: calling it finds a function.
+#[test]
+fn every_catalogue_entry_is_in_the_engine() {
+    let mut f = fixture();
+    let evaluator = &mut f.eval;
+    let _ = evaluator.eval("setup", catalogue::probe::SETUP).unwrap();
+    let missing = |evaluator: &mut Evaluator, code: &str| {
+        evaluator.eval("probe", code).err().is_some_and(|e| {
+            e.message.starts_with("Function not found") || e.message.starts_with("Unknown property")
+        })
+    };
+    assert!(
+        missing(evaluator, "user.nonsense"),
+        "the probe must see a missing property"
+    );
+    assert!(
+        missing(evaluator, "User.nonsense(1)"),
+        "the probe must see a missing method"
+    );
+    for &(kind, receiver) in catalogue::probe::RECEIVERS {
+        for member in catalogue::members(kind) {
+            let code = match member.params {
+                Some(params) => format!("{receiver}{}({})", member.name, sample(params)),
+                None => format!("{receiver}{}", member.name),
+            };
+            assert!(
+                !missing(evaluator, &code),
+                "{code} is described but the engine has no such member"
+            );
+        }
+    }
+}

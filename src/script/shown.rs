@@ -1,0 +1,66 @@
+//! [`Shown`]: a result as the console shows it — a table of users, a table of sessions, or
+//! the inspect form — so that the console lays out results without reading rhai values.
+
+use rhai::{Array, Dynamic};
+
+use super::format::inspect;
+use super::values::{SessionRelation, SessionValue, UserRelation, UserValue};
+use crate::model::{ActiveSession, User};
+
+/// Rows of a table, streamed: lazy results (`User.all`) are read as the table is laid out. An
+/// error (an interrupt, a failed read) ends the rows.
+pub type Rows<T> = Box<dyn Iterator<Item = Result<T, String>>>;
+
+/// How the console shows the result of an input.
+pub enum Shown {
+    /// `()`: nothing is printed.
+    Nothing,
+    /// A non-empty list of users, or `User.all`.
+    Users(Rows<User>),
+    /// A non-empty list of sessions, or a lazy list of many users' sessions.
+    Sessions(Rows<ActiveSession>),
+    /// Anything else, in its inspect form (`#{sessions: 2, users: 1}`, `"text"`, `42`).
+    Value(String),
+}
+
+impl Shown {
+    /// How the console shows `value`.
+    pub(crate) fn of(value: &Dynamic) -> Shown {
+        if value.is_unit() {
+            return Shown::Nothing;
+        }
+        if let Some(array) = value.read_lock::<Array>()
+            && !array.is_empty()
+        {
+            if array.iter().all(Dynamic::is::<UserValue>) {
+                let users: Vec<User> = array
+                    .iter()
+                    .filter_map(|v| v.read_lock::<UserValue>().map(|u| u.0.clone()))
+                    .collect();
+                return Shown::Users(Box::new(users.into_iter().map(Ok)));
+            }
+            if array.iter().all(Dynamic::is::<SessionValue>) {
+                let sessions: Vec<ActiveSession> = array
+                    .iter()
+                    .filter_map(|v| v.read_lock::<SessionValue>().map(|s| s.session.clone()))
+                    .collect();
+                return Shown::Sessions(Box::new(sessions.into_iter().map(Ok)));
+            }
+        }
+        if let Some(users) = value.read_lock::<UserRelation>() {
+            let users = users
+                .clone()
+                .into_iter()
+                .map(|u| u.map(|u| u.0).map_err(|e| e.to_string()));
+            return Shown::Users(Box::new(users));
+        }
+        if let Some(sessions) = value.read_lock::<SessionRelation>() {
+            let sessions = sessions
+                .clone()
+                .into_iter()
+                .map(|s| s.map(|s| s.session).map_err(|e| e.to_string()));
+            return Shown::Sessions(Box::new(sessions));
+        }
+        Shown::Value(inspect(value))
+    }
+}
