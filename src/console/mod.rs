@@ -20,8 +20,9 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{DefaultEditor, Editor};
 
-use crate::cli::{CliError, Global};
+use crate::exit::CliError;
 use crate::model::Revoked;
+use crate::options::Global;
 use crate::script::{self, Confirm, ErrorKind, Evaluator, ScriptError};
 use crate::stdout;
 use editor::ConsoleHelper;
@@ -255,7 +256,7 @@ impl History {
         let path = std::env::var_os("SESSIONCTL_HISTORY")
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
-            .or_else(|| crate::cli::data_dir().map(|dir| dir.join("history.txt")));
+            .or_else(|| crate::paths::data_dir().map(|dir| dir.join("history.txt")));
         let Some(path) = path else {
             warn("no data directory: history is not kept", color);
             return Self { path: None };
