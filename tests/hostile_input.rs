@@ -168,11 +168,11 @@ fn thousands_of_malformed_scripts_fail_cleanly_and_change_nothing() {
         "only {failed} of 3000 mutated scripts failed ({ran} ran)"
     );
     assert!(
-        unparsed > 1000 && read_only > 500,
+        unparsed > 1000 && read_only > 200,
         "{unparsed} unparsed and {read_only} read-only scripts checked"
     );
     assert!(
-        wrote > 20,
+        wrote > 10,
         "only {wrote} scripts changed the database: the writes did not land"
     );
     eprintln!(
