@@ -7,7 +7,8 @@ use std::path::Path;
 use owo_colors::OwoColorize;
 use rhai::{Array, Dynamic};
 
-use crate::cli::{CliError, Format};
+use crate::exit::CliError;
+use crate::options::Format;
 use crate::script::{self, Evaluator, Output, ScriptError};
 use crate::stdout;
 

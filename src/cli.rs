@@ -1,16 +1,20 @@
 //! The command line: clap definitions and the dispatch to the console, batch mode and the
-//! data commands. Errors are typed until here; [`CliError`] maps them to exit codes.
+//! data commands. Nothing below imports this module: the global options are in
+//! [`crate::options`], the exit codes in [`crate::exit`], the default paths in [`crate::paths`].
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::clock::SystemClock;
+use crate::exit::CliError;
+use crate::options::Global;
+use crate::paths::database_path;
 use crate::registry::{Actor, Registry};
-use crate::script::{ErrorKind, Evaluator, Limits, Output, ScriptError};
+use crate::script::{Evaluator, Limits, Output};
 use crate::store::Mode;
 use crate::{batch, console, demo, stdout, store, transfer};
 
@@ -42,61 +46,6 @@ Examples:
   sessionctl -e 'ActiveSession.list(User.find_by_username(\"exampleuser\")).len()'
   sessionctl run scripts/revoke_idle.rhai 30 --dry-run
 ";
-
-/// Options every command takes.
-#[derive(Debug, Args)]
-pub struct Global {
-    /// The database directory [default: the user data directory].
-    #[arg(long, global = true, env = "SESSIONCTL_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
-
-    /// Write nothing: every mutation is listed as what it would have done.
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-
-    /// Answer yes to confirmation questions (needed for mass revocation when standard input
-    /// is not a terminal).
-    #[arg(long, global = true)]
-    pub yes: bool,
-
-    /// How results are printed by -e and `run`.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-
-    /// When to use colour.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
-
-    /// The most operations one batch script may run (0 for no limit).
-    #[arg(long, global = true, value_name = "N", default_value_t = 2_000_000_000)]
-    pub max_operations: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    /// Whether to colour a stream: `always`, or `auto` on a terminal without `NO_COLOR`.
-    pub fn enabled(self, terminal: bool) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -192,56 +141,6 @@ pub enum ConfigAction {
     Set { key: String, value: String },
 }
 
-/// Why sessionctl stops with a non-zero exit.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// A script failed; its message carries the place.
-    #[error("{0}")]
-    Script(ScriptError),
-    #[error("{0}")]
-    Core(#[from] crate::Error),
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0:#}")]
-    Other(#[from] anyhow::Error),
-    /// Already reported (e.g. `check` listed what it found); just exit with this code.
-    #[error("")]
-    Reported(u8),
-    /// The reader of standard output went away (`| head`): stop quietly, exit 0.
-    #[error("")]
-    Closed,
-    /// Standard output cannot be written (other than a closed pipe: a full disk).
-    #[error("cannot write to standard output: {0}")]
-    Output(std::io::Error),
-}
-
-impl CliError {
-    /// 1 for script and runtime errors, 2 for usage, database and output errors; 0 for a
-    /// closed standard output.
-    pub fn exit_code(&self) -> u8 {
-        let usage_or_database = match self {
-            CliError::Script(error) => error.kind == ErrorKind::Database,
-            CliError::Core(error) => {
-                error.is_database_error()
-                    || matches!(
-                        error,
-                        crate::Error::UnknownSetting { .. } | crate::Error::InvalidSetting { .. }
-                    )
-            }
-            CliError::Usage(_) | CliError::Output(_) => true,
-            CliError::Other(_) => false,
-            CliError::Reported(code) => return *code,
-            CliError::Closed => return 0,
-        };
-        if usage_or_database { 2 } else { 1 }
-    }
-
-    /// Whether the message was already shown.
-    pub fn is_reported(&self) -> bool {
-        matches!(self, CliError::Reported(_) | CliError::Closed)
-    }
-}
-
 /// Parses the command line and runs it.
 pub fn run() -> Result<(), CliError> {
     let cli = Cli::parse();
@@ -249,13 +148,12 @@ pub fn run() -> Result<(), CliError> {
     match dispatch(cli) {
         // The reader went away (`| head`): a quiet success, as ripgrep does.
         Err(CliError::Closed) => Ok(()),
-        Err(CliError::Script(error)) => {
-            batch::report_error(&error, color_err);
-            Err(CliError::Reported(if error.kind == ErrorKind::Database {
-                2
-            } else {
-                1
-            }))
+        Err(error @ CliError::Script(_)) => {
+            let code = error.exit_code();
+            if let CliError::Script(error) = &error {
+                batch::report_error(error, color_err);
+            }
+            Err(CliError::Reported(code))
         }
         result => result,
     }
@@ -418,23 +316,6 @@ fn limits(global: &Global) -> Limits {
         max_operations: (global.max_operations > 0).then_some(global.max_operations),
         ..Limits::BATCH
     }
-}
-
-/// `--db`, else `SESSIONCTL_DB` (both via clap), else the user data directory.
-fn database_path(global: &Global) -> Result<PathBuf, CliError> {
-    if let Some(path) = &global.db {
-        return Ok(path.clone());
-    }
-    directories::ProjectDirs::from("", "", "sessionctl")
-        .map(|dirs| dirs.data_dir().join("db"))
-        .ok_or_else(|| {
-            CliError::Usage("no home directory to keep the database in: give --db PATH".into())
-        })
-}
-
-/// The data directory for console history.
-pub fn data_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "sessionctl").map(|dirs| dirs.data_dir().to_owned())
 }
 
 /// Opens the registry of `path` for the command `origin`, audited as the current user.

@@ -100,14 +100,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for errors about the database itself (opening, format, storage), which the binary
-    /// maps to exit code 2.
+    /// True for errors about the database itself (opening, format, storage, a record that does
+    /// not decode), which the binary maps to exit code 2, under a script too.
     pub fn is_database_error(&self) -> bool {
         matches!(
             self,
             Error::DatabaseInUse { .. }
                 | Error::UnsupportedFormat { .. }
                 | Error::NotADatabase { .. }
+                | Error::CorruptRecord { .. }
                 | Error::NoDatabase { .. }
                 | Error::Damaged { .. }
                 | Error::DiskFull

@@ -7,7 +7,7 @@
 use std::fmt::Display;
 use std::io::{self, BufWriter, Write};
 
-use crate::cli::CliError;
+use crate::exit::CliError;
 use crate::script::Output;
 
 /// Runs `write` on standard output, locked and buffered, then flushes it.

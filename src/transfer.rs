@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::CliError;
+use crate::exit::CliError;
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 use crate::registry::{Import, Registry};
 

@@ -27,7 +27,7 @@ const CACHE_SIZE: usize = 4096;
 
 static PARSER: LazyLock<ua_parser::Extractor<'static>> = LazyLock::new(|| {
     let regexes: ua_parser::Regexes<'static> =
-        serde_yaml::from_str(REGEXES).expect("the embedded regexes.yaml parses");
+        serde_yaml_ng::from_str(REGEXES).expect("the embedded regexes.yaml parses");
     ua_parser::Extractor::try_from(regexes).expect("the embedded regexes compile")
 });
 

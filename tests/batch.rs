@@ -266,3 +266,61 @@ fn issue_10_printing_a_relation_with_expired_sessions_writes_nothing() {
     assert_eq!(stored(), before, "printing removed the expired sessions");
     assert!(db.files() == files, "printing changed the database files");
 }
+
+/// The exit code follows the error's kind, never its text (issue 11): a thrown value is a
+/// script error, exit 1, even when it reads like a database failure.
+#[test]
+fn issue_11_a_thrown_value_is_a_script_error_whatever_it_says() {
+    let db = Db::seeded(3, 1);
+    for message in [
+        "corrupt input",
+        "database error: x",
+        "corrupt user record (user id=2)",
+    ] {
+        db.cmd()
+            .args(["-e", &format!("throw {message:?}")])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(format!("-e:1:1: {message}\nthrow {message:?}\n^\n"));
+    }
+    db.cmd()
+        .args(["-e", "throw #{kind: \"database\"}"])
+        .assert()
+        .code(1);
+}
+
+/// A database failure under a script exits 2 because of its type: caught, it prints its
+/// message; rethrown, it is still a database failure.
+#[test]
+fn issue_11_a_database_failure_is_known_by_its_type_caught_or_rethrown() {
+    let db = Db::seeded(3, 1);
+    {
+        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create)
+            .unwrap();
+        store
+            .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
+            .unwrap();
+    }
+    db.cmd()
+        .args([
+            "-e",
+            "try { User.find(2) } catch (e) { print(`caught: ${e}`) }",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "caught: corrupt user record (user id=2)",
+        ));
+    db.cmd()
+        .args(["-e", "try { User.find(2) } catch (e) { throw e }"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("corrupt user record (user id=2)"));
+    // The same words thrown by the script itself are the script's error.
+    db.cmd()
+        .args(["-e", "try { User.find(2) } catch (e) { throw `${e}` }"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("corrupt user record (user id=2)"));
+}

@@ -114,22 +114,44 @@ fn sign_in_storm_survives_sigkill() {
     );
 }
 
+/// Kills land all over a `destroy_all`, from the moment the script started (it prints
+/// "start") to past its end; if none landed before "done", the delays shrink until one does,
+/// so that at least one kill is known to have hit the operation itself.
 #[test]
 fn destroy_all_survives_sigkill() {
-    const DESTROY: &str = "ActiveSession.destroy_all; print(\"done\")";
-    // How long a whole run takes, so that the kills land all over it.
-    let timed = Db::seeded(2000, 10);
-    let started = std::time::Instant::now();
-    timed.cmd().args(["-e", DESTROY]).assert().success();
-    let whole = started.elapsed();
+    const DESTROY: &str = "print(\"start\"); ActiveSession.destroy_all; print(\"done\")";
+    // How long a whole run takes after "start", so that the kills land all over it.
+    let whole = {
+        let timed = Db::seeded(2000, 10);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+            .arg("--db")
+            .arg(timed.path())
+            .args(["-e", DESTROY])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "start");
+        let started = std::time::Instant::now();
+        assert_eq!(lines.next().unwrap().unwrap(), "done");
+        assert!(child.wait().unwrap().success());
+        started.elapsed()
+    };
     let mut rng = rand::rng();
-    let mut interrupted = 0;
-    for run in 0..runs() {
+    let (mut interrupted, mut run, mut longest) = (0, 0, whole);
+    // The runs asked for, then more with shorter delays until a kill landed before the end.
+    while run < runs() || (interrupted == 0 && run < runs() + 8) {
         let db = Db::seeded(2000, 10);
         let users = db.eval("User.count");
         let before: u64 = db.eval("ActiveSession.count").parse().unwrap();
-        let after_start = whole.mul_f64(rng.random_range(0.0..1.0));
-        let lines = kill_during(&db, DESTROY, after_start, false);
+        let after_start = longest.mul_f64(rng.random_range(0.0..1.0));
+        let lines = kill_during(&db, DESTROY, after_start, true);
+        assert_eq!(
+            lines.first().map(String::as_str),
+            Some("start"),
+            "run {run}"
+        );
         assert_consistent(&db, run);
         let after: u64 = db.eval("ActiveSession.count").parse().unwrap();
         // All or nothing: a destroy_all is one atomic switch.
@@ -140,19 +162,24 @@ fn destroy_all_survives_sigkill() {
         assert_eq!(db.eval("User.count"), users, "run {run}: users were lost");
         let finished = lines.iter().any(|l| l == "done");
         interrupted += usize::from(!finished);
+        if finished && run + 1 >= runs() {
+            longest /= 2;
+        }
         eprintln!(
-            "destroy_all run {run}: killed {after_start:?} after the start (a whole run takes {whole:?}), {}; {before} sessions before, {after} after",
+            "destroy_all run {run}: killed {after_start:?} after \"start\" (a whole run takes {whole:?}), {}; {before} sessions before, {after} after",
             if finished {
                 "after it finished"
             } else {
                 "before it finished"
             }
         );
+        run += 1;
     }
-    eprintln!(
-        "destroy_all: {} kills, {interrupted} before the end, 0 disagreements",
-        runs()
+    assert!(
+        interrupted > 0,
+        "none of {run} kills landed before the destroy_all finished"
     );
+    eprintln!("destroy_all: {run} kills, {interrupted} before the end, 0 disagreements");
 }
 
 /// Spawns `sessionctl --db DB ARGS` and kills it `after` its start.

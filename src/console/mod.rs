@@ -21,8 +21,9 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{DefaultEditor, Editor, ExternalPrinter as _};
 
-use crate::cli::{CliError, Global};
+use crate::exit::CliError;
 use crate::model::Revoked;
+use crate::options::Global;
 use crate::registry::Registry;
 use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
 use crate::stdout;
@@ -310,7 +311,7 @@ impl History {
         let path = std::env::var_os("SESSIONCTL_HISTORY")
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
-            .or_else(|| crate::cli::data_dir().map(|dir| dir.join("history.txt")));
+            .or_else(|| crate::paths::data_dir().map(|dir| dir.join("history.txt")));
         let Some(path) = path else {
             warn("no data directory: history is not kept", color);
             return Self { path: None };

@@ -1,12 +1,51 @@
-//! Script errors with their place: `SOURCE:LINE:COL: message`, the source line, and a caret.
+//! Script errors with their place: `SOURCE:LINE:COL: message`, the source line, and a caret;
+//! and how a core error travels through rhai so that its kind is known from its type.
 
 use std::fmt;
 
-use rhai::{EvalAltResult, ParseError, ParseErrorType, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, ParseError, ParseErrorType, Position};
 
-/// How the core's storage and corruption errors begin (`crate::Error`'s messages).
-const DATABASE_ERROR: &str = "database error: ";
-const CORRUPT_RECORD: &str = "corrupt ";
+/// A database failure (a core error for which [`crate::Error::is_database_error`] holds)
+/// raised inside a native function, as the value of rhai's runtime error. Scripts cannot make
+/// one: a `throw` of any value, whatever it reads, stays a script error. A script that
+/// catches one sees its message (`${e}`, `print(e)`); rethrown, it is still a database
+/// failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseFailure {
+    message: String,
+}
+
+impl fmt::Display for DatabaseFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A core error as a catchable rhai runtime error: a database failure as a
+/// [`DatabaseFailure`] value, any other error as its message (rhai fills in the position).
+/// (Boxed because that is what rhai's native functions return.)
+#[allow(clippy::unnecessary_box_returns)]
+pub(crate) fn raise(error: &crate::Error) -> Box<EvalAltResult> {
+    let value = if error.is_database_error() {
+        Dynamic::from(DatabaseFailure {
+            message: error.to_string(),
+        })
+    } else {
+        error.to_string().into()
+    };
+    EvalAltResult::ErrorRuntime(value, Position::NONE).into()
+}
+
+/// Lets scripts print a caught [`DatabaseFailure`] as its message.
+pub(super) fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<DatabaseFailure>("DatabaseFailure");
+    engine.register_fn("to_string", |failure: &mut DatabaseFailure| {
+        failure.message.clone()
+    });
+    engine.register_fn("to_debug", |failure: &mut DatabaseFailure| {
+        format!("{:?}", failure.message)
+    });
+}
 
 /// What kind of failure ended an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,21 +96,12 @@ impl ScriptError {
             EvalAltResult::ErrorTerminated(..) => {
                 (ErrorKind::Interrupted, "interrupted".to_owned())
             }
-            // A store failure under an API call (see `script::runtime_error`) is a database
-            // error, exit code 2.
-            EvalAltResult::ErrorRuntime(value, _) => {
-                let message = value.to_string();
-                let database =
-                    message.starts_with(DATABASE_ERROR) || message.starts_with(CORRUPT_RECORD);
-                (
-                    if database {
-                        ErrorKind::Database
-                    } else {
-                        ErrorKind::Runtime
-                    },
-                    message,
-                )
-            }
+            // A store failure under an API call ([`raise`]) is a database error, exit code 2;
+            // the kind comes from the value's type, never from its text.
+            EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<DatabaseFailure>() {
+                Some(failure) => (ErrorKind::Database, failure.message.clone()),
+                None => (ErrorKind::Runtime, value.to_string()),
+            },
             EvalAltResult::ErrorTooManyOperations(_) => (
                 ErrorKind::Runtime,
                 "the script ran past its operation limit (raise it with --max-operations)"

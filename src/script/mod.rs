@@ -113,7 +113,7 @@ impl Context {
 /// (Boxed because that is what rhai's native functions return.)
 #[allow(clippy::unnecessary_box_returns)]
 pub(crate) fn runtime_error(error: &crate::Error) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(error.to_string().into(), Position::NONE).into()
+    error::raise(error)
 }
 
 /// A result of an API function.
@@ -282,6 +282,7 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     globals.set_var("ActiveSession", values::SessionClass);
     globals.set_var("Audit", values::AuditClass);
     engine.register_global_module(globals.into());
+    error::register(&mut engine);
 
     // `flush()`: make every write so far durable now (it happens after each evaluation anyway).
     let c = context.clone();
