@@ -62,7 +62,6 @@ pub struct Sealed {
     pub name: String,
     pub len: u64,
     pub mtime_ns: i64,
-    pub ctime_ns: i64,
     pub inode: u64,
     /// SHA-256 of the contents, hex.
     pub sha256: String,
@@ -181,7 +180,6 @@ fn sha256(path: &Path) -> Result<String> {
 pub struct Stat {
     len: u64,
     mtime_ns: i64,
-    ctime_ns: i64,
     inode: u64,
 }
 
@@ -190,7 +188,6 @@ impl From<&fs::Metadata> for Stat {
         Self {
             len: meta.len(),
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
             inode: meta.ino(),
         }
     }
@@ -201,18 +198,46 @@ impl From<&Sealed> for Stat {
         Self {
             len: file.len,
             mtime_ns: file.mtime_ns,
-            ctime_ns: file.ctime_ns,
             inode: file.inode,
         }
     }
 }
 
-/// Every file of the store with its [`Stat`]: cheap, for telling whether anything changed.
-pub fn fingerprint(dir: &Path) -> Result<Vec<(String, Stat)>> {
+/// Every file of the store with its length: what changes when sled writes data (a new
+/// snapshot, a longer log), and not when it only rewrites the zeros past the end of its log,
+/// which it does at every open.
+pub fn fingerprint(dir: &Path) -> Result<Vec<(String, u64)>> {
     store_files(dir)?
         .into_iter()
-        .map(|name| Ok((name.clone(), Stat::from(&stat(dir, &name)?))))
+        .map(|name| Ok((name.clone(), stat(dir, &name)?.len())))
         .collect()
+}
+
+/// Sets each sealed file's modification time back to the sealed one, after an open whose
+/// only write was sled's: at every open sled rewrites the zeros past the end of its log
+/// (the bytes stay the same, the file's times do not). Without this, every later open would
+/// have to read and hash the whole store to see that nothing changed.
+pub fn restore_times(dir: &Path, sealed: &[Sealed]) -> Result<()> {
+    for file in sealed {
+        let path = dir.join(&file.name);
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        if meta.len() != file.len {
+            continue;
+        }
+        let secs = file.mtime_ns.div_euclid(1_000_000_000);
+        let nanos = file.mtime_ns.rem_euclid(1_000_000_000);
+        let at = std::time::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+            + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(at))
+            .map_err(io_error(&path, "cannot set the modification time of"))?;
+    }
+    Ok(())
 }
 
 /// Seals every file of the store under `dir` as it is now.
@@ -225,7 +250,6 @@ pub fn seal(dir: &Path) -> Result<Vec<Sealed>> {
                 sha256: sha256(&dir.join(&name))?,
                 len: stat.len,
                 mtime_ns: stat.mtime_ns,
-                ctime_ns: stat.ctime_ns,
                 inode: stat.inode,
                 name,
             })
@@ -235,7 +259,8 @@ pub fn seal(dir: &Path) -> Result<Vec<Sealed>> {
 
 /// What differs between the files under `dir` and those sealed at close, in words; empty
 /// when nothing does. Files whose size and times are unchanged are taken as unchanged
-/// (a write changes a file's ctime, which no tool sets back); the others are read.
+/// (sled's own rewrite of the zeros at open is undone by [`restore_times`]); the others are
+/// read and hashed.
 pub fn differences(dir: &Path, sealed: &[Sealed]) -> Result<Vec<String>> {
     let present = store_files(dir)?;
     let mut found = Vec::new();

@@ -220,6 +220,13 @@ impl SledStore {
             seal::remove_unfinished_snapshots(path)?;
         }
         let store = Self::open_at(path, path, mode, record.as_ref())?;
+        if let Some(Record {
+            closed: Some(files),
+            ..
+        }) = &record
+        {
+            seal::restore_times(path, files)?;
+        }
         if matches!(mode, Mode::Create | Mode::Write) {
             store.drop_other_generations()?;
         }
