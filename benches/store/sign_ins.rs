@@ -84,7 +84,7 @@ impl Bench {
         let raw_new = raw_sign_ins(&trees, &sessions, &audit);
 
         // Touches: each new session again, by its public id; raw, one insert of its new value.
-        let touches: Vec<SignIn> = signed
+        let again: Vec<SignIn> = signed
             .iter()
             .zip(requests)
             .map(|(s, request)| SignIn {
@@ -92,7 +92,7 @@ impl Bench {
                 ..request
             })
             .collect();
-        let (touch, touched) = self.timed_sign_ins(registry, &below, touches, 0);
+        let (touch, touched) = self.timed_sign_ins(registry, &below, again, 0);
         assert!(
             touched.iter().all(|s| !s.created),
             "a touch creates nothing"
@@ -170,11 +170,14 @@ impl Bench {
     }
 }
 
+/// A raw sign-in's inputs: the user id, the session's key and value, the audit entry's value.
+type RawSignIn = (u64, [u8; 40], Vec<u8>, Vec<u8>);
+
 /// What `SledStore::sign_in` writes for a new session below the limit, raw: one transaction
 /// per session over the current user trees, the session tree and the audit tree.
 fn raw_sign_ins(trees: &Trees, sessions: &[&ActiveSession], audit: &[AuditEntry]) -> Duration {
     let generation = trees.sessions_generation;
-    let writes: Vec<(u64, [u8; 40], Vec<u8>, Vec<u8>)> = sessions
+    let writes: Vec<RawSignIn> = sessions
         .iter()
         .zip(audit)
         .map(|(s, a)| {
