@@ -6,7 +6,9 @@
 pub mod conformance;
 #[cfg(test)]
 mod memory;
-mod record;
+/// The on-disk encoding, for the bench's raw baselines (not an API).
+#[doc(hidden)]
+pub mod record;
 pub mod redis_store;
 pub mod seal;
 mod sled_store;
