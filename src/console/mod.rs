@@ -81,10 +81,10 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
         match editor.create_external_printer() {
             Ok(mut printer) => {
                 scope.spawn(move || {
-                    let line = counts(counting, color);
-                    // Printed once the prompt is up; not at all if the console ended first.
+                    // Counted once the prompt is up (so that the count does not slow the
+                    // start down), and printed above it; not at all if the console ended first.
                     if prompt_shown.recv().is_ok() {
-                        let _ = printer.print(line);
+                        let _ = printer.print(counts(counting, color));
                     }
                 });
             }
