@@ -68,9 +68,7 @@ pub struct ActiveSession {
 impl ActiveSession {
     /// Whether the session has expired at `now`: its last request is `expire_delay` or more ago.
     pub fn is_expired(&self, now: DateTime<Utc>, expire_delay: Duration) -> bool {
-        self.updated_at
-            .checked_add_signed(expire_delay)
-            .is_none_or(|expires| expires <= now)
+        live_after(now, expire_delay).is_some_and(|after| self.updated_at <= after)
     }
 
     /// GitLab's `current?`: whether this is the session with private id `current`; false
@@ -278,4 +276,12 @@ pub fn sort_most_recent_first(sessions: &mut [ActiveSession]) {
             .cmp(&a.updated_at)
             .then_with(|| a.session_private_id.cmp(&b.session_private_id))
     });
+}
+
+/// The one definition of a live session: one last updated after this instant (`None`: every
+/// session is live, the delay reaching back before the earliest time). Used by
+/// [`ActiveSession::is_expired`] and by the count of live sessions, which reads only each
+/// session's `updated_at`.
+pub fn live_after(now: DateTime<Utc>, expire_delay: Duration) -> Option<DateTime<Utc>> {
+    now.checked_sub_signed(expire_delay)
 }

@@ -177,7 +177,7 @@ impl Registry {
     /// nothing.
     pub fn live_session_count(&self) -> Result<u64> {
         let delay = self.settings()?.expire_delay();
-        match self.now().checked_sub_signed(delay) {
+        match crate::model::live_after(self.now(), delay) {
             Some(after) => self.store.count_sessions_updated_after(after),
             None => self.store.session_count(),
         }
