@@ -301,6 +301,13 @@ fn creating(
             done
         });
     }
+    if path.exists() && !path.is_dir() {
+        return Err(crate::Error::NotADatabase {
+            path: path.to_owned(),
+            reason: "it is not a directory".into(),
+        }
+        .into());
+    }
     let staging = store::staging_path(path);
     store::remove_staging(&staging)?;
     let built = open_registry(&staging, origin, Mode::Create).and_then(|r| close(r, work));
@@ -308,7 +315,10 @@ fn creating(
         let _ = store::remove_staging(&staging);
         return Err(error);
     }
-    store::move_into_place(&staging, path)?;
+    if let Err(error) = store::move_into_place(&staging, path) {
+        let _ = store::remove_staging(&staging);
+        return Err(error.into());
+    }
     Ok(())
 }
 fn limits(global: &Global) -> Limits {

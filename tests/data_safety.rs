@@ -271,3 +271,21 @@ fn issue_10_lowering_a_setting_says_what_it_ends_and_needs_a_yes_off_a_terminal(
     assert!(audit.contains("cleanup"), "{audit}");
     db.cmd().arg("check").assert().success();
 }
+
+#[test]
+fn issue_10_a_creating_command_on_a_plain_file_refuses_and_leaves_nothing() {
+    let db = Db::missing();
+    std::fs::write(db.path(), "not a database").unwrap();
+    for args in [vec!["init"], vec!["seed", "--users", "3"]] {
+        db.cmd()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("is not a sessionctl database"));
+        assert!(
+            !db.scratch().join(".db.staging").exists(),
+            "{args:?} left its staging"
+        );
+        assert_eq!(std::fs::read(db.path()).unwrap(), b"not a database");
+    }
+}

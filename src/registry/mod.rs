@@ -214,6 +214,11 @@ impl Registry {
         self.store.closing()
     }
 
+    /// Whether dropping the registry removes temporary files (a verified copy of the store).
+    pub fn holds_temporary_files(&self) -> bool {
+        self.store.holds_temporary_files()
+    }
+
     /// Flushes and closes the store cleanly, so that the next reading command writes no byte.
     pub fn close(self) -> Result<()> {
         self.store.flush()?;

@@ -261,6 +261,12 @@ pub trait Backend: UserDirectory + SessionStore {
     /// needs that (it was written, or it was found left open).
     fn closing(&self) -> Option<std::path::PathBuf>;
 
+    /// Whether the store keeps temporary files (a verified copy it reads) that only dropping
+    /// it removes: a process must not leave it undropped.
+    fn holds_temporary_files(&self) -> bool {
+        false
+    }
+
     /// Verifies that every index agrees with the records and every record decodes.
     fn check(&self) -> Result<Vec<Disagreement>>;
 }

@@ -293,28 +293,40 @@ pub fn differences(dir: &Path, sealed: &[Sealed]) -> Result<Vec<String>> {
 /// How long to wait for sled's background threads to let go of a store just dropped.
 pub const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
-/// Whether some process holds the store's lock (sled takes an exclusive `flock` on `db`),
-/// waiting up to `wait` for it to be released.
-pub fn is_locked(dir: &Path, wait: Duration) -> Result<bool> {
+/// The store's lock (sled's exclusive `flock` on `db`), held while this lives.
+pub struct Lock {
+    _file: Option<File>,
+}
+
+/// Takes the store's lock, waiting up to `wait` for it; `None` when another process holds
+/// it. While held, no other process can open the store: the checks made under it stand.
+pub fn lock(dir: &Path, wait: Duration) -> Result<Option<Lock>> {
     let path = dir.join("db");
     let file = match File::open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Some(Lock { _file: None }));
+        }
         Err(e) => return Err(io_error(&path, "cannot open")(e)),
     };
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(false),
+            Ok(()) => return Ok(Some(Lock { _file: Some(file) })),
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(io_error(&path, "cannot lock")(e));
             }
         }
     }
+}
+
+/// Whether some process holds the store's lock, waiting up to `wait` for it to be released.
+pub fn is_locked(dir: &Path, wait: Duration) -> Result<bool> {
+    Ok(lock(dir, wait)?.is_none())
 }
 
 /// Removes what a snapshot interrupted by a crash or a full disk left (`snap.*.generating`):

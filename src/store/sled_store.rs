@@ -711,6 +711,7 @@ impl SessionStore for SledStore {
         let mut generation = self.generation.write().expect("generation lock");
         let (sessions, users) = Self::totals(&generation)?;
         let revoked = Revoked { sessions, users };
+        self.commit.before_write(&self.path, self.mode)?;
         // One atomic write switches to empty trees; then the old ones go.
         let next = Generation::open(
             &self.db,
@@ -724,11 +725,12 @@ impl SessionStore for SledStore {
         self.commit_writes()?;
         let old = std::mem::replace(&mut *generation, next);
         drop(generation);
+        // Committed: see `import`.
         for name in [
             tree_name(SESSIONS, old.sessions_number),
             tree_name(TOKENS, old.sessions_number),
         ] {
-            self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
+            let _ = self.write(|| self.db.drop_tree(name).map(drop).map_err(storage));
         }
         Ok(revoked)
     }
@@ -758,6 +760,8 @@ impl Backend for SledStore {
 
     fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
         let mut generation = self.generation.write().expect("generation lock");
+        // Opening the new generation's trees writes to sled: the record says "open" first.
+        self.commit.before_write(&self.path, self.mode)?;
         let next = Generation::open(
             &self.db,
             generation.users_number + 1,
@@ -813,8 +817,10 @@ impl Backend for SledStore {
         self.commit_writes()?;
         let old = std::mem::replace(&mut *generation, next);
         drop(generation);
+        // The import is committed: a tree that cannot be dropped now is dropped at the next
+        // open for writing, and the import still reports success.
         for name in old.names() {
-            self.write(|| self.db.drop_tree(name).map(drop).map_err(storage))?;
+            let _ = self.write(|| self.db.drop_tree(name).map(drop).map_err(storage));
         }
         Ok(applied)
     }
@@ -847,6 +853,10 @@ impl Backend for SledStore {
 
     fn closing(&self) -> Option<PathBuf> {
         self.needs_closing().then(|| self.path.clone())
+    }
+
+    fn holds_temporary_files(&self) -> bool {
+        self.copy.is_some()
     }
 
     fn check(&self) -> Result<Vec<Disagreement>> {

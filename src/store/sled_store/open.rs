@@ -48,18 +48,22 @@ pub(super) struct Commit {
 struct CommitState {
     /// The last commit made durable.
     seq: u64,
-    /// Whether the record on disk says the store is open (so the next write need not say it).
+    /// Whether this process marked the record open (its first write does, before anything
+    /// reaches sled, whatever the record said when the store was opened).
     open: bool,
+    /// Whether the record said the store was left open when it was opened.
+    found_open: bool,
     /// The count of finished writes covered by `seq`.
     flushed_writes: u64,
 }
 
 impl Commit {
-    fn new(seq: u64, open: bool) -> Self {
+    fn new(seq: u64, found_open: bool) -> Self {
         Self {
             state: Mutex::new(CommitState {
                 seq,
-                open,
+                open: false,
+                found_open,
                 flushed_writes: 0,
             }),
         }
@@ -84,7 +88,8 @@ impl Commit {
     /// Whether this process marked the record open (or found it so): the store needs
     /// [`close_cleanly`] once it is dropped.
     pub(super) fn is_open(&self) -> bool {
-        self.state.lock().expect("commit lock").open
+        let state = self.state.lock().expect("commit lock");
+        state.open || state.found_open
     }
 }
 
@@ -180,9 +185,11 @@ impl SledStore {
     /// Opens the database at `path` for `mode`, after checking it against its commit record.
     pub fn open(path: &Path, mode: Mode) -> Result<Self> {
         prepare(path, mode)?;
-        if seal::is_locked(path, LOCK_WAIT)? {
+        // Held while the files are checked and copied: no other process opens the store
+        // (and so changes its files) meanwhile.
+        let Some(lock) = seal::lock(path, LOCK_WAIT)? else {
             return Err(in_use(path));
-        }
+        };
         let record = if mode == Mode::Salvage {
             None
         } else {
@@ -219,6 +226,8 @@ impl SledStore {
         if matches!(mode, Mode::Create | Mode::Write) {
             seal::remove_unfinished_snapshots(path)?;
         }
+        // sled takes the lock itself.
+        drop(lock);
         let store = Self::open_at(path, path, mode, record.as_ref())?;
         if let Some(Record {
             closed: Some(files),
@@ -399,6 +408,14 @@ pub fn close_cleanly(path: &Path) -> Result<()> {
         if seal::fingerprint(path)? == before {
             break;
         }
+    }
+    // Sealed under the lock: another process that opened the store meanwhile has changed
+    // the record (or holds the lock), and then it is left to that process.
+    let Some(_lock) = seal::lock(path, seal::RELEASE_WAIT)? else {
+        return Ok(());
+    };
+    if seal::read(path)? != Some(record.clone()) {
+        return Ok(());
     }
     seal::write(path, &Record::new(record.seq, Some(seal::seal(path)?)))
 }
