@@ -220,16 +220,20 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
 
+/// Three users, the record of user 2 corrupt.
+fn with_a_corrupt_user_record() -> Db {
+    let db = Db::seeded(3, 1);
+    let store =
+        sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create).unwrap();
+    store
+        .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
+        .unwrap();
+    db
+}
+
 #[test]
 fn a_corrupt_record_under_a_script_is_a_database_error_with_exit_2() {
-    let db = Db::seeded(3, 1);
-    {
-        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create)
-            .unwrap();
-        store
-            .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
-            .unwrap();
-    }
+    let db = with_a_corrupt_user_record();
     db.cmd()
         .args(["-e", "User.find(2)"])
         .assert()
@@ -294,14 +298,7 @@ fn issue_11_a_thrown_value_is_a_script_error_whatever_it_says() {
 /// message; rethrown, it is still a database failure.
 #[test]
 fn issue_11_a_database_failure_is_known_by_its_type_caught_or_rethrown() {
-    let db = Db::seeded(3, 1);
-    {
-        let store = sessionctl::store::SledStore::open(&db.path(), sessionctl::store::Mode::Create)
-            .unwrap();
-        store
-            .raw_insert("users", &2u64.to_be_bytes(), &[0xff, 0xff])
-            .unwrap();
-    }
+    let db = with_a_corrupt_user_record();
     db.cmd()
         .args([
             "-e",

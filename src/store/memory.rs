@@ -35,6 +35,16 @@ impl State {
             .count() as u64
     }
 
+    /// How many sessions of how many users are stored.
+    fn totals(&self) -> Revoked {
+        let mut owners: Vec<u64> = self.sessions.keys().map(|(owner, _)| *owner).collect();
+        owners.dedup();
+        Revoked {
+            sessions: self.sessions.len() as u64,
+            users: owners.len() as u64,
+        }
+    }
+
     fn sessions_of(&self, user_id: u64) -> Vec<ActiveSession> {
         self.sessions
             .range((user_id, String::new())..)
@@ -225,11 +235,8 @@ impl SessionStore for MemoryStore {
     }
 
     fn session_totals(&self) -> Result<(u64, u64)> {
-        Ok(self.read(|s| {
-            let mut owners: Vec<u64> = s.sessions.keys().map(|(owner, _)| *owner).collect();
-            owners.dedup();
-            (s.sessions.len() as u64, owners.len() as u64)
-        }))
+        let totals = self.read(State::totals);
+        Ok((totals.sessions, totals.users))
     }
 
     fn count_sessions_updated_after(&self, after: DateTime<Utc>) -> Result<u64> {
@@ -267,12 +274,7 @@ impl SessionStore for MemoryStore {
 
     fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
         self.write(|s| {
-            let (sessions, users) = {
-                let mut owners: Vec<u64> = s.sessions.keys().map(|(o, _)| *o).collect();
-                owners.dedup();
-                (s.sessions.len() as u64, owners.len() as u64)
-            };
-            let revoked = Revoked { sessions, users };
+            let revoked = s.totals();
             s.sessions.clear();
             s.tokens.clear();
             s.audit.extend(audit.map(|a| a.with_revoked(revoked)));

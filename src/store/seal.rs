@@ -74,7 +74,7 @@ fn damaged(path: &Path, problem: impl Into<String>) -> Error {
     }
 }
 
-fn io_error(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io_error(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> Error + use<> {
     let path = path.to_owned();
     let what = what.to_owned();
     move |source| Error::Io {

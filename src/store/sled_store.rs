@@ -21,7 +21,7 @@ use check::indexed_id;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
@@ -708,7 +708,7 @@ impl SessionStore for SledStore {
     }
 
     fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
-        let mut generation = self.generation.write().expect("generation lock");
+        let generation = self.generation.write().expect("generation lock");
         let (sessions, users) = Self::totals(&generation)?;
         let revoked = Revoked { sessions, users };
         self.commit.before_write(&self.path, self.mode)?;
@@ -718,20 +718,11 @@ impl SessionStore for SledStore {
             generation.users_number,
             generation.sessions_number + 1,
         )?;
-        self.write_meta(
-            &[(GENERATION_KEY, &next.sessions_number.to_be_bytes())],
+        self.switch(
+            generation,
+            next,
             audit.map(|a| a.with_revoked(revoked)).as_ref(),
         )?;
-        self.commit_writes()?;
-        let old = std::mem::replace(&mut *generation, next);
-        drop(generation);
-        // Committed: see `import`.
-        for name in [
-            tree_name(SESSIONS, old.sessions_number),
-            tree_name(TOKENS, old.sessions_number),
-        ] {
-            let _ = self.write(|| self.db.drop_tree(name).map(drop).map_err(storage));
-        }
         Ok(revoked)
     }
 }
@@ -759,7 +750,7 @@ impl Backend for SledStore {
     }
 
     fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied> {
-        let mut generation = self.generation.write().expect("generation lock");
+        let generation = self.generation.write().expect("generation lock");
         // Opening the new generation's trees writes to sled: the record says "open" first.
         self.commit.before_write(&self.path, self.mode)?;
         let next = Generation::open(
@@ -806,22 +797,7 @@ impl Backend for SledStore {
             };
             self.apply_to(&next, &changes)?;
         }
-        // The switch: one atomic write, with the audit entry.
-        self.write_meta(
-            &[
-                (USERS_GENERATION_KEY, &next.users_number.to_be_bytes()),
-                (GENERATION_KEY, &next.sessions_number.to_be_bytes()),
-            ],
-            audit.as_ref(),
-        )?;
-        self.commit_writes()?;
-        let old = std::mem::replace(&mut *generation, next);
-        drop(generation);
-        // The import is committed: a tree that cannot be dropped now is dropped at the next
-        // open for writing, and the import still reports success.
-        for name in old.names() {
-            let _ = self.write(|| self.db.drop_tree(name).map(drop).map_err(storage));
-        }
+        self.switch(generation, next, audit.as_ref())?;
         Ok(applied)
     }
 
@@ -897,6 +873,33 @@ impl SledStore {
                 record::decode_session(&key, &value)
             })
             .collect()
+    }
+
+    /// Makes `next` the current generation with one atomic write to `meta` (with `audit`),
+    /// commits it, then drops the trees of the old generation that `next` does not share.
+    /// Once committed the switch reports success: a tree that cannot be dropped now is dropped
+    /// at the next open for writing.
+    fn switch(
+        &self,
+        mut generation: RwLockWriteGuard<'_, Generation>,
+        next: Generation,
+        audit: Option<&AuditEntry>,
+    ) -> Result<()> {
+        self.write_meta(
+            &[
+                (USERS_GENERATION_KEY, &next.users_number.to_be_bytes()),
+                (GENERATION_KEY, &next.sessions_number.to_be_bytes()),
+            ],
+            audit,
+        )?;
+        self.commit_writes()?;
+        let kept = next.names();
+        let old = std::mem::replace(&mut *generation, next);
+        drop(generation);
+        for name in old.names().into_iter().filter(|n| !kept.contains(n)) {
+            let _ = self.write(|| self.db.drop_tree(name).map(drop).map_err(storage));
+        }
+        Ok(())
     }
 
     /// Applies `changes` to `generation` in one transaction.

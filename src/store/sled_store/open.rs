@@ -142,14 +142,7 @@ fn in_use(path: &Path) -> Error {
 /// Checks that `path` can hold a database for `mode`, creating the directory (owner-only)
 /// for [`Mode::Create`].
 fn prepare(path: &Path, mode: Mode) -> Result<()> {
-    let io = |operation: &str| {
-        let operation = operation.to_owned();
-        move |source| Error::Io {
-            path: path.to_owned(),
-            operation,
-            source,
-        }
-    };
+    let io = |operation: &str| seal::io_error(path, operation);
     let holds_files = fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some());
     if !holds_files {
         if path.exists() && !path.is_dir() {
@@ -462,14 +455,7 @@ pub fn remove_staging(staging: &Path) -> Result<()> {
 /// Moves a complete new database from `staging` to `path` (absent or an empty directory)
 /// with one rename, and makes the rename durable.
 pub fn move_into_place(staging: &Path, path: &Path) -> Result<()> {
-    let io = |operation: &str, at: &Path| {
-        let (operation, at) = (operation.to_owned(), at.to_owned());
-        move |source| Error::Io {
-            path: at,
-            operation,
-            source,
-        }
-    };
+    let io = |operation: &str, at: &Path| seal::io_error(at, operation);
     fs::rename(staging, path).map_err(io("cannot move the new database to", path))?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
