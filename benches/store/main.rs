@@ -14,8 +14,8 @@
 //! `raw` (raw sled access) and `report` (the table and its units).
 //!
 //! Run: `cargo bench --bench store [-- --quick | --users N --sessions M --memory-users U]`.
-//! Some rows run in child processes: this binary re-executed with `--child-rss` or
-//! `--child-open`.
+//! Some rows run in child processes: this binary re-executed with `--child-rss`,
+//! `--child-open` or `--child-console`.
 
 mod build;
 mod destroy;
@@ -113,20 +113,34 @@ struct Bench {
     notes: Vec<String>,
 }
 
-fn main() {
+/// Runs the child-process side of a row when this binary was re-executed as one; whether it
+/// was.
+fn child() -> bool {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("--child-rss") => {
             let side = args.next().expect("--child-rss ours|raw DIR");
             let dir = PathBuf::from(args.next().expect("--child-rss ours|raw DIR"));
             memory::child_rss(&side, &dir);
-            return;
+            true
+        }
+        Some("--child-console") => {
+            let dir = PathBuf::from(args.next().expect("--child-console DIR HISTORY"));
+            let history = PathBuf::from(args.next().expect("--child-console DIR HISTORY"));
+            startup::child_console(&dir, &history);
+            true
         }
         Some("--child-open") => {
             startup::child_open(&PathBuf::from(args.next().expect("--child-open DIR")));
-            return;
+            true
         }
-        _ => {}
+        _ => false,
+    }
+}
+
+fn main() {
+    if child() {
+        return;
     }
     let started = Instant::now();
     let mut bench = Bench {

@@ -29,16 +29,6 @@ impl Registry {
         Ok(token)
     }
 
-    /// Whether `token` is a live remember-me token of the user.
-    pub fn verify_remember_token(&self, user_id: u64, token: &str) -> Result<bool> {
-        let hash = secret::token_hash(token);
-        Ok(self
-            .store
-            .remember_tokens(user_id)?
-            .iter()
-            .any(|t| t.token_hash == hash))
-    }
-
     /// The user's remember-me tokens (hashes only).
     pub fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>> {
         self.store.remember_tokens(user_id)

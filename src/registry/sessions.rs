@@ -118,13 +118,6 @@ impl Registry {
         Ok(live)
     }
 
-    /// The list a user sees of their own sessions: impersonated ones are hidden.
-    pub fn list_for_owner(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
-        let mut sessions = self.list(user_id)?;
-        sessions.retain(|s| !s.is_impersonated);
-        Ok(sessions)
-    }
-
     /// Every live session of every user, user by user in id order, each user's most recent
     /// first, streamed from the store.
     pub fn list_all(&self) -> AllSessions<'_> {
