@@ -54,8 +54,7 @@ pub(crate) fn run_file(
 /// `-e` on a million sessions (docs/performance.md), and the OS frees the memory and
 /// releases the database lock at exit. Only for a process that exits next.
 fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(), CliError> {
-    let registry = evaluator.registry();
-    let closed = if registry.closing().is_some() || registry.holds_temporary_files() {
+    let closed = if evaluator.registry().needs_closing() {
         evaluator.close()
     } else {
         let flushed = evaluator.registry().flush();

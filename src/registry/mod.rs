@@ -208,26 +208,24 @@ impl Registry {
         self.store.flush()
     }
 
-    /// The store to close with [`crate::store::close_cleanly`] once this registry is
-    /// dropped, if it needs that.
-    pub fn closing(&self) -> Option<std::path::PathBuf> {
-        self.store.closing()
-    }
-
-    /// Whether dropping the registry removes temporary files (a verified copy of the store).
-    pub fn holds_temporary_files(&self) -> bool {
-        self.store.holds_temporary_files()
+    /// Whether closing has work to do once this registry is dropped: sealing a store that was
+    /// written, or removing temporary files (a verified copy of the store).
+    pub fn needs_closing(&self) -> bool {
+        self.store.closing().is_some() || self.store.holds_temporary_files()
     }
 
     /// Flushes and closes the store cleanly, so that the next reading command writes no byte.
     pub fn close(self) -> Result<()> {
-        self.store.flush()?;
-        let closing = self.store.closing();
+        let closing = self.prepare_close()?;
         drop(self);
-        match closing {
-            Some(path) => crate::store::close_cleanly(&path),
-            None => Ok(()),
-        }
+        closing.finish()
+    }
+
+    /// The first half of [`Registry::close`] for an owner that shares this registry: flushes,
+    /// and returns what is left to do once the last handle on the store has been dropped.
+    pub fn prepare_close(&self) -> Result<Closing> {
+        self.store.flush()?;
+        Ok(Closing(self.store.closing()))
     }
 
     fn revoke(&self, user: &User, private_ids: Vec<String>, action: &str) -> Result<u64> {
@@ -337,3 +335,18 @@ pub use sessions::AllSessions;
 
 #[cfg(test)]
 mod tests;
+
+/// What is left of closing a store once every handle on it is dropped (see
+/// [`Registry::prepare_close`]).
+#[must_use = "the store is sealed only by Closing::finish"]
+pub struct Closing(Option<std::path::PathBuf>);
+
+impl Closing {
+    /// Seals the store's files, when it was written.
+    pub fn finish(self) -> Result<()> {
+        match self.0 {
+            Some(path) => crate::store::close_cleanly(&path),
+            None => Ok(()),
+        }
+    }
+}

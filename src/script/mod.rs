@@ -178,13 +178,9 @@ impl Evaluator {
 
     /// Ends the evaluator and closes its store cleanly (see [`Registry::close`]).
     pub fn close(self) -> crate::Result<()> {
-        self.registry().flush()?;
-        let closing = self.registry().closing();
+        let closing = self.registry().prepare_close()?;
         drop(self);
-        match closing {
-            Some(path) => crate::store::close_cleanly(&path),
-            None => Ok(()),
-        }
+        closing.finish()
     }
 
     /// Sets a variable visible to the code evaluated next, e.g. `ARGV`.

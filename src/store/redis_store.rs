@@ -897,17 +897,23 @@ pub(crate) mod test_server {
             eprintln!("SKIPPED: redis-server is not installed; the Redis tests did not run");
             return None;
         };
-        for _ in 0..500 {
-            if socket.exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        Some(Server {
+        let server = Server {
             child,
             url: format!("redis+unix://{}", socket.display()),
             _dir: dir,
-        })
+        };
+        // Ready once it accepts a connection: the socket file appears at bind, before listen.
+        // A panic here drops `server`, which stops the child.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not accept connections on {} within 20 s",
+                socket.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Some(server)
     }
 }
 
