@@ -47,6 +47,11 @@ pub(super) fn register(engine: &mut Engine) {
     });
 }
 
+/// Why the time limit (`--timeout`) stopped an evaluation: the value of rhai's
+/// `ErrorTerminated`, telling it from an interrupt.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedOut(pub std::time::Duration);
+
 /// What kind of failure ended an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -93,9 +98,16 @@ impl ScriptError {
             inner.position()
         };
         let (kind, message) = match inner {
-            EvalAltResult::ErrorTerminated(..) => {
-                (ErrorKind::Interrupted, "interrupted".to_owned())
-            }
+            EvalAltResult::ErrorTerminated(value, _) => match value.read_lock::<TimedOut>() {
+                Some(timed_out) => (
+                    ErrorKind::Runtime,
+                    format!(
+                        "the script ran past its time limit of {:?} (--timeout)",
+                        timed_out.0
+                    ),
+                ),
+                None => (ErrorKind::Interrupted, "interrupted".to_owned()),
+            },
             // A store failure under an API call ([`raise`]) is a database error, exit code 2;
             // the kind comes from the value's type, never from its text.
             EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<DatabaseFailure>() {
@@ -133,6 +145,7 @@ impl ScriptError {
     }
 
     fn at(kind: ErrorKind, message: String, source: &str, code: &str, position: Position) -> Self {
+        let message = shorten(&message, MAX_MESSAGE);
         let line = position.line().unwrap_or(0);
         let column = position.position().unwrap_or(0);
         let line_text = if line > 0 {
@@ -162,18 +175,40 @@ impl ScriptError {
         }
     }
 
-    /// The source line and a caret under the column, if known.
+    /// The source line and a caret under the column, if known. A long line is cut to the
+    /// part around the column, with `…` where it was cut.
     pub fn excerpt(&self) -> Option<(String, String)> {
         if self.line == 0 || self.line_text.is_empty() {
             return None;
         }
-        let indent: String = self
-            .line_text
-            .chars()
-            .take(self.column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
+        let chars: Vec<char> = self.line_text.chars().collect();
+        let column = self.column.saturating_sub(1).min(chars.len());
+        let (start, end) = if chars.len() <= MAX_LINE {
+            (0, chars.len())
+        } else {
+            let start = column.saturating_sub(MAX_LINE / 2);
+            let end = (start + MAX_LINE).min(chars.len());
+            (end.saturating_sub(MAX_LINE), end)
+        };
+        let mut line: String = if start > 0 {
+            "…".into()
+        } else {
+            String::new()
+        };
+        line.extend(&chars[start..end]);
+        if end < chars.len() {
+            line.push('…');
+        }
+        let indent: String = (start > 0)
+            .then_some(' ')
+            .into_iter()
+            .chain(
+                chars[start..column]
+                    .iter()
+                    .map(|&c| if c == '\t' { '\t' } else { ' ' }),
+            )
             .collect();
-        Some((self.line_text.clone(), format!("{indent}^")))
+        Some((line, format!("{indent}^")))
     }
 }
 
@@ -188,6 +223,18 @@ impl fmt::Display for ScriptError {
 }
 
 impl std::error::Error for ScriptError {}
+
+/// The longest message and source line an error shows, in characters.
+const MAX_MESSAGE: usize = 300;
+const MAX_LINE: usize = 120;
+
+/// `text` cut to `max` characters, ending with `…` when it was cut.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
 
 /// rhai's message without the ` (line L, position P)` it appends.
 fn without_position(message: &str) -> &str {
