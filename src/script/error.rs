@@ -5,6 +5,8 @@ use std::fmt;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ParseError, ParseErrorType, Position};
 
+use super::catalogue::Kind;
+
 /// A database failure (a core error for which [`crate::Error::is_database_error`] holds)
 /// raised inside a native function, as the value of rhai's runtime error. Scripts cannot make
 /// one: a `throw` of any value, whatever it reads, stays a script error. A script that
@@ -76,17 +78,22 @@ pub struct ScriptError {
     pub column: usize,
     /// The text of that line.
     pub line_text: String,
+    /// Whether rhai rejected a name or a syntax (a parse error, or an unknown variable,
+    /// function or property), the errors a Ruby habit causes.
+    pub unknown_name: bool,
 }
 
 impl ScriptError {
     pub(super) fn parse(source: &str, code: &str, error: &ParseError) -> Self {
-        Self::at(
+        let mut parsed = Self::at(
             ErrorKind::Parse,
             error.err_type().to_string(),
             source,
             code,
             error.position(),
-        )
+        );
+        parsed.unknown_name = true;
+        parsed
     }
 
     pub(super) fn runtime(source: &str, code: &str, error: &EvalAltResult) -> Self {
@@ -114,6 +121,9 @@ impl ScriptError {
                 Some(failure) => (ErrorKind::Database, failure.message.clone()),
                 None => (ErrorKind::Runtime, value.to_string()),
             },
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+                (ErrorKind::Runtime, not_found(signature))
+            }
             EvalAltResult::ErrorTooManyOperations(_) => (
                 ErrorKind::Runtime,
                 "the script ran past its operation limit (raise it with --max-operations)"
@@ -130,7 +140,15 @@ impl ScriptError {
         {
             message = format!("{message} (in function {name})");
         }
-        Self::at(kind, message, source, code, position)
+        let mut error = Self::at(kind, message, source, code, position);
+        error.unknown_name = matches!(
+            inner,
+            EvalAltResult::ErrorVariableNotFound(..)
+                | EvalAltResult::ErrorFunctionNotFound(..)
+                | EvalAltResult::ErrorPropertyNotFound(..)
+                | EvalAltResult::ErrorDotExpr(..)
+        );
+        error
     }
 
     pub(super) fn database(source: &str, error: &crate::Error) -> Self {
@@ -141,6 +159,7 @@ impl ScriptError {
             line: 0,
             column: 0,
             line_text: String::new(),
+            unknown_name: false,
         }
     }
 
@@ -160,6 +179,7 @@ impl ScriptError {
             line,
             column,
             line_text,
+            unknown_name: false,
         }
     }
 
@@ -223,6 +243,96 @@ impl fmt::Display for ScriptError {
 }
 
 impl std::error::Error for ScriptError {}
+
+/// A call no function takes, told in rhai's words: rhai's `set (ActiveSessionClass, ())`
+/// becomes what `ActiveSession.set` takes (from the [catalogue](super::catalogue)) and the
+/// kinds of value it was given.
+fn not_found(signature: &str) -> String {
+    let (name, arguments) = signature
+        .split_once(" (")
+        .map_or((signature, ""), |(n, a)| {
+            (n, a.strip_suffix(')').unwrap_or(a))
+        });
+    let raw: Vec<&str> = if arguments.is_empty() {
+        Vec::new()
+    } else {
+        arguments.split(", ").collect()
+    };
+    let mut given: Vec<&str> = raw.iter().map(|t| rhai_word(t)).collect();
+    if name.starts_with("anon$") {
+        return format!(
+            "a closure was called with ({}), which is not how many parameters it takes",
+            given.join(", ")
+        );
+    }
+    // A method of a global object (`User.find`), or of the value it was called on.
+    let receiver = given.first().copied();
+    let class = super::catalogue::classes().find(|(class, _)| {
+        raw.first().is_some_and(|r| r.ends_with("Class")) && Some(*class) == receiver
+    });
+    let (shown, kind) = match class {
+        Some((class, kind)) => {
+            given.remove(0);
+            (format!("{class}.{name}"), kind)
+        }
+        None => {
+            let kind = receiver.map_or(Kind::Global, Kind::of_type_name);
+            let is_method = super::catalogue::members(kind)
+                .iter()
+                .any(|m| m.name == name);
+            (name.to_owned(), if is_method { kind } else { Kind::Global })
+        }
+    };
+    let got = if given.is_empty() {
+        "nothing".to_owned()
+    } else {
+        format!("({})", given.join(", "))
+    };
+    let forms: Vec<String> = super::catalogue::members(kind)
+        .iter()
+        .filter(|m| m.name == name)
+        .map(|m| match (class, m.params) {
+            (Some((class, _)), _) => format!("{class}.{}", m.signature()),
+            (None, _) => m.signature(),
+        })
+        .collect();
+    let unit = if given.contains(&"()") {
+        format!("; {EMPTY}")
+    } else {
+        String::new()
+    };
+    if forms.is_empty() {
+        format!("no function {shown} takes {got}{unit}")
+    } else {
+        format!(
+            "{shown} takes {}; it was given {got}{unit}",
+            forms.join(" or ")
+        )
+    }
+}
+
+/// What `()` means when a function is given it.
+pub(crate) const EMPTY: &str = "() is the empty value that User.find_by_username, find_by and first return when nothing matches";
+
+/// A type as rhai's error names it, in the words scripts use.
+fn rhai_word(rust: &str) -> &str {
+    let rust = rust.trim().trim_start_matches("&mut ");
+    match rust {
+        "UserClass" => "User",
+        "ActiveSessionClass" => "ActiveSession",
+        "AuditClass" => "Audit",
+        "UserRelation" => "User.all",
+        "SessionList" => "a list of sessions",
+        "i64" | "i32" | "u64" => "integer",
+        "f64" | "f32" => "float",
+        "Array" => "array",
+        "Map" => "map",
+        "Fn" | "FnPtr" => "closure",
+        "char" => "character",
+        _ if rust.contains("String") || rust.contains("&str") => "string",
+        _ => rust.rsplit("::").next().unwrap_or(rust),
+    }
+}
 
 /// The longest message and source line an error shows, in characters.
 const MAX_MESSAGE: usize = 300;

@@ -30,7 +30,7 @@ use crate::registry::Registry;
 pub use error::{ErrorKind, ScriptError};
 pub use format::{inspect, plain, to_json, type_name, write_plain};
 pub use output::{Captured, Output};
-pub use shown::{Rows, Shown};
+pub use shown::{Rows, Shown, shows_unit};
 pub use values::Time;
 
 /// rhai's keywords, for the console's completion and highlighting.
@@ -242,7 +242,7 @@ impl Evaluator {
 
     /// Evaluates `code` like [`Evaluator::eval`], and tells how the console shows the result.
     pub fn eval_shown(&mut self, source: &str, code: &str) -> Result<Shown, ScriptError> {
-        self.eval(source, code).map(|value| Shown::of(&value))
+        self.eval(source, code).map(|value| Shown::of(&value, code))
     }
 
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
@@ -318,6 +318,7 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     users::register(&mut engine, context);
     sessions::register(&mut engine, context);
     ruby::register(&mut engine, context);
+    relation::register_array(&mut engine);
     audit::register(&mut engine, context);
     engine
 }
