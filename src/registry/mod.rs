@@ -332,6 +332,7 @@ mod import;
 mod remember;
 mod sessions;
 mod users;
+pub mod validate;
 
 pub use sessions::AllSessions;
 
