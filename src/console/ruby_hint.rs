@@ -686,6 +686,37 @@ mod tests {
     }
 
     #[test]
+    fn the_hints_run() {
+        let (_dir, mut evaluator) = crate::console::testing::evaluator();
+        let _ = evaluator
+            .eval(
+                "setup",
+                r#"let u = User.create(#{username: "ann", email: "ann@example.com", admin: true});
+                ActiveSession.set(u, #{ip_address: "10.0.0.1", user_agent: "curl/8"});"#,
+            )
+            .unwrap();
+        for ruby in [
+            "User.where(admin: true)",
+            "30.days.ago",
+            "x = nil",
+            "User.first.sessions.any?",
+            "User.first.sessions.empty?",
+            "User.first.nil?",
+            "User.all.map(&:username)",
+            "User.all.select { |u| u.admin }",
+            "puts 'many' if User.count > 1",
+            "puts 'none' unless User.count > 1",
+            "begin\n  User.find(99)\nrescue => e\n  puts e\nend",
+            r##"puts "#{User.count} users""##,
+        ] {
+            let rhai = hint(ruby);
+            if let Err(error) = evaluator.eval("hint", &rhai) {
+                panic!("{ruby} → {rhai}: {error}");
+            }
+        }
+    }
+
+    #[test]
     fn rhai_is_left_alone() {
         for code in [
             "let user = User.find(1)",
