@@ -63,7 +63,7 @@ impl Limits {
         timeout: None,
     };
 
-    /// The console: no operation limit (Ctrl-C stops a runaway loop), the same size limits.
+    /// The console: no operation limit and no timeout (Ctrl-C stops a runaway loop).
     pub const CONSOLE: Limits = Limits {
         max_operations: None,
         ..Limits::BATCH
