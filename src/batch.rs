@@ -18,7 +18,7 @@ pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Resu
     let result = evaluator.eval("-e", code);
     // An expression's `()` (a user not found) is shown, as IRB shows `nil`.
     if format == Format::Text
-        && result.as_ref().is_ok_and(|v| v.is_unit())
+        && result.as_ref().is_ok_and(Dynamic::is_unit)
         && script::shows_unit(code)
     {
         evaluator.output().line("()");

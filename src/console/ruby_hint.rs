@@ -43,9 +43,13 @@ pub fn notes(input: &str) -> Vec<String> {
     notes
 }
 
+/// A rule of [`rewrite`]: given the code, its tokens and a position, how many tokens from there
+/// it replaces and with what.
+type Rule = fn(&str, &[Token], usize) -> Option<(usize, String)>;
+
 /// Rewrites `code` token by token: `rule(code, tokens, i)` may replace the tokens from `i`,
 /// returning how many it replaces and their new text. Strings and comments are left alone.
-fn rewrite(code: &str, rule: fn(&str, &[Token], usize) -> Option<(usize, String)>) -> String {
+fn rewrite(code: &str, rule: Rule) -> String {
     let tokens = tokens(code);
     let mut out = String::with_capacity(code.len());
     let mut i = 0;

@@ -270,18 +270,15 @@ fn not_found(signature: &str) -> String {
     let class = super::catalogue::classes().find(|(class, _)| {
         raw.first().is_some_and(|r| r.ends_with("Class")) && Some(*class) == receiver
     });
-    let (shown, kind) = match class {
-        Some((class, kind)) => {
-            given.remove(0);
-            (format!("{class}.{name}"), kind)
-        }
-        None => {
-            let kind = receiver.map_or(Kind::Global, Kind::of_type_name);
-            let is_method = super::catalogue::members(kind)
-                .iter()
-                .any(|m| m.name == name);
-            (name.to_owned(), if is_method { kind } else { Kind::Global })
-        }
+    let (shown, kind) = if let Some((class, kind)) = class {
+        given.remove(0);
+        (format!("{class}.{name}"), kind)
+    } else {
+        let kind = receiver.map_or(Kind::Global, Kind::of_type_name);
+        let is_method = super::catalogue::members(kind)
+            .iter()
+            .any(|m| m.name == name);
+        (name.to_owned(), if is_method { kind } else { Kind::Global })
     };
     let got = if given.is_empty() {
         "nothing".to_owned()
@@ -291,9 +288,9 @@ fn not_found(signature: &str) -> String {
     let forms: Vec<String> = super::catalogue::members(kind)
         .iter()
         .filter(|m| m.name == name)
-        .map(|m| match (class, m.params) {
-            (Some((class, _)), _) => format!("{class}.{}", m.signature()),
-            (None, _) => m.signature(),
+        .map(|m| match class {
+            Some((class, _)) => format!("{class}.{}", m.signature()),
+            None => m.signature(),
         })
         .collect();
     let unit = if given.contains(&"()") {
