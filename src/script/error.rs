@@ -140,6 +140,11 @@ impl ScriptError {
         {
             message = format!("{message} (in function {name})");
         }
+        if message.contains(EMPTY)
+            && let Some(origin) = empty_origin(code, position)
+        {
+            message = format!("{message}; {origin}");
+        }
         let mut error = Self::at(kind, message, source, code, position);
         error.unknown_name = matches!(
             inner,
@@ -306,6 +311,52 @@ fn not_found(signature: &str) -> String {
             forms.join(" or ")
         )
     }
+}
+
+/// Where the `()` given to the call at `position` came from, when its argument is a variable
+/// set by a `let`: "`u` is (), set by `let u = User.find_by_username("x")` on line 1".
+fn empty_origin(code: &str, position: Position) -> Option<String> {
+    use super::scanner::{TokenKind, tokens};
+    let (line, column) = (position.line()?, position.position()?);
+    let line_start: usize = code
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let text = &code[line_start..];
+    let at = line_start + text.char_indices().nth(column - 1)?.0;
+    // The call's only argument: `list(u)`.
+    let words: Vec<_> = tokens(&code[at..])
+        .into_iter()
+        .filter(|t| t.kind != TokenKind::Space)
+        .take(4)
+        .map(|t| (t.kind, t.text(&code[at..])))
+        .collect();
+    let [
+        (TokenKind::Ident, _),
+        (_, "("),
+        (TokenKind::Ident, variable),
+        (_, ")"),
+    ] = words[..]
+    else {
+        return None;
+    };
+    // The last `let variable = ..;` before the call.
+    let all = tokens(code);
+    let set = all.iter().enumerate().rev().find_map(|(i, t)| {
+        let named = all[i + 1..]
+            .iter()
+            .find(|t| t.kind != TokenKind::Space)
+            .is_some_and(|n| n.text(code) == variable);
+        (t.start < at && t.kind == TokenKind::Ident && t.text(code) == "let" && named)
+            .then_some(t.start)
+    })?;
+    let statement = code[set..].split([';', '\n']).next()?.trim();
+    let set_line = code[..set].matches('\n').count() + 1;
+    Some(format!(
+        "`{variable}` is (), set by `{}` on line {set_line}",
+        shorten(statement, 80)
+    ))
 }
 
 /// What `()` means when a function is given it.

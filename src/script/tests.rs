@@ -612,6 +612,14 @@ fn wrong_calls_say_what_the_function_takes_and_what_it_got() {
         "{}",
         error.message
     );
+    let error = f.fail("let u = User.find_by_username(\"nobody\");\nActiveSession.list(u)");
+    assert!(
+        error
+            .message
+            .ends_with("; `u` is (), set by `let u = User.find_by_username(\"nobody\")` on line 1"),
+        "{}",
+        error.message
+    );
     let error = f.fail("ActiveSession.list(User.find_by_username(\"nobody\"))");
     assert!(
         error.message.contains("got () (() is the empty value"),
