@@ -16,6 +16,13 @@ use crate::stdout;
 /// process is expected to exit next (see [`leave_to_exit`]).
 pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
     let result = evaluator.eval("-e", code);
+    // An expression's `()` (a user not found) is shown, as IRB shows `nil`.
+    if format == Format::Text
+        && result.as_ref().is_ok_and(Dynamic::is_unit)
+        && script::shows_unit(code)
+    {
+        evaluator.output().line("()");
+    }
     let done = finish(&evaluator, result, format, true);
     leave_to_exit(evaluator, done)
 }

@@ -324,6 +324,7 @@ fn creating(
 fn limits(global: &Global) -> Limits {
     Limits {
         max_operations: (global.max_operations > 0).then_some(global.max_operations),
+        timeout: global.timeout,
         ..Limits::BATCH
     }
 }

@@ -158,16 +158,17 @@ impl Settings {
     pub fn set(&mut self, key: &str, value: &str) -> crate::Result<()> {
         let invalid = |reason: &str| crate::Error::InvalidSetting {
             key: key.to_owned(),
-            value: value.to_owned(),
+            // Cut: the error echoes it.
+            value: value.chars().take(40).collect(),
             reason: reason.to_owned(),
         };
+        let range = format!("expected a whole number from 1 to {}", u32::MAX);
         let number: u32 = value
             .trim()
             .parse()
-            .map_err(|_| invalid("expected a whole number"))?;
-        if number == 0 {
-            return Err(invalid("must be at least 1"));
-        }
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| invalid(&range))?;
         match key {
             "session_limit" => self.session_limit = number,
             "session_expire_delay" => self.session_expire_delay = number,

@@ -1,5 +1,6 @@
 //! The global options every command takes (`--db`, `--dry-run`, `--yes`, `--format`,
-//! `--color`, `--max-operations`), shared by the command line, batch mode and the console.
+//! `--color`, `--max-operations`, `--timeout`), shared by the command line, batch mode and the
+//! console.
 
 use std::path::PathBuf;
 
@@ -32,6 +33,31 @@ pub struct Global {
     /// The most operations one batch script may run (0 for no limit).
     #[arg(long, global = true, value_name = "N", default_value_t = 2_000_000_000)]
     pub max_operations: u64,
+
+    /// The longest a batch script (-e, run) may run: e.g. 500ms, 30s, 5m, 2h [default: none].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// `500ms`, `30s`, `5m` or `2h` (a whole number and a unit).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a number and a unit such as 30s, got {text:?}"))?;
+    let seconds = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -19,14 +19,21 @@ fn eval_prints_plain_values() {
         db.eval("User.find(1)"),
         "#1 exampleuser (Example User) <user@example.com>"
     );
-    assert_eq!(db.eval("User.find_by_username(\"nobody\")"), "");
+    // An expression's empty value is shown, as IRB shows nil; a statement's is not.
+    assert_eq!(db.eval("User.find_by_username(\"nobody\")"), "()");
+    assert_eq!(db.eval("let u = User.find_by_username(\"nobody\");"), "");
+    assert_eq!(db.eval("puts(\"x\")"), "x");
     assert_eq!(db.eval("[1, \"a\"]"), "1\na");
     assert!(
         db.eval("ActiveSession.list(User.all).to_array()[0]")
             .starts_with("user #")
     );
     assert_eq!(db.eval("User.count"), "130");
-    db.cmd().args(["-e", "()"]).assert().success().stdout("");
+    db.cmd()
+        .args(["-e", "()"])
+        .assert()
+        .success()
+        .stdout("()\n");
 }
 
 #[test]

@@ -399,6 +399,64 @@ fn ruby_habits_get_the_rhai_spelling() {
 }
 
 #[test]
+fn ruby_idioms_get_hints_that_run() {
+    let db = Db::seeded(2, 1);
+    let mut console = Console::open(&db, &history_file(&db));
+    for (ruby, rhai) in [
+        (
+            "User.where(admin: true)",
+            "In rhai: User.all.filter(|u| u.admin)",
+        ),
+        ("30.days.ago", "In rhai: now() - days(30)"),
+        ("x = nil", "In rhai: let x = ()"),
+        (
+            "User.first.sessions.any?",
+            "In rhai: User.first.sessions.any()",
+        ),
+        (
+            "User.all.map(&:username)",
+            "In rhai: User.all.map(|x| x.username)",
+        ),
+        (
+            "User.all.select { |u| u.admin }",
+            "In rhai: User.all.filter(|u| { u.admin })",
+        ),
+        (
+            "puts 'many' if User.count > 1",
+            r#"In rhai: if User.count > 1 { puts("many") }"#,
+        ),
+    ] {
+        let out = console.run(ruby);
+        assert!(out.contains(rhai), "{ruby}: {out}");
+    }
+    // Code that runs but keeps Ruby's spellings as typed gets a note.
+    let out = console.run(r##"puts("#{User.count}")"##);
+    assert!(out.contains("note: rhai does not interpolate"), "{out}");
+    assert!(out.contains("`${User.count}`"), "{out}");
+    let out = console.run(r"puts(`a\tb`)");
+    assert!(out.contains("keeps \\n and \\t as typed"), "{out}");
+    // psql's and IRB's ways to leave.
+    console.send("\\q\r");
+    let deadline = Instant::now() + TIMEOUT;
+    while console.pump() {
+        assert!(Instant::now() < deadline, "\\q did not leave");
+    }
+}
+
+#[test]
+fn exit_forms_leave_the_console() {
+    for exit in ["exit()", "quit;", "quit()"] {
+        let db = Db::new();
+        let mut console = Console::open(&db, &history_file(&db));
+        console.send(&format!("{exit}\r"));
+        let deadline = Instant::now() + TIMEOUT;
+        while console.pump() {
+            assert!(Instant::now() < deadline, "{exit} did not leave");
+        }
+    }
+}
+
+#[test]
 fn help_lists_the_methods_of_an_object() {
     let db = Db::new();
     let mut console = Console::open(&db, &history_file(&db));

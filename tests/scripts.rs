@@ -27,6 +27,14 @@ fn list_sessions_prints_one_line_per_session() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count() as u64, total + 1);
     assert!(text.ends_with(&format!("{total} active sessions\n")));
+    // Fields split on real tabs, as `cut -f` and `awk -F'\t'` need.
+    assert!(!text.contains("\\t"), "a literal \\t in the output");
+    for line in text.lines().take(total as usize) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 6, "{line:?}");
+        assert!(fields[0].parse::<u64>().is_ok(), "{line:?}");
+        assert!(fields[4].starts_with("last active 20"), "{line:?}");
+    }
 }
 
 #[test]

@@ -130,7 +130,7 @@ fn read_eval_print(
             continue;
         }
         // Not kept in history: Up and Enter in the next console should not leave it.
-        if matches!(input, "exit" | "quit") {
+        if is_exit(input) {
             return Ok(());
         }
         history.add(editor, &line, color_err);
@@ -148,6 +148,13 @@ fn read_eval_print(
             _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err)?,
         }
     }
+}
+
+/// `exit` and `quit`, as IRB and psql users also type them: `exit()`, `quit;`, `\q`.
+fn is_exit(input: &str) -> bool {
+    let word = input.trim_end_matches(';').trim_end();
+    let word = word.strip_suffix("()").unwrap_or(word);
+    matches!(word, "exit" | "quit" | "\\q")
 }
 
 /// The banner: which database, whether this is a dry run, how to get help.
@@ -219,6 +226,9 @@ fn evaluate(
             None
         }
     };
+    for note in ruby_hint::notes(code) {
+        warn_hint(&note, color_err);
+    }
     if let Some(text) = text {
         evaluator.output().line(&text);
     }
@@ -236,15 +246,21 @@ fn report(error: &ScriptError, code: &str, color: bool) {
         return;
     }
     crate::batch::report_error(error, color);
-    let rejected =
-        error.kind == ErrorKind::Parse || error.message.starts_with("Variable not found");
-    if let Some(hint) = ruby_hint(code).filter(|_| rejected) {
+    if let Some(hint) = ruby_hint(code).filter(|_| error.unknown_name) {
         let label = "In rhai:";
         if color {
             stdout::warn(format_args!("{} {}", label.yellow().bold(), hint.yellow()));
         } else {
             stdout::warn(format_args!("{label} {hint}"));
         }
+    }
+}
+
+fn warn_hint(note: &str, color: bool) {
+    if color {
+        stdout::warn(note.yellow());
+    } else {
+        stdout::warn(note);
     }
 }
 

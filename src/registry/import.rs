@@ -4,8 +4,7 @@ use crate::model::User;
 use crate::store::Changes;
 use crate::{Error, Result, secret};
 
-use super::users::{validate_email, validate_username};
-use super::{Import, Registry};
+use super::{Import, Registry, validate};
 
 impl Registry {
     /// Inserts complete users (ids of 0 are assigned), all or none: for import and seeding.
@@ -67,6 +66,15 @@ impl Registry {
                         session.session_private_id, session.user_id
                     ),
                 });
+            }
+            validate::ip_address(&session.ip_address)?;
+            for (field, text) in [
+                ("browser", &session.browser),
+                ("os", &session.os),
+                ("device_name", &session.device_name),
+                ("device_type", &session.device_type),
+            ] {
+                validate::length(field, text, validate::MAX_TEXT_CHARS)?;
             }
             if !secret::is_private_id(&session.session_private_id) {
                 return Err(Error::InvalidField {
@@ -146,14 +154,10 @@ impl Registry {
         let mut seen_names = std::collections::HashMap::new();
         let mut seen_emails = std::collections::HashMap::new();
         for user in users {
-            if user.id == 0 || user.id == u64::MAX {
-                return Err(Error::InvalidField {
-                    field: "id",
-                    reason: format!("user {} has id {}", user.username, user.id),
-                });
-            }
-            user.username = validate_username(&user.username)?;
-            user.email = validate_email(&user.email)?;
+            validate::user_id(user.id, &user.username)?;
+            user.username = validate::username(&user.username)?;
+            user.email = validate::email(&user.email)?;
+            user.name = validate::name(&user.name)?;
             if user.created_at > now + chrono::Duration::days(1) {
                 return Err(Error::InvalidField {
                     field: "created_at",

@@ -330,6 +330,7 @@ mod import;
 mod remember;
 mod sessions;
 mod users;
+pub mod validate;
 
 pub use sessions::AllSessions;
 

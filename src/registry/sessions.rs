@@ -38,12 +38,13 @@ impl Registry {
             None
         }
         .filter(|s| !s.is_expired(now, settings.expire_delay()));
+        let ip_address = super::validate::ip_address(&request.ip_address)?;
         let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
         let device = useragent::parse(user_agent);
         let session = ActiveSession {
             session_private_id: private_id,
             user_id,
-            ip_address: request.ip_address.into(),
+            ip_address: ip_address.into(),
             browser: device.browser,
             os: device.os,
             device_name: device.device_name,

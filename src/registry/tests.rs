@@ -64,6 +64,7 @@ fn sign_in_on_disk(path: &Path, clock: &Arc<ManualClock>, user_id: u64) {
             user_id,
             SignIn {
                 user_agent: FIREFOX.into(),
+                ip_address: "10.0.0.1".into(),
                 ..SignIn::default()
             },
         )
@@ -348,6 +349,7 @@ fn the_user_agent_is_cut_to_1024_characters() {
         &alice,
         SignIn {
             user_agent: long,
+            ip_address: "10.0.0.1".into(),
             ..SignIn::default()
         },
     );
@@ -358,6 +360,7 @@ fn the_user_agent_is_cut_to_1024_characters() {
     // Cut by characters, not bytes.
     let accents = SignIn {
         user_agent: format!("{FIREFOX} {}", "é".repeat(5000)),
+        ip_address: "10.0.0.1".into(),
         ..SignIn::default()
     };
     assert_eq!(f.sign_in_as(&alice, accents).session.browser, "Firefox");
@@ -420,6 +423,7 @@ fn an_expired_session_signed_in_again_is_new() {
         &alice,
         SignIn {
             public_id: Some(first.public_id),
+            ip_address: "10.0.0.1".into(),
             ..SignIn::default()
         },
     );
@@ -499,6 +503,7 @@ fn the_limit_keeps_exactly_the_most_recently_used() {
         &alice,
         SignIn {
             public_id: Some(signed[0].public_id.clone()),
+            ip_address: "10.0.0.1".into(),
             ..SignIn::default()
         },
     );
@@ -590,6 +595,7 @@ fn destroy_all_but_current_keeps_the_current_and_impersonated_ones() {
             &alice,
             SignIn {
                 impersonated: true,
+                ip_address: "10.0.0.1".into(),
                 ..SignIn::default()
             },
         )
@@ -1032,7 +1038,14 @@ fn dry_run_reports_and_writes_nothing() {
         ..NewUser::default()
     })
     .unwrap();
-    dry.sign_in(alice.id, SignIn::default()).unwrap();
+    dry.sign_in(
+        alice.id,
+        SignIn {
+            ip_address: "10.0.0.1".into(),
+            ..SignIn::default()
+        },
+    )
+    .unwrap();
     dry.set_setting("session_limit", "3").unwrap();
     let planned: Vec<String> = dry.take_planned().into_iter().map(|e| e.action).collect();
     assert_eq!(
@@ -1076,7 +1089,13 @@ fn mutations_are_audited_when_an_actor_is_set() {
         })
         .unwrap();
     let s = registry
-        .sign_in(alice.id, SignIn::default())
+        .sign_in(
+            alice.id,
+            SignIn {
+                ip_address: "10.0.0.1".into(),
+                ..SignIn::default()
+            },
+        )
         .unwrap()
         .session;
     registry

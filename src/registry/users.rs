@@ -4,22 +4,22 @@ use crate::model::{NewUser, User, UserState};
 use crate::store::Stream;
 use crate::{Error, Result};
 
-use super::Registry;
+use super::{Registry, validate};
 
 impl Registry {
     /// Creates a user. A clash of username or email is an error naming it, and nothing is
     /// written.
     pub fn create_user(&self, new: NewUser) -> Result<User> {
-        let username = validate_username(&new.username)?;
+        let username = validate::username(&new.username)?;
         // A user without a name is shown by their username.
-        let name = match new.name.trim() {
-            "" => username.clone(),
-            name => name.to_owned(),
+        let name = match validate::name(&new.name)? {
+            name if name.is_empty() => username.clone(),
+            name => name,
         };
         let user = User {
             id: 0,
             username,
-            email: validate_email(&new.email)?,
+            email: validate::email(&new.email)?,
             name,
             state: if new.blocked {
                 UserState::Blocked
@@ -69,43 +69,5 @@ impl Registry {
     /// Up to `size` users with ids above `after`, in id order: one batch of `find_each`.
     pub fn user_batch(&self, after: Option<u64>, size: usize) -> Result<Vec<User>> {
         self.store.users(after).take(size).collect()
-    }
-}
-
-pub(super) fn validate_username(username: &str) -> Result<String> {
-    let username = username.trim();
-    let invalid = |reason: &str| Error::InvalidField {
-        field: "username",
-        reason: format!("{username:?} {reason}"),
-    };
-    if username.is_empty() {
-        return Err(invalid("is empty"));
-    }
-    if username.chars().count() > 255 {
-        return Err(invalid("is longer than 255 characters"));
-    }
-    if !username
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
-        return Err(invalid("may hold only letters, digits, '_', '-' and '.'"));
-    }
-    Ok(username.to_owned())
-}
-
-pub(super) fn validate_email(email: &str) -> Result<String> {
-    let email = email.trim();
-    let valid = email.len() <= 255
-        && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
-    if valid {
-        Ok(email.to_owned())
-    } else {
-        Err(Error::InvalidField {
-            field: "email",
-            reason: format!("{email:?} is not an email address"),
-        })
     }
 }

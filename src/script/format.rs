@@ -12,6 +12,20 @@ use super::values::{SessionRelation, SessionValue, Span, Time, UserRelation, Use
 const PREVIEW_ROWS: usize = 10;
 
 /// A readable name of the type of `value`, for error messages.
+/// What a function was given, for its error: the kind of value and, shortened, the value
+/// (`string "abc"`), or what `()` means.
+pub(crate) fn got(value: &Dynamic) -> String {
+    if value.is_unit() {
+        format!("() ({})", super::error::EMPTY)
+    } else {
+        format!(
+            "{} {}",
+            type_name(value),
+            super::error::shorten(&inspect(value), 80)
+        )
+    }
+}
+
 pub fn type_name(value: &Dynamic) -> String {
     if value.is::<UserValue>() {
         "User".into()

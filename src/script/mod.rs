@@ -17,10 +17,11 @@ mod time;
 mod users;
 mod values;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Position, Scope};
 
@@ -29,7 +30,7 @@ use crate::registry::Registry;
 pub use error::{ErrorKind, ScriptError};
 pub use format::{inspect, plain, to_json, type_name, write_plain};
 pub use output::{Captured, Output};
-pub use shown::{Rows, Shown};
+pub use shown::{Rows, Shown, shows_unit};
 pub use values::Time;
 
 /// rhai's keywords, for the console's completion and highlighting.
@@ -40,13 +41,17 @@ pub const KEYWORDS: &[&str] = &[
 ];
 
 /// Limits on what one evaluation may use. `None` means unlimited.
+///
+/// There is deliberately no limit on the size of strings, arrays and maps: with any of rhai's
+/// size limits set, rhai measures the whole of a value after every method call on it (a
+/// `push` walks the array it grows), which makes building an array quadratic. A script that
+/// grows without end is stopped by the operation limit, `--timeout` or Ctrl-C instead.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_operations: Option<u64>,
     pub max_call_levels: usize,
-    pub max_string_size: usize,
-    pub max_array_size: usize,
-    pub max_map_size: usize,
+    /// Wall-clock time one evaluation may take (`--timeout`).
+    pub timeout: Option<Duration>,
 }
 
 impl Limits {
@@ -55,12 +60,10 @@ impl Limits {
     pub const BATCH: Limits = Limits {
         max_operations: Some(2_000_000_000),
         max_call_levels: 64,
-        max_string_size: 64 * 1024 * 1024,
-        max_array_size: 10_000_000,
-        max_map_size: 1_000_000,
+        timeout: None,
     };
 
-    /// The console: no operation limit (Ctrl-C stops a runaway loop), the same size limits.
+    /// The console: no operation limit and no timeout (Ctrl-C stops a runaway loop).
     pub const CONSOLE: Limits = Limits {
         max_operations: None,
         ..Limits::BATCH
@@ -73,6 +76,9 @@ pub struct Context {
     pub out: Output,
     pub err: Output,
     pub interrupted: Arc<AtomicBool>,
+    /// The time limit of one evaluation, and when the running one must stop.
+    timeout: Option<Duration>,
+    deadline: Cell<Option<Instant>>,
     /// Asked before `ActiveSession.destroy_all` revokes anything (the console sets it).
     pub confirm: RefCell<Option<Confirm>>,
 }
@@ -82,13 +88,24 @@ pub struct Context {
 pub type Confirm = Box<dyn Fn(crate::model::Revoked) -> Result<bool, String>>;
 
 impl Context {
-    /// Stops a long native function when Ctrl-C was pressed or the output was closed.
+    /// Stops a long native function when Ctrl-C was pressed, the output was closed or the
+    /// time limit passed.
     pub fn check_interrupt(&self) -> Result<(), Box<EvalAltResult>> {
-        if self.interrupted.load(Ordering::Relaxed) || self.out.is_closed() {
-            Err(EvalAltResult::ErrorTerminated("interrupted".into(), Position::NONE).into())
-        } else {
-            Ok(())
+        match self.stop_reason() {
+            Some(reason) => Err(EvalAltResult::ErrorTerminated(reason, Position::NONE).into()),
+            None => Ok(()),
         }
+    }
+
+    /// Why the running evaluation must stop, if it must: `"interrupted"`, or a
+    /// [`error::TimedOut`] value.
+    fn stop_reason(&self) -> Option<Dynamic> {
+        if self.interrupted.load(Ordering::Relaxed) || self.out.is_closed() {
+            return Some("interrupted".into());
+        }
+        let timeout = self.timeout?;
+        let deadline = self.deadline.get()?;
+        (Instant::now() >= deadline).then(|| Dynamic::from(error::TimedOut(timeout)))
     }
 
     /// Runs a mutation of the registry, then reports what dry run skipped.
@@ -140,6 +157,8 @@ impl Evaluator {
             out,
             err,
             interrupted: Arc::new(AtomicBool::new(false)),
+            timeout: limits.timeout,
+            deadline: Cell::new(None),
             confirm: RefCell::new(None),
         });
         let engine = build_engine(&context, limits);
@@ -219,12 +238,15 @@ impl Evaluator {
 
     /// Evaluates `code` like [`Evaluator::eval`], and tells how the console shows the result.
     pub fn eval_shown(&mut self, source: &str, code: &str) -> Result<Shown, ScriptError> {
-        self.eval(source, code).map(|value| Shown::of(&value))
+        self.eval(source, code).map(|value| Shown::of(&value, code))
     }
 
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
     pub fn eval(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
         self.context.interrupted.store(false, Ordering::Relaxed);
+        self.context
+            .deadline
+            .set(self.context.timeout.map(|t| Instant::now() + t));
         let (rewritten, renamed) = last_result::rewrite_with_places(code);
         // Errors are told in the text as written: `_`, not the variable it was renamed to.
         let restore = |mut error: ScriptError| {
@@ -260,13 +282,18 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     engine.disable_symbol("import");
     engine.set_max_operations(limits.max_operations.unwrap_or(0));
     engine.set_max_call_levels(limits.max_call_levels);
-    engine.set_max_string_size(limits.max_string_size);
-    engine.set_max_array_size(limits.max_array_size);
-    engine.set_max_map_size(limits.max_map_size);
-    let flag = context.interrupted.clone();
-    let out = context.out.clone();
-    engine.on_progress(move |_| {
-        (flag.load(Ordering::Relaxed) || out.is_closed()).then(|| Dynamic::from("interrupted"))
+    // No size limits: see [`Limits`].
+    engine.set_max_string_size(0);
+    engine.set_max_array_size(0);
+    engine.set_max_map_size(0);
+    // Checked every 256 operations: reading the clock at each would slow scripts down.
+    let c = context.clone();
+    engine.on_progress(move |operations| {
+        if operations % 256 == 0 {
+            c.stop_reason()
+        } else {
+            None
+        }
     });
     let out = context.out.clone();
     engine.on_print(move |text| out.line(text));
@@ -287,6 +314,7 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     users::register(&mut engine, context);
     sessions::register(&mut engine, context);
     ruby::register(&mut engine, context);
+    relation::register_array(&mut engine);
     audit::register(&mut engine, context);
     engine
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Engine, FnPtr, INT, ImmutableString, Map, NativeCallContext};
 
-use super::format::{inspect, type_name};
+use super::format::got;
 use super::values::{
     Owners, SessionClass, SessionRelation, SessionValue, Time, UserRelation, UserValue,
 };
@@ -120,14 +120,7 @@ fn owner(value: &Dynamic, function: &str) -> Ret<u64> {
     value
         .read_lock::<UserValue>()
         .map(|u| u.0.id)
-        .ok_or_else(|| {
-            format!(
-                "{function}: expected a User, got {} {}",
-                type_name(value),
-                inspect(value)
-            )
-            .into()
-        })
+        .ok_or_else(|| format!("{function}: expected a User, got {}", got(value)).into())
 }
 
 /// A private id, or `None` for `()`.
@@ -140,9 +133,8 @@ fn optional_id(value: &Dynamic, function: &str) -> Ret<Option<String>> {
     }
     value.clone().into_string().map(Some).map_err(|_| {
         format!(
-            "{function}: expected a session id string or (), got {} {}",
-            type_name(value),
-            inspect(value)
+            "{function}: expected a session id string or (), got {}",
+            got(value)
         )
         .into()
     })
@@ -161,19 +153,21 @@ fn list(context: &Rc<Context>, who: &Dynamic) -> Ret<Dynamic> {
         return Ok(Dynamic::from(all(context)));
     }
     if let Some(users) = who.read_lock::<Array>() {
-        let ids = users
+        let mut ids = users
             .iter()
             .map(|u| owner(u, "ActiveSession.list"))
             .collect::<Ret<Vec<_>>>()?;
+        // Each user's sessions once, in the order given.
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(*id));
         return Ok(Dynamic::from(SessionRelation {
             context: context.clone(),
             owners: Owners::Some(Rc::new(ids)),
         }));
     }
     Err(format!(
-        "ActiveSession.list: expected a User, an array of Users or User.all, got {} {}",
-        type_name(who),
-        inspect(who)
+        "ActiveSession.list: expected a User, an array of Users or User.all, got {}",
+        got(who)
     )
     .into())
 }
@@ -186,7 +180,7 @@ fn set(context: &Context, user: &Dynamic, request: &Map) -> Ret<SessionValue> {
             value.clone().into_string().map_err(|_| {
                 format!(
                     "ActiveSession.set: {key} must be a string, got {}",
-                    type_name(value)
+                    got(value)
                 )
                 .into()
             })
@@ -195,7 +189,7 @@ fn set(context: &Context, user: &Dynamic, request: &Map) -> Ret<SessionValue> {
             value.as_bool().map_err(|_| {
                 format!(
                     "ActiveSession.set: {key} must be true or false, got {}",
-                    type_name(value)
+                    got(value)
                 )
                 .into()
             })

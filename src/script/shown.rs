@@ -4,6 +4,7 @@
 use rhai::{Array, Dynamic};
 
 use super::format::inspect;
+use super::scanner::{TokenKind, tokens};
 use super::values::{SessionRelation, SessionValue, UserRelation, UserValue};
 use crate::model::{ActiveSession, User};
 
@@ -13,7 +14,8 @@ pub type Rows<T> = Box<dyn Iterator<Item = Result<T, String>>>;
 
 /// How the console shows the result of an input.
 pub enum Shown {
-    /// `()`: nothing is printed.
+    /// `()` of a statement (`let x = ..`, `puts(..)`, a loop): nothing is printed. The `()`
+    /// of an expression (`User.find_by_username("nobody")`) is a `Value`, `()`.
     Nothing,
     /// A non-empty list of users, or `User.all`.
     Users(Rows<User>),
@@ -24,10 +26,14 @@ pub enum Shown {
 }
 
 impl Shown {
-    /// How the console shows `value`.
-    pub(crate) fn of(value: &Dynamic) -> Shown {
+    /// How the console shows `value`, the result of `code`.
+    pub(crate) fn of(value: &Dynamic, code: &str) -> Shown {
         if value.is_unit() {
-            return Shown::Nothing;
+            return if shows_unit(code) {
+                Shown::Value("()".into())
+            } else {
+                Shown::Nothing
+            };
         }
         if let Some(array) = value.read_lock::<Array>()
             && !array.is_empty()
@@ -63,4 +69,48 @@ impl Shown {
         }
         Shown::Value(inspect(value))
     }
+}
+
+/// Whether a `()` result of `code` is worth showing, as IRB shows `=> nil`: its last
+/// statement is an expression, not a definition (`let`, `const`, `fn`), a loop, or a call
+/// that prints (`puts`, `print`, `pp`, `p`), whose `()` says nothing.
+pub fn shows_unit(code: &str) -> bool {
+    let mut depth = 0i32;
+    let mut first_word: Option<&str> = None;
+    let mut at_start = true;
+    for token in tokens(code) {
+        let text = token.text(code);
+        match token.kind {
+            TokenKind::Space | TokenKind::Comment => continue,
+            TokenKind::Punct if depth == 0 && text == ";" => {
+                at_start = true;
+                continue;
+            }
+            TokenKind::Punct if matches!(text, "(" | "[" | "{") => depth += 1,
+            TokenKind::Punct if matches!(text, ")" | "]" | "}") => depth -= 1,
+            _ => {}
+        }
+        if at_start {
+            first_word = Some(text);
+            at_start = false;
+        }
+    }
+    !at_start
+        && !matches!(
+            first_word,
+            Some(
+                "let"
+                    | "const"
+                    | "fn"
+                    | "for"
+                    | "while"
+                    | "loop"
+                    | "do"
+                    | "puts"
+                    | "print"
+                    | "pp"
+                    | "p"
+                    | "debug"
+            )
+        )
 }

@@ -2,7 +2,7 @@
 //! arithmetic (`now() - days(30)`) and comparison (`s.updated_at < now() - days(30)`).
 
 use chrono::{DateTime, Duration, Utc};
-use rhai::{Engine, INT};
+use rhai::{Dynamic, Engine, INT};
 
 use super::values::{Span, Time};
 use super::{Context, Ret};
@@ -50,6 +50,21 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         )*};
     }
     compare!(< <= > >= == !=);
+    // A time or duration against anything else is a mistake (`now() < 5`), not `false`.
+    for op in ["<", "<=", ">", ">="] {
+        engine.register_fn(op, move |_: Time, b: Dynamic| {
+            mismatch::<bool>(op, "Time", &b)
+        });
+        engine.register_fn(op, move |a: Dynamic, _: Time| {
+            mismatch::<bool>(op, "Time", &a)
+        });
+        engine.register_fn(op, move |_: Span, b: Dynamic| {
+            mismatch::<bool>(op, "Duration", &b)
+        });
+        engine.register_fn(op, move |a: Dynamic, _: Span| {
+            mismatch::<bool>(op, "Duration", &a)
+        });
+    }
 
     engine.register_fn("to_string", |t: &mut Time| t.to_string());
     engine.register_fn("to_debug", |t: &mut Time| t.to_string());
@@ -64,6 +79,20 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_get("in_hours", |s: &mut Span| s.0.num_hours());
     engine.register_get("in_minutes", |s: &mut Span| s.0.num_minutes());
     engine.register_get("in_seconds", |s: &mut Span| s.0.num_seconds());
+}
+
+/// The error of comparing a `kind` (a time or a duration) with `other`.
+fn mismatch<T>(op: &str, kind: &str, other: &Dynamic) -> Ret<T> {
+    let example = if kind == "Time" {
+        "now() - days(30)"
+    } else {
+        "hours(2)"
+    };
+    Err(format!(
+        "cannot compare a {kind} with {} using {op}: compare it with a {kind}, e.g. {example}",
+        super::format::got(other)
+    )
+    .into())
 }
 
 fn span_result(span: Option<Duration>) -> Ret<Span> {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Engine, FnPtr, INT, Map, NativeCallContext};
 
-use super::format::{inspect, type_name};
+use super::format::got;
 use super::values::{SessionValue, Time, UserClass, UserRelation, UserValue};
 use super::{Context, Ret, ret};
 use crate::model::NewUser;
@@ -48,9 +48,8 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         "find_by",
         move |_: &mut UserClass, other: Dynamic| -> Ret<Dynamic> {
             Err(format!(
-                "User.find_by: expected a map such as #{{email: \"user@example.com\"}}, got {} {}",
-                type_name(&other),
-                inspect(&other)
+                "User.find_by: expected a map such as #{{email: \"user@example.com\"}}, got {}",
+                got(&other)
             )
             .into())
         },
@@ -64,6 +63,21 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn("all", move |_: &mut UserClass| UserRelation {
         context: c.clone(),
     });
+    for (name, last) in [("first", false), ("last", true)] {
+        let c = context.clone();
+        let end = move |_: &mut UserClass| -> Ret<Dynamic> {
+            let all = UserRelation { context: c.clone() };
+            let user = if last {
+                all.into_iter().last()
+            } else {
+                all.into_iter().next()
+            };
+            user.transpose()
+                .map(|u| u.map_or(Dynamic::UNIT, Dynamic::from))
+        };
+        engine.register_get(name, end.clone());
+        engine.register_fn(name, end);
+    }
     let c = context.clone();
     engine.register_get("count", move |_: &mut UserClass| count(&c));
     let c = context.clone();
@@ -101,12 +115,7 @@ pub fn user_id(value: &Dynamic, function: &str) -> Ret<u64> {
     {
         return Ok(id);
     }
-    Err(format!(
-        "{function}: expected an integer id, got {} {}",
-        type_name(value),
-        inspect(value)
-    )
-    .into())
+    Err(format!("{function}: expected an integer id, got {}", got(value)).into())
 }
 
 fn find_by(context: &Context, conditions: &Map) -> Ret<Dynamic> {
@@ -127,11 +136,7 @@ fn find_by(context: &Context, conditions: &Map) -> Ret<Dynamic> {
     for (key, value) in conditions {
         let text = || -> Ret<String> {
             value.clone().into_string().map_err(|_| {
-                format!(
-                    "User.find_by: {key} must be a string, got {}",
-                    type_name(value)
-                )
-                .into()
+                format!("User.find_by: {key} must be a string, got {}", got(value)).into()
             })
         };
         let user = match key.as_str() {
@@ -172,18 +177,14 @@ fn create(context: &Context, fields: &Map) -> Ret<UserValue> {
     for (key, value) in fields {
         let text = || -> Ret<String> {
             value.clone().into_string().map_err(|_| {
-                format!(
-                    "User.create: {key} must be a string, got {}",
-                    type_name(value)
-                )
-                .into()
+                format!("User.create: {key} must be a string, got {}", got(value)).into()
             })
         };
         let flag = || -> Ret<bool> {
             value.as_bool().map_err(|_| {
                 format!(
                     "User.create: {key} must be true or false, got {}",
-                    type_name(value)
+                    got(value)
                 )
                 .into()
             })
