@@ -167,10 +167,18 @@ fn lookup_key(user_id: u64) -> String {
     format!("{LOOKUP}{user_id}")
 }
 
-/// A Redis error in plain words, naming the server by its redacted URL.
+/// A Redis error in plain words, naming the server by its redacted URL. A lost or refused
+/// connection says so: the next call connects afresh.
 fn redis_error(server: &str) -> impl Fn(redis::RedisError) -> Error + '_ {
     move |error| Error::Storage {
-        message: format!("Redis at {server}: {error}"),
+        message: if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+        {
+            format!("cannot reach Redis at {server}: {error}")
+        } else {
+            format!("Redis at {server}: {error}")
+        },
     }
 }
 
