@@ -564,3 +564,33 @@ fn a_server_that_goes_away() {
     let transcript = console.exit();
     assert!(!transcript.contains("panicked"), "{transcript}");
 }
+
+#[test]
+fn a_legacy_session_written_by_gitlab_is_listed_and_revoked() {
+    let Some(server) = Redis::start() else { return };
+    server.eval(r#"User.create(#{username: "alice", email: "a@x.org"}); 1"#);
+    // A v1 entry (Ruby Marshal) written a day into a week's expiry, and its rack session.
+    let id = format!("2::{}", "ab".repeat(32));
+    let mut c = server.connection();
+    redis::pipe()
+        .set_ex(
+            format!("session:user:gitlab:1:{id}"),
+            b"\x04\x08o:\x12ActiveSession\x00".as_slice(),
+            6 * 86400,
+        )
+        .sadd("session:lookup:user:gitlab:1", &id)
+        .set(format!("session:gitlab:{id}"), "rack")
+        .exec(&mut c)
+        .unwrap();
+    let listed = server.eval(
+        "let s = ActiveSession.list(User.find(1)); `${s.len()} ${s[0].device_type} ${s[0].session_private_id}`",
+    );
+    assert_eq!(listed, format!("1 legacy {id}"));
+    let revoked = server.eval(&format!(
+        r#"ActiveSession.destroy_session(User.find(1), "{id}")"#
+    ));
+    assert_eq!(revoked, "true");
+    let left: Vec<String> = c.keys("session:*").unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(server.eval("ActiveSession.count()"), "0");
+}
