@@ -12,8 +12,8 @@ pub struct Global {
     #[arg(long, global = true, env = "SESSIONCTL_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// A Redis server instead of a database directory: redis://[USER:PASSWORD@]HOST[:PORT][/DB],
-    /// rediss://… (TLS), unix:///PATH/redis.sock[?pass=PASSWORD]. Sessions are kept in
+    /// A Redis server instead of a database directory: `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`,
+    /// `rediss://…` (TLS), `unix:///PATH/redis.sock[?pass=PASSWORD]`. Sessions are kept in
     /// GitLab's layout; a password is never shown.
     #[arg(
         long,

@@ -47,7 +47,7 @@ fn four_machines_sign_in_while_a_fifth_revokes() {
         .assert()
         .success();
     server.eval(&format!(
-        r#"for i in 1..={USERS} {{ User.create(#{{username: `u${{i}}`, email: `u${{i}}@x.org`}}); }} 1"#
+        r"for i in 1..={USERS} {{ User.create(#{{username: `u${{i}}`, email: `u${{i}}@x.org`}}); }} 1"
     ));
     let scripts = tempfile::tempdir().unwrap();
     let writer = scripts.path().join("writer.rhai");
@@ -63,11 +63,11 @@ for i in 0..60 {{
         ),
     )
     .unwrap();
-    let revoker = scripts.path().join("revoker.rhai");
+    let revoking_script = scripts.path().join("revoker.rhai");
     std::fs::write(
-        &revoker,
+        &revoking_script,
         // Until it has revoked 20 sessions (the writers sign in 240), or long enough.
-        r#"let revoked = 0;
+        r"let revoked = 0;
 let users = User.all.to_array();
 for round in 0..20000 {
     if revoked >= 20 { break; }
@@ -81,13 +81,13 @@ for round in 0..20000 {
         }
     }
 }
-"#,
+",
     )
     .unwrap();
     let writers: Vec<Child> = (0..4)
         .map(|k| spawn(&server, &["run", writer.to_str().unwrap(), &k.to_string()]))
         .collect();
-    let revoking = spawn(&server, &["run", revoker.to_str().unwrap()]);
+    let revoking = spawn(&server, &["run", revoking_script.to_str().unwrap()]);
     for child in writers {
         finish(child);
     }
@@ -118,9 +118,9 @@ for round in 0..20000 {
         stored += members.len();
     }
     assert!(stored > 0);
-    let listed = server.eval(&format!(
-        "let most = 0; for u in User.all.to_array() {{ most = max(most, ActiveSession.list(u).len()) }} most"
-    ));
+    let listed = server.eval(
+        "let most = 0; for u in User.all.to_array() { most = max(most, ActiveSession.list(u).len()) } most",
+    );
     assert!(listed.parse::<u64>().unwrap() <= LIMIT, "{listed}");
     for (user, id) in &revoked {
         let key = format!("session:user:gitlab::v2:{user}:{id}");
@@ -158,7 +158,7 @@ fn destroy_all_killed_part_way_is_finished_by_a_rerun() {
     // 100,000 more sessions, written on the server itself as GitLab writes them.
     let mut c = server.connection();
     let _: () = redis::Script::new(
-        r#"
+        r"
         for user = 1, 200 do
             for n = 1, tonumber(ARGV[1]) do
                 local id = string.format('2::%032x%032x', user, n)
@@ -166,7 +166,7 @@ fn destroy_all_killed_part_way_is_finished_by_a_rerun() {
                 redis.call('SADD', 'session:lookup:user:gitlab:' .. user, id)
             end
         end
-        "#,
+        ",
     )
     .arg(PER_USER)
     .arg(format!(
@@ -191,7 +191,7 @@ fn destroy_all_killed_part_way_is_finished_by_a_rerun() {
             "destroy_all ended before it could be killed"
         );
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < Duration::from_mins(1),
             "destroy_all removed nothing"
         );
         std::thread::sleep(Duration::from_millis(2));

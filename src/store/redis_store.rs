@@ -38,7 +38,7 @@ const BATCH: usize = 1000;
 /// How long to wait for a connection, and for a reply: a server that went away is an error,
 /// never a hang.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
 
 /// A session entry as GitLab writes it (`v2:` + this JSON). Unknown fields are ignored and
 /// every field may be missing or null.
