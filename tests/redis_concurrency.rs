@@ -12,6 +12,8 @@ use redis::Commands;
 
 const USERS: u64 = 6;
 const LIMIT: u64 = 4;
+/// The users the writers sign in, all four at once.
+const HOT: u64 = 2;
 
 fn spawn(server: &Redis, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_sessionctl"))
@@ -55,9 +57,11 @@ fn four_machines_sign_in_while_a_fifth_revokes() {
         &writer,
         format!(
             r#"let k = parse_int(ARGV[0]);
-for i in 0..60 {{
-    let user = User.find(1 + (i + k) % {USERS});
+for i in 0..100 {{
+    let user = User.find(1 + (i + k) % {HOT});
     ActiveSession.set(user, #{{ip_address: `10.0.${{k}}.${{i}}`, user_agent: "Firefox/130"}});
+    let now = ActiveSession.list(user).len();
+    if now > {LIMIT} {{ puts(`user ${{user.id}} has ${{now}} sessions`); }}
 }}
 "#
         ),
@@ -66,13 +70,15 @@ for i in 0..60 {{
     let revoking_script = scripts.path().join("revoker.rhai");
     std::fs::write(
         &revoking_script,
-        // Until it has revoked 20 sessions (the writers sign in 240), or long enough.
+        // Until it has revoked 20 sessions (the writers sign in 400), or long enough.
         r"let revoked = 0;
+let most = 0;
 let users = User.all.to_array();
 for round in 0..20000 {
     if revoked >= 20 { break; }
     let user = users[round % users.len()];
     let sessions = ActiveSession.list(user);
+    most = max(most, sessions.len());
     if sessions.len() > 0 {
         let id = sessions[0].session_private_id;
         if ActiveSession.destroy_session(user, id) {
@@ -81,6 +87,7 @@ for round in 0..20000 {
         }
     }
 }
+puts(`most ${most}`);
 ",
     )
     .unwrap();
@@ -89,9 +96,20 @@ for round in 0..20000 {
         .collect();
     let revoking = spawn(&server, &["run", revoking_script.to_str().unwrap()]);
     for child in writers {
-        finish(child);
+        // Each writer looks after every sign-in: never above the limit, even for a moment.
+        let seen = finish(child);
+        assert!(seen.is_empty(), "{seen}");
     }
     let revoked = finish(revoking);
+    let (revoked, most) = revoked
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or(("", &revoked));
+    // Never above the limit, as the revoker saw the users while they were signed in.
+    assert!(
+        most.strip_prefix("most ").unwrap().parse::<u64>().unwrap() <= LIMIT,
+        "{most}"
+    );
     let revoked: Vec<(u64, String)> = revoked
         .lines()
         .map(|line| {
