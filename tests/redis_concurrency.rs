@@ -40,6 +40,27 @@ fn finish(child: Child) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// The fifth machine: lists and revokes until it has revoked 20 sessions (the writers sign in
+/// 400), or long enough; prints each revoked session and the most sessions it saw a user have.
+const REVOKER: &str = r"let revoked = 0;
+let most = 0;
+let users = User.all.to_array();
+for round in 0..20000 {
+    if revoked >= 20 { break; }
+    let user = users[round % users.len()];
+    let sessions = ActiveSession.list(user);
+    most = max(most, sessions.len());
+    if sessions.len() > 0 {
+        let id = sessions[0].session_private_id;
+        if ActiveSession.destroy_session(user, id) {
+            puts(`${user.id} ${id}`);
+            revoked += 1;
+        }
+    }
+}
+puts(`most ${most}`);
+";
+
 #[test]
 fn four_machines_sign_in_while_a_fifth_revokes() {
     let Some(server) = Redis::start() else { return };
@@ -68,29 +89,7 @@ for i in 0..100 {{
     )
     .unwrap();
     let revoking_script = scripts.path().join("revoker.rhai");
-    std::fs::write(
-        &revoking_script,
-        // Until it has revoked 20 sessions (the writers sign in 400), or long enough.
-        r"let revoked = 0;
-let most = 0;
-let users = User.all.to_array();
-for round in 0..20000 {
-    if revoked >= 20 { break; }
-    let user = users[round % users.len()];
-    let sessions = ActiveSession.list(user);
-    most = max(most, sessions.len());
-    if sessions.len() > 0 {
-        let id = sessions[0].session_private_id;
-        if ActiveSession.destroy_session(user, id) {
-            puts(`${user.id} ${id}`);
-            revoked += 1;
-        }
-    }
-}
-puts(`most ${most}`);
-",
-    )
-    .unwrap();
+    std::fs::write(&revoking_script, REVOKER).unwrap();
     let writers: Vec<Child> = (0..4)
         .map(|k| spawn(&server, &["run", writer.to_str().unwrap(), &k.to_string()]))
         .collect();
