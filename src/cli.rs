@@ -358,16 +358,22 @@ fn limits(global: &Global) -> Limits {
 
 /// Opens the registry of `location` for the command `origin`, audited as the current user.
 fn open_registry(location: &Location, origin: &str, mode: Mode) -> Result<Registry, CliError> {
-    let store = location.open(mode, Some(Arc::new(Bar(transfer::progress(0)))))?;
+    let bar = Bar(indicatif::ProgressBar::hidden());
+    let store = location.open(mode, Some(Arc::new(bar)))?;
     let registry = Registry::new(store, Arc::new(SystemClock))?;
     Ok(registry.audited_as(Actor::current(origin)))
 }
 
-/// The store's progress reports (`destroy_all` on Redis), as a bar on a terminal.
+/// The store's progress reports (`destroy_all` on Redis), as a bar on a terminal: hidden until
+/// work starts, so that a store that reports nothing draws nothing.
 struct Bar(indicatif::ProgressBar);
 
 impl store::Progress for Bar {
     fn start(&self, total: u64) {
+        if std::io::stderr().is_terminal() {
+            self.0
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
         self.0.reset();
         self.0.set_length(total);
     }

@@ -306,7 +306,7 @@ pub trait Progress: Send + Sync {
 
 /// Where the data lives: a sled database directory (the default, needing no server) or a
 /// Redis server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     Sled(std::path::PathBuf),
     /// `url` may hold a password: show it only through [`Location::describe`].
@@ -314,6 +314,13 @@ pub enum Location {
         url: String,
         prefix: String,
     },
+}
+
+/// The redacted form: a password must not reach a log through `{:?}` either.
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl Location {
