@@ -12,10 +12,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::clock::SystemClock;
 use crate::exit::CliError;
 use crate::options::Global;
-use crate::paths::database_path;
 use crate::registry::{Actor, Registry};
 use crate::script::{Evaluator, Limits, Output};
-use crate::store::Mode;
+use crate::store::{Location, Mode};
 use crate::{batch, console, demo, stdout, store, transfer};
 
 /// See every device signed in to your users' accounts, and revoke sessions: one, a user's
@@ -172,19 +171,22 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             .prefix("sessionctl-demo-")
             .tempdir()
             .map_err(anyhow::Error::from)?;
-        let path = dir.path().join("db");
-        close(open_registry(&path, "demo", Mode::Create)?, |registry| {
-            demo::build(registry, demo::DEMO)?;
-            Ok(())
-        })?;
+        let location = Location::Sled(dir.path().join("db"));
+        close(
+            open_registry(&location, "demo", Mode::Create)?,
+            |registry| {
+                demo::build(registry, demo::DEMO)?;
+                Ok(())
+            },
+        )?;
         return match (&cli.eval, &cli.command) {
             (Some(code), _) => batch::eval(
-                evaluator(&path, "-e", global, Limits::BATCH)?,
+                evaluator(&location, "-e", global, Limits::BATCH)?,
                 code,
                 global.format,
             ),
             (None, None | Some(Command::Console)) => console::run(
-                evaluator(&path, "console", global, Limits::CONSOLE)?,
+                evaluator(&location, "console", global, Limits::CONSOLE)?,
                 global,
                 "a temporary demo database",
             ),
@@ -193,10 +195,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             )),
         };
     }
-    let path = database_path(global)?;
+    let location = crate::paths::location(global)?;
     if let Some(code) = &cli.eval {
         return batch::eval(
-            evaluator(&path, "-e", global, limits(global))?,
+            evaluator(&location, "-e", global, limits(global))?,
             code,
             global.format,
         );
@@ -211,33 +213,37 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
         )),
-        None | Some(Command::Console) => console::run(evaluator(&path, "console", global, Limits::CONSOLE)?, global, &path.display().to_string()),
+        None | Some(Command::Console) => console::run(evaluator(&location, "console", global, Limits::CONSOLE)?, global, &location.describe()),
         Some(Command::Run { file, args }) => {
             let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
-            batch::run_file(evaluator(&path, &origin, global, limits(global))?, &file, args, global.format)
+            batch::run_file(evaluator(&location, &origin, global, limits(global))?, &file, args, global.format)
         }
-        Some(Command::Init) => init(&path, global.dry_run),
-        Some(Command::Seed { users, sessions_per_user, seed }) => creating(&path, "seed", global.dry_run, |registry| {
+        Some(Command::Init) => init(sled_only(&location, "init", "a Redis server needs no creating")?, global.dry_run),
+        Some(Command::Seed { users, sessions_per_user, seed }) => creating(&location, "seed", global.dry_run, |registry| {
             let (users, sessions) = demo::build(registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
             stdout::warn(format!("seeded {users} users with {sessions} sessions"));
             Ok(())
         }),
-        Some(Command::Export { file }) => close(open_registry(&path, "export", read)?, |r| transfer::export(r, file.as_deref())),
-        Some(Command::Backup { file }) => close(open_registry(&path, "backup", read)?, |r| transfer::backup(r, &file)),
-        Some(Command::Salvage { file }) => close(open_registry(&path, "salvage", Mode::Salvage)?, |r| transfer::backup(r, &file)),
+        Some(Command::Export { file }) => close(open_registry(&location, "export", read)?, |r| transfer::export(r, file.as_deref())),
+        Some(Command::Backup { file }) => close(open_registry(&location, "backup", read)?, |r| transfer::backup(r, &file)),
+        Some(Command::Salvage { file }) => {
+            sled_only(&location, "salvage", "it reads what is left of a damaged sled database")?;
+            close(open_registry(&location, "salvage", Mode::Salvage)?, |r| transfer::backup(r, &file))
+        }
         Some(Command::Import { file }) => {
             let origin = format!("import {}", file.display());
-            creating(&path, &origin, global.dry_run, |registry| transfer::import(registry, &file))
+            creating(&location, &origin, global.dry_run, |registry| transfer::import(registry, &file))
         }
         Some(Command::Restore { file }) => {
-            if store::holds_database(&path) {
+            let directory = sled_only(&location, "restore", "it writes a new database; load users and sessions into Redis with `import`")?;
+            if store::holds_database(directory) {
                 return Err(CliError::Usage(format!(
                     "{} already holds a database: restore writes a new one (give a new path, or move the old database away first)",
-                    path.display()
+                    directory.display()
                 )));
             }
             let origin = format!("restore {}", file.display());
-            creating(&path, &origin, global.dry_run, |registry| transfer::restore(registry, &file))
+            creating(&location, &origin, global.dry_run, |registry| transfer::restore(registry, &file))
         }
         Some(Command::Config { action }) => {
             // A bad key or value is refused before a database is opened.
@@ -245,10 +251,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                 crate::model::Settings::default().set(key, value)?;
             }
             let mode = if matches!(action, ConfigAction::Set { .. }) { write } else { read };
-            close(open_registry(&path, "config", mode)?.dry_run(global.dry_run), |r| config(r, action, global.yes))
+            close(open_registry(&location, "config", mode)?.dry_run(global.dry_run), |r| config(r, action, global.yes))
         }
-        Some(Command::Audit { limit }) => close(open_registry(&path, "audit", read)?, |r| audit(r, limit)),
-        Some(Command::Check) => match open_registry(&path, "check", read) {
+        Some(Command::Audit { limit }) => close(open_registry(&location, "audit", read)?, |r| audit(r, limit)),
+        Some(Command::Check) => match open_registry(&location, "check", read) {
             // Damage is what `check` looks for: reported as its finding, exit 1.
             Err(CliError::Core(error @ crate::Error::Damaged { .. })) => stdout::line(&error).and(Err(CliError::Reported(1))),
             opened => close(opened?, check),
@@ -265,7 +271,12 @@ fn init(path: &Path, dry_run: bool) -> Result<(), CliError> {
             path.display()
         )));
     }
-    creating(path, "init", dry_run, |_| Ok(()))?;
+    creating(
+        &Location::Sled(path.to_owned()),
+        "init",
+        dry_run,
+        |_| Ok(()),
+    )?;
     stdout::warn(format!("created an empty database at {}", path.display()));
     Ok(())
 }
@@ -284,23 +295,26 @@ fn close(
 /// Runs a command that may create the database (`init`, `seed`, `import`, `restore`). On a
 /// path without one, the new database is built in a staging directory beside it and renamed
 /// into place once complete: a failure or a kill leaves no database behind. On an existing
-/// database the command writes to it as any other (its writes are all or nothing). In dry
-/// run nothing is created.
+/// database (and on Redis, which always holds one) the command writes to it as any other (its
+/// writes are all or nothing). In dry run nothing is created.
 fn creating(
-    path: &Path,
+    location: &Location,
     origin: &str,
     dry_run: bool,
     work: impl FnOnce(&Registry) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    if dry_run || store::holds_database(path) {
-        let mode = if dry_run { Mode::Read } else { Mode::Write };
-        let registry = open_registry(path, origin, mode)?.dry_run(dry_run);
-        return close(registry, |registry| {
-            let done = work(registry);
-            report_dry_run(registry);
-            done
-        });
-    }
+    let path = match location {
+        Location::Sled(path) if !dry_run && !store::holds_database(path) => path,
+        _ => {
+            let mode = if dry_run { Mode::Read } else { Mode::Write };
+            let registry = open_registry(location, origin, mode)?.dry_run(dry_run);
+            return close(registry, |registry| {
+                let done = work(registry);
+                report_dry_run(registry);
+                done
+            });
+        }
+    };
     if path.exists() && !path.is_dir() {
         return Err(crate::Error::NotADatabase {
             path: path.to_owned(),
@@ -310,7 +324,8 @@ fn creating(
     }
     let staging = store::staging_path(path);
     store::remove_staging(&staging)?;
-    let built = open_registry(&staging, origin, Mode::Create).and_then(|r| close(r, work));
+    let built = open_registry(&Location::Sled(staging.clone()), origin, Mode::Create)
+        .and_then(|r| close(r, work));
     if let Err(error) = built {
         let _ = store::remove_staging(&staging);
         return Err(error);
@@ -321,6 +336,19 @@ fn creating(
     }
     Ok(())
 }
+
+/// The directory of a sled database, for the commands that only work on one (`why` says
+/// why not on Redis).
+fn sled_only<'a>(location: &'a Location, command: &str, why: &str) -> Result<&'a Path, CliError> {
+    match location {
+        Location::Sled(path) => Ok(path),
+        Location::Redis { .. } => Err(CliError::Usage(format!(
+            "`{command}` works on a database directory (--db), not on {}: {why}",
+            location.describe()
+        ))),
+    }
+}
+
 fn limits(global: &Global) -> Limits {
     Limits {
         max_operations: (global.max_operations > 0).then_some(global.max_operations),
@@ -329,14 +357,39 @@ fn limits(global: &Global) -> Limits {
     }
 }
 
-/// Opens the registry of `path` for the command `origin`, audited as the current user.
-fn open_registry(path: &Path, origin: &str, mode: Mode) -> Result<Registry, CliError> {
-    let registry = Registry::new(store::open(path, mode)?, Arc::new(SystemClock))?;
+/// Opens the registry of `location` for the command `origin`, audited as the current user.
+fn open_registry(location: &Location, origin: &str, mode: Mode) -> Result<Registry, CliError> {
+    let bar = Bar(indicatif::ProgressBar::hidden());
+    let store = location.open(mode, Some(Arc::new(bar)))?;
+    let registry = Registry::new(store, Arc::new(SystemClock))?;
     Ok(registry.audited_as(Actor::current(origin)))
 }
 
+/// The store's progress reports (`destroy_all` on Redis), as a bar on a terminal: hidden until
+/// work starts, so that a store that reports nothing draws nothing.
+struct Bar(indicatif::ProgressBar);
+
+impl store::Progress for Bar {
+    fn start(&self, total: u64) {
+        if std::io::stderr().is_terminal() {
+            self.0
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.0.reset();
+        self.0.set_length(total);
+    }
+
+    fn advance(&self, done: u64) {
+        self.0.inc(done);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 fn evaluator(
-    path: &Path,
+    location: &Location,
     origin: &str,
     global: &Global,
     limits: Limits,
@@ -346,7 +399,7 @@ fn evaluator(
     } else {
         Mode::Write
     };
-    let registry = open_registry(path, origin, mode)?.dry_run(global.dry_run);
+    let registry = open_registry(location, origin, mode)?.dry_run(global.dry_run);
     Ok(Evaluator::new(
         Rc::new(registry),
         limits,

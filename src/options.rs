@@ -1,6 +1,6 @@
-//! The global options every command takes (`--db`, `--dry-run`, `--yes`, `--format`,
-//! `--color`, `--max-operations`, `--timeout`), shared by the command line, batch mode and the
-//! console.
+//! The global options every command takes (`--db`, `--redis`, `--dry-run`, `--yes`,
+//! `--format`, `--color`, `--max-operations`, `--timeout`), shared by the command line, batch
+//! mode and the console.
 
 use std::path::PathBuf;
 
@@ -12,6 +12,27 @@ pub struct Global {
     /// The database directory [default: the user data directory].
     #[arg(long, global = true, env = "SESSIONCTL_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// A Redis server instead of a database directory: `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`,
+    /// `rediss://…` (TLS), `unix:///PATH/redis.sock[?pass=PASSWORD]`. Sessions are kept in
+    /// GitLab's layout; a password is never shown.
+    #[arg(
+        long,
+        global = true,
+        env = "SESSIONCTL_REDIS",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis: Option<String>,
+
+    /// The prefix of sessionctl's own keys on Redis (users, tokens, settings, audit log).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PREFIX",
+        default_value = "sessionctl:"
+    )]
+    pub redis_prefix: String,
 
     /// Write nothing: every mutation is listed as what it would have done.
     #[arg(long, global = true)]

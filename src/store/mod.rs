@@ -1,6 +1,6 @@
-//! Storage: the narrow interface the rules are written against ([`Backend`]) and its sled
-//! implementation. Nothing outside this module touches sled; a Redis backend for multi-node
-//! deployments implements the same trait and needs no rule rewritten.
+//! Storage: the narrow interface the rules are written against ([`Backend`]) and its two
+//! implementations, sled (the default) and Redis in GitLab's layout ([`Location`] says which).
+//! Nothing outside this module touches sled or Redis.
 
 #[cfg(test)]
 pub mod conformance;
@@ -291,6 +291,68 @@ pub fn decode_any(bytes: &[u8]) -> Vec<Result<()>> {
                 reason,
             }),
     ]
+}
+
+/// Where a long store operation (`destroy_all` on Redis) reports how far it got, for a
+/// progress bar drawn above the store, which knows nothing of terminals.
+pub trait Progress: Send + Sync {
+    /// Work of about `total` units starts (an estimate: more may be reported).
+    fn start(&self, total: u64);
+    /// `done` more units are finished.
+    fn advance(&self, done: u64);
+    /// The work is over, finished or failed.
+    fn finish(&self);
+}
+
+/// Where the data lives: a sled database directory (the default, needing no server) or a
+/// Redis server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    Sled(std::path::PathBuf),
+    /// `url` may hold a password: show it only through [`Location::describe`].
+    Redis {
+        url: String,
+        prefix: String,
+    },
+}
+
+/// The redacted form: a password must not reach a log through `{:?}` either.
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Location {
+    /// How people see it: the directory, or the URL with any password redacted.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sled(path) => path.display().to_string(),
+            Location::Redis { url, prefix } => {
+                format!("Redis {} (prefix {prefix})", redis_store::redact(url))
+            }
+        }
+    }
+
+    /// Opens the store for `mode` (see [`open`]). A Redis server always holds a store: every
+    /// mode opens it alike (what a reading command or a dry run does not write, the registry
+    /// does not write); the sled-only commands are refused above, by the command line.
+    pub fn open(
+        &self,
+        mode: Mode,
+        progress: Option<std::sync::Arc<dyn Progress>>,
+    ) -> Result<Box<dyn Backend + Send + Sync>> {
+        match self {
+            Location::Sled(path) => open(path, mode),
+            Location::Redis { url, prefix } => {
+                let store = redis_store::RedisStore::open(url, prefix)?;
+                Ok(Box::new(match progress {
+                    Some(progress) => store.with_progress(progress),
+                    None => store,
+                }))
+            }
+        }
+    }
 }
 
 /// Opens the database at `path` with the default backend, for `mode`: only

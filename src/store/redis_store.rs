@@ -13,15 +13,15 @@
 //! `MULTI`; a touch is one `SET … XX`, which never recreates a revoked session.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{Commands, Connection, Pipeline};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
-    Stream, UserDirectory,
+    Applied, Backend, Changes, Disagreement, Progress, Records, SessionStore, SignInOutcome,
+    SignInWrite, Stream, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
 use crate::{Error, Result};
@@ -35,6 +35,10 @@ const RACK: &str = "session:gitlab:";
 const PAGE: isize = 500;
 /// Keys unlinked per pipelined batch by `destroy_all`.
 const BATCH: usize = 1000;
+/// How long to wait for a connection, and for a reply: a server that went away is an error,
+/// never a hang.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
 
 /// A session entry as GitLab writes it (`v2:` + this JSON). Unknown fields are ignored and
 /// every field may be missing or null.
@@ -121,6 +125,40 @@ fn decode_entry(user_id: u64, private_id: &str, value: &str) -> Result<ActiveSes
     })
 }
 
+/// What marks a legacy session in listings: its device type (GitLab's `human_device_type`
+/// shows it as "Legacy").
+pub const LEGACY_DEVICE_TYPE: &str = "legacy";
+
+/// A session entry as read.
+enum Stored {
+    /// GitLab's current entry: `v2:` + JSON.
+    V2 { id: String, value: String },
+    /// A legacy v1 entry (Ruby Marshal, not decoded): only its id, and when it was last
+    /// written (from its TTL), are known.
+    Legacy { id: String, written: DateTime<Utc> },
+}
+
+impl Stored {
+    fn decode(self, user_id: u64) -> Result<ActiveSession> {
+        match self {
+            Stored::V2 { id, value } => decode_entry(user_id, &id, &value),
+            Stored::Legacy { id, written } => Ok(ActiveSession {
+                session_private_id: id,
+                user_id,
+                ip_address: "".into(),
+                browser: "".into(),
+                os: "".into(),
+                device_name: "legacy v1 entry (not decoded)".into(),
+                device_type: LEGACY_DEVICE_TYPE.into(),
+                is_impersonated: false,
+                admin_mode: false,
+                created_at: written,
+                updated_at: written,
+            }),
+        }
+    }
+}
+
 fn entry_key(user_id: u64, private_id: &str) -> String {
     format!("{ENTRY_V2}{user_id}:{private_id}")
 }
@@ -129,25 +167,56 @@ fn lookup_key(user_id: u64) -> String {
     format!("{LOOKUP}{user_id}")
 }
 
-/// A Redis error in plain words, naming the server by its redacted URL.
+/// A Redis error in plain words, naming the server by its redacted URL. A lost or refused
+/// connection says so: the next call connects afresh.
 fn redis_error(server: &str) -> impl Fn(redis::RedisError) -> Error + '_ {
     move |error| Error::Storage {
-        message: format!("Redis at {server}: {error}"),
+        message: if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+        {
+            format!("cannot reach Redis at {server}: {error}")
+        } else {
+            format!("Redis at {server}: {error}")
+        },
     }
 }
 
-/// `url` with any password replaced by `***`, for every message, banner and log.
+/// `url` with any password replaced by `***`, for every message, banner and log: the one in
+/// the authority (`redis://user:PASSWORD@host`) and the `pass` or `password` query parameter
+/// of a Unix-socket URL (`unix:///run/redis.sock?pass=PASSWORD`).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split_once(':').map_or("", |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{path}")
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    // The credentials end at the last `@` before the query, whatever they hold (even a `/`).
+    let head = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    let (authority, path) = match head.rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split_once(':').map_or("", |(user, _)| user);
+            (format!("{user}:***@"), &rest[at + 1..])
         }
-        None => url.to_owned(),
+        None => (String::new(), rest),
+    };
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = query
+                .split_once('#')
+                .map_or((query, None), |(q, f)| (q, Some(f)));
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if matches!(name, "pass" | "password") => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            format!("{path}?{}{fragment}", query.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
     }
 }
 
@@ -159,6 +228,8 @@ pub struct RedisStore {
     /// The server's URL with the password redacted.
     server: String,
     prefix: String,
+    /// Where `destroy_all` reports its batches.
+    progress: Option<Arc<dyn Progress>>,
 }
 
 impl RedisStore {
@@ -172,27 +243,51 @@ impl RedisStore {
             idle: Mutex::new(Vec::new()),
             server,
             prefix: prefix.to_owned(),
+            progress: None,
         };
         store.with(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
     }
 
-    /// Runs `f` on a connection (a new one when none is idle); a connection that failed is
-    /// dropped, so the next call reconnects.
+    /// Reports the progress of `destroy_all` to `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Runs `f` on a connection (a new one when none is idle). After a failure every idle
+    /// connection is dropped too (the server may have gone away and come back), so the next
+    /// call connects afresh.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T> {
         let idle = self.idle.lock().expect("connections lock").pop();
         let mut connection = match idle {
             Some(connection) => connection,
-            None => self
-                .client
-                .get_connection()
-                .map_err(redis_error(&self.server))?,
+            None => self.connect()?,
         };
         let result = f(&mut connection);
+        let mut idle = self.idle.lock().expect("connections lock");
         if result.is_ok() {
-            self.idle.lock().expect("connections lock").push(connection);
+            idle.push(connection);
+        } else {
+            idle.clear();
         }
         result.map_err(redis_error(&self.server))
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let unreachable = |error: redis::RedisError| Error::Storage {
+            message: format!("cannot reach Redis at {}: {error}", self.server),
+        };
+        let connection = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(unreachable)?;
+        connection
+            .set_read_timeout(Some(REPLY_TIMEOUT))
+            .and_then(|()| connection.set_write_timeout(Some(REPLY_TIMEOUT)))
+            .map_err(unreachable)?;
+        Ok(connection)
     }
 
     fn key(&self, name: &str) -> String {
@@ -241,27 +336,65 @@ impl RedisStore {
             .collect()
     }
 
-    /// The user's stored sessions (entries whose lookup member has no entry left, expired
-    /// by their TTL, are left out: reading never writes), read on `c`.
-    fn sessions_on(c: &mut Connection, user_id: u64) -> redis::RedisResult<Vec<(String, String)>> {
+    /// The user's stored sessions (members of the lookup set with neither a v2 nor a legacy
+    /// v1 entry left, expired by their TTL, are left out: reading never writes), read on `c`.
+    fn sessions_on(&self, c: &mut Connection, user_id: u64) -> redis::RedisResult<Vec<Stored>> {
         let mut members: Vec<String> = c.smembers(lookup_key(user_id))?;
         members.sort();
-        if members.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = members.iter().map(|id| entry_key(user_id, id)).collect();
-        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(c)?;
-        Ok(members
-            .into_iter()
-            .zip(values)
-            .filter_map(|(id, value)| value.map(|v| (id, v)))
-            .collect())
+        self.entries_on(c, user_id, members)
     }
 
-    fn decode_all(user_id: u64, raw: Vec<(String, String)>) -> Result<Vec<ActiveSession>> {
-        raw.into_iter()
-            .map(|(id, value)| decode_entry(user_id, &id, &value))
-            .collect()
+    /// The entries of `ids` that exist, as GitLab reads them: the v2 entry, else the legacy v1
+    /// one (whose last write is known from its TTL alone).
+    fn entries_on(
+        &self,
+        c: &mut Connection,
+        user_id: u64,
+        ids: Vec<String>,
+    ) -> redis::RedisResult<Vec<Stored>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| entry_key(user_id, id)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(c)?;
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missed = Vec::new();
+        for (id, value) in ids.into_iter().zip(values) {
+            match value {
+                Some(value) => found.push(Stored::V2 { id, value }),
+                None => missed.push(id),
+            }
+        }
+        if missed.is_empty() {
+            return Ok(found);
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("TIME")
+            .hget(self.key("settings"), "session_expire_delay");
+        for id in &missed {
+            pipe.ttl(format!("{ENTRY_V1}{user_id}:{id}"));
+        }
+        let mut replies: Vec<redis::Value> = pipe.query(c)?;
+        let ttls: Vec<i64> = redis::from_redis_value(redis::Value::Array(replies.split_off(2)))?;
+        // Whole seconds, as the TTL: the same entry read twice gets the same time.
+        let (seconds, _micros): (i64, u32) = redis::from_redis_value(replies[0].clone())?;
+        let delay: Option<i64> = redis::from_redis_value(replies[1].clone())?;
+        let lifetime =
+            delay.unwrap_or_else(|| Settings::default().session_expire_delay.into()) * 60;
+        let now = DateTime::from_timestamp(seconds, 0).unwrap_or_default();
+        for (id, ttl) in missed.into_iter().zip(ttls) {
+            // TTL: -2 no such key, -1 no expiry (taken as written now), else seconds left.
+            if ttl != -2 {
+                let age = if ttl < 0 { 0 } else { (lifetime - ttl).max(0) };
+                let written = now - chrono::Duration::seconds(age);
+                found.push(Stored::Legacy { id, written });
+            }
+        }
+        Ok(found)
+    }
+
+    fn decode_all(user_id: u64, stored: Vec<Stored>) -> Result<Vec<ActiveSession>> {
+        stored.into_iter().map(|s| s.decode(user_id)).collect()
     }
 
     fn ttl(&self) -> Result<u64> {
@@ -284,8 +417,9 @@ impl RedisStore {
             ..Applied::default()
         };
         let mut counts: HashMap<u64, i64> = HashMap::new();
+        // A session is stored while its v2 or its legacy v1 entry is.
         let present = |c: &mut Connection, user_id: u64, id: &str| -> Result<bool> {
-            c.exists(entry_key(user_id, id))
+            c.exists(&[entry_key(user_id, id), format!("{ENTRY_V1}{user_id}:{id}")])
                 .map_err(redis_error(&self.server))
         };
         for (user_id, private_id) in &changes.removed_sessions {
@@ -334,7 +468,7 @@ impl RedisStore {
                 .ignore();
         }
         if let Some(guard) = changes.expect_sessions {
-            let now = Self::sessions_on(c, guard.user_id).map_err(fail)?.len() as u64;
+            let now = self.sessions_on(c, guard.user_id).map_err(fail)?.len() as u64;
             let after = now.saturating_add_signed(counts.get(&guard.user_id).copied().unwrap_or(0));
             if now != guard.count || after > u64::from(guard.limit) {
                 return Err(Error::WriteConflict);
@@ -513,10 +647,9 @@ impl RedisStore {
         })
     }
 
-    /// Every key matching `pattern`, removed with `UNLINK` in pipelined batches (never one
-    /// blocking command); returns how many.
-    fn unlink_matching(&self, pattern: &str) -> Result<u64> {
-        let mut removed = 0;
+    /// Every key matching `pattern`, removed with `UNLINK` in batches (never one blocking
+    /// command), each batch reported to `progress`.
+    fn unlink_matching(&self, pattern: &str, progress: &dyn Progress) -> Result<()> {
         let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<String>) = self.with(|c| {
@@ -529,15 +662,24 @@ impl RedisStore {
                     .query(c)
             })?;
             if !keys.is_empty() {
-                removed += keys.len() as u64;
                 self.with(|c| redis::cmd("UNLINK").arg(&keys).exec(c))?;
+                progress.advance(keys.len() as u64);
             }
             if next == 0 {
-                return Ok(removed);
+                return Ok(());
             }
             cursor = next;
         }
     }
+}
+
+/// No progress bar.
+struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _total: u64) {}
+    fn advance(&self, _done: u64) {}
+    fn finish(&self) {}
 }
 
 impl UserDirectory for RedisStore {
@@ -599,14 +741,16 @@ impl UserDirectory for RedisStore {
 
 impl SessionStore for RedisStore {
     fn session(&self, user_id: u64, private_id: &str) -> Result<Option<ActiveSession>> {
-        let value: Option<String> = self.with(|c| c.get(entry_key(user_id, private_id)))?;
-        value
-            .map(|v| decode_entry(user_id, private_id, &v))
+        let stored = self.with(|c| self.entries_on(c, user_id, vec![private_id.to_owned()]))?;
+        stored
+            .into_iter()
+            .next()
+            .map(|s| s.decode(user_id))
             .transpose()
     }
 
     fn sessions_of(&self, user_id: u64) -> Result<Vec<ActiveSession>> {
-        Self::decode_all(user_id, self.with(|c| Self::sessions_on(c, user_id))?)
+        Self::decode_all(user_id, self.with(|c| self.sessions_on(c, user_id))?)
     }
 
     fn sessions(&self, after_user: Option<u64>) -> Stream<'_, ActiveSession> {
@@ -633,7 +777,7 @@ impl SessionStore for RedisStore {
     }
 
     fn session_count_of(&self, user_id: u64) -> Result<u64> {
-        Ok(self.with(|c| Self::sessions_on(c, user_id))?.len() as u64)
+        Ok(self.with(|c| self.sessions_on(c, user_id))?.len() as u64)
     }
 
     fn session_totals(&self) -> Result<(u64, u64)> {
@@ -709,17 +853,27 @@ impl SessionStore for RedisStore {
         Ok(set.is_some())
     }
 
+    /// Not one transaction (a million keys would block the server): the session entries (v2
+    /// and v1), then the lookup sets, rack sessions and remember-me tokens are scanned and
+    /// unlinked batch by batch, and the audit entry is written once all are gone. Whatever
+    /// a crash leaves part-way is a state the next `destroy_all` finishes: sessions whose
+    /// entry is gone are no longer listed, and every step removes what is left of its keys.
     fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
         let (sessions, users) = self.session_totals()?;
         let revoked = Revoked { sessions, users };
-        for pattern in [
-            format!("{ENTRY_V1}*"),
+        let progress = self.progress.as_deref().unwrap_or(&Quiet);
+        // The entries and the lookup sets; rack sessions and token hashes come on top.
+        progress.start(sessions + users);
+        let removed = [
+            format!("{ENTRY_V1}*"), // v2 entries too: `session:user:gitlab::v2:…`
             format!("{LOOKUP}*"),
             format!("{RACK}*"),
             self.key("remember_tokens:*"),
-        ] {
-            self.unlink_matching(&pattern)?;
-        }
+        ]
+        .iter()
+        .try_for_each(|pattern| self.unlink_matching(pattern, progress));
+        progress.finish();
+        removed?;
         if let Some(entry) = audit {
             self.append_audit(&entry.with_revoked(revoked))?;
         }
@@ -928,6 +1082,19 @@ mod tests {
             "redis://:***@cache:6379/2"
         );
         assert_eq!(
+            redact("redis://admin:s3/cr@et@cache/0"),
+            "redis://admin:***@cache/0"
+        );
+        assert_eq!(
+            redact("unix:///run/redis.sock?user=admin&pass=s3cret&db=1"),
+            "unix:///run/redis.sock?user=admin&pass=***&db=1"
+        );
+        assert_eq!(
+            redact("rediss://:s3cret@cache/0#insecure"),
+            "rediss://:***@cache/0#insecure"
+        );
+        assert_eq!(redact("s3cret@cache"), ":***@cache");
+        assert_eq!(
             redact("rediss://admin:s3cret@cache/0"),
             "rediss://admin:***@cache/0"
         );
@@ -935,6 +1102,212 @@ mod tests {
             redact("redis+unix:///run/redis.sock"),
             "redis+unix:///run/redis.sock"
         );
+    }
+
+    use crate::model::UserState;
+    use redis::Commands;
+
+    /// GitLab's spec's unknown-attribute payload (`spec/models/active_session_spec.rb`).
+    const SPEC_PAYLOAD: &str = r#"v2:{"ip_address":"127.0.0.1","browser":"Mobile Safari","os":"iOS","device_name":"iPhone 6","device_type":"smartphone","created_at":"2021-01-01T00:00:00.000+09:00","updated_at":"2021-01-01T00:00:00.000Z","session_private_id":"2::418729c72310bbf349a032f0bb6e3fce9f5a69df8f000d8ae0ac5d159d8f21ae","is_impersonated":false,"new_attribute":"unknown attribute","admin_mode":null}"#;
+    const SPEC_ID: &str = "2::418729c72310bbf349a032f0bb6e3fce9f5a69df8f000d8ae0ac5d159d8f21ae";
+
+    /// A store on a fresh server with one user, alice (id 1); `None` without redis-server.
+    fn store_with_alice() -> Option<(RedisStore, test_server::Server, redis::Connection)> {
+        let server = test_server::start()?;
+        let store = RedisStore::open(&server.url, "sessionctl:").unwrap();
+        let alice = User {
+            id: 0,
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            name: "Alice".into(),
+            state: UserState::Active,
+            admin: false,
+            created_at: Utc::now(),
+            last_sign_in_at: None,
+        };
+        store
+            .apply(Changes {
+                new_users: vec![alice],
+                ..Changes::default()
+            })
+            .unwrap();
+        let connection = redis::Client::open(server.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        Some((store, server, connection))
+    }
+
+    fn signed_in(at: DateTime<Utc>) -> ActiveSession {
+        ActiveSession {
+            session_private_id: crate::secret::private_id("6919a6f1bb119dd7396fadc38fd18d0d"),
+            user_id: 1,
+            ip_address: "10.0.0.1".into(),
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            device_name: "Other".into(),
+            device_type: "desktop".into(),
+            is_impersonated: false,
+            admin_mode: true,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_sign_in_writes_what_gitlabs_reader_expects() {
+        let Some((store, _server, mut c)) = store_with_alice() else {
+            return;
+        };
+        store
+            .put_settings(
+                &Settings {
+                    session_expire_delay: 90,
+                    ..Settings::default()
+                },
+                None,
+            )
+            .unwrap();
+        let at = DateTime::parse_from_rfc3339("2025-03-12T09:06:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        store
+            .sign_in(SignInWrite {
+                session: signed_in(at),
+                limit: 100,
+                now: at,
+                expire_delay: chrono::Duration::minutes(90),
+                audit: None,
+            })
+            .unwrap();
+        // GitLab's golden vector: public 6919a6f1… is private 2::418729c7….
+        let key = format!("session:user:gitlab::v2:1:{SPEC_ID}");
+        let mut keys: Vec<String> = c.keys("session:*").unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["session:lookup:user:gitlab:1".to_owned(), key.clone()]
+        );
+        let value: String = c.get(&key).unwrap();
+        assert_eq!(
+            value,
+            format!(
+                r#"v2:{{"ip_address":"10.0.0.1","browser":"Firefox","os":"Linux","device_name":"Other","device_type":"desktop","created_at":"2025-03-12T09:06:00.500Z","updated_at":"2025-03-12T09:06:00.500Z","session_private_id":"{SPEC_ID}","is_impersonated":false,"admin_mode":true}}"#
+            )
+        );
+        let ttl: i64 = c.ttl(&key).unwrap();
+        assert!((90 * 60 - 5..=90 * 60).contains(&ttl), "{ttl}");
+        let members: Vec<String> = c.smembers("session:lookup:user:gitlab:1").unwrap();
+        assert_eq!(members, [SPEC_ID]);
+        let lookup_ttl: i64 = c.ttl("session:lookup:user:gitlab:1").unwrap();
+        assert_eq!(lookup_ttl, -1, "GitLab's lookup set has no TTL");
+    }
+
+    #[test]
+    fn what_gitlab_writes_is_listed_and_revoked() {
+        let Some((store, _server, mut c)) = store_with_alice() else {
+            return;
+        };
+        // A current entry with an unknown attribute and a null, as GitLab's spec writes it;
+        // a legacy v1 entry (Ruby Marshal) written 10 minutes into its week; both rack
+        // sessions.
+        let legacy = crate::secret::private_id("legacy");
+        let v1_key = format!("session:user:gitlab:1:{legacy}");
+        redis::pipe()
+            .set_ex(
+                format!("session:user:gitlab::v2:1:{SPEC_ID}"),
+                SPEC_PAYLOAD,
+                3600,
+            )
+            .set_ex(
+                &v1_key,
+                b"\x04\x08o:\x12ActiveSession\x06:\x0f@ip_address".as_slice(),
+                10080 * 60 - 600,
+            )
+            .sadd("session:lookup:user:gitlab:1", SPEC_ID)
+            .sadd("session:lookup:user:gitlab:1", &legacy)
+            .set(format!("session:gitlab:{SPEC_ID}"), "rack")
+            .set(format!("session:gitlab:{legacy}"), "rack")
+            .exec(&mut c)
+            .unwrap();
+        let (server_now, _): (i64, u32) = redis::cmd("TIME").query(&mut c).unwrap();
+        let mut sessions = store.sessions_of(1).unwrap();
+        sessions.sort_by_key(|s| s.device_type.clone());
+        assert_eq!(sessions.len(), 2);
+        let (old, current) = (&sessions[0], &sessions[1]);
+        assert_eq!(old.session_private_id, legacy);
+        assert_eq!(old.device_type, LEGACY_DEVICE_TYPE);
+        let age = server_now - old.updated_at.timestamp();
+        assert!((598..=605).contains(&age), "written {age} s ago");
+        assert_eq!(current.browser, "Mobile Safari");
+        let read = store.session(1, &legacy).unwrap().unwrap();
+        assert_eq!(read.device_type, LEGACY_DEVICE_TYPE);
+        assert!((read.updated_at - old.updated_at).num_seconds().abs() <= 1);
+        assert_eq!(store.session_count_of(1).unwrap(), 2);
+
+        let applied = store
+            .apply(Changes {
+                removed_sessions: vec![(1, SPEC_ID.to_owned()), (1, legacy.clone())],
+                ..Changes::default()
+            })
+            .unwrap();
+        assert_eq!(applied.sessions_removed, 2);
+        let left: Vec<String> = c.keys("session:*").unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(store.sessions_of(1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn destroy_all_reports_its_batches_and_leaves_no_session_key() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        #[derive(Default)]
+        struct Count {
+            total: AtomicU64,
+            done: AtomicU64,
+            finished: AtomicU64,
+        }
+        impl Progress for Count {
+            fn start(&self, total: u64) {
+                self.total.store(total, Ordering::Relaxed);
+            }
+            fn advance(&self, done: u64) {
+                self.done.fetch_add(done, Ordering::Relaxed);
+            }
+            fn finish(&self) {
+                self.finished.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let Some((store, _server, mut c)) = store_with_alice() else {
+            return;
+        };
+        let count = Arc::new(Count::default());
+        let store = store.with_progress(count.clone());
+        // 2,500 sessions of alice: three batches and more.
+        let mut pipe = redis::pipe();
+        for n in 0..2500 {
+            let id = crate::secret::private_id(&n.to_string());
+            pipe.set_ex(
+                format!("session:user:gitlab::v2:1:{id}"),
+                SPEC_PAYLOAD,
+                3600,
+            )
+            .sadd("session:lookup:user:gitlab:1", id);
+        }
+        pipe.set("unrelated", "kept").exec(&mut c).unwrap();
+        let revoked = store.remove_all_sessions(None).unwrap();
+        assert_eq!((revoked.sessions, revoked.users), (2500, 1));
+        assert_eq!(count.total.load(Ordering::Relaxed), 2501);
+        assert_eq!(count.done.load(Ordering::Relaxed), 2501);
+        assert_eq!(count.finished.load(Ordering::Relaxed), 1);
+        let keys: Vec<String> = c.keys("*").unwrap();
+        let mut keys: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !k.starts_with("sessionctl:"))
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["unrelated"]);
     }
 
     #[test]

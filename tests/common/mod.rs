@@ -10,6 +10,8 @@ use std::process::{ExitStatus, Stdio};
 
 use assert_cmd::Command;
 
+pub mod redis;
+
 /// A temporary database for one test.
 pub struct Db {
     dir: tempfile::TempDir,
