@@ -153,19 +153,7 @@ impl Registry {
         after_user: Option<u64>,
         min: usize,
     ) -> Result<(Vec<ActiveSession>, Option<u64>)> {
-        let mut all = self.list_all_after(after_user);
-        let mut page: Vec<ActiveSession> = Vec::with_capacity(min);
-        loop {
-            let Some(session) = all.next().transpose()? else {
-                return Ok((page, None));
-            };
-            let last = page.last().map(|s| s.user_id);
-            if page.len() >= min && last != Some(session.user_id) {
-                // `session` starts the next page: the stream is dropped, it is read again then.
-                return Ok((page, last));
-            }
-            page.push(session);
-        }
+        self.sessions_where_page(&super::query::SessionFilter::default(), after_user, min)
     }
 
     /// How many sessions are stored, expired ones not yet removed included.

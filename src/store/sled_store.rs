@@ -33,9 +33,7 @@ use super::{
     Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
     Stream, UserDirectory,
 };
-use crate::model::{
-    ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState,
-};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
 
 pub use open::{
