@@ -227,7 +227,7 @@ fn destroy_all(context: &Context) -> Ret<Map> {
         let dry = ret(crate::registry::Registry::count_all_sessions(
             &context.registry,
         ))?;
-        match confirm(dry) {
+        match confirm("ActiveSession.destroy_all", dry) {
             Ok(true) => {}
             Ok(false) => {
                 context.err.line("Nothing revoked.");
@@ -241,7 +241,7 @@ fn destroy_all(context: &Context) -> Ret<Map> {
         .map(revoked_map)
 }
 
-fn revoked_map(revoked: crate::model::Revoked) -> Map {
+pub(super) fn revoked_map(revoked: crate::model::Revoked) -> Map {
     let mut map = Map::new();
     map.insert("sessions".into(), (revoked.sessions as INT).into());
     map.insert("users".into(), (revoked.users as INT).into());
