@@ -226,7 +226,25 @@ impl fmt::Display for SessionFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<String> = Vec::new();
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let span = |d: Duration| format!("{}s", d.num_seconds());
+        let span = |d: Duration| {
+            let total = d.num_seconds();
+            let units = [
+                (total / 86_400, "d"),
+                (total / 3600 % 24, "h"),
+                (total / 60 % 60, "m"),
+                (total % 60, "s"),
+            ];
+            let text: String = units
+                .iter()
+                .filter(|(n, _)| *n != 0)
+                .map(|(n, unit)| format!("{n}{unit}"))
+                .collect();
+            if text.is_empty() {
+                "0s".to_owned()
+            } else {
+                text
+            }
+        };
         if let Some(ip) = self.ip {
             parts.push(format!("ip={}", ip.0));
         }
@@ -616,7 +634,7 @@ mod tests {
                 ..SessionFilter::default()
             }
             .to_string(),
-            "ip=10.0.0.0/8, idle_for=2592000s, admin_mode=true"
+            "ip=10.0.0.0/8, idle_for=30d, admin_mode=true"
         );
     }
 
