@@ -311,19 +311,15 @@ impl Registry {
         filter: &'a SessionFilter,
         after_user: Option<u64>,
     ) -> impl Iterator<Item = Result<ActiveSession>> + 'a {
-        let now = self.now();
         // With a user, the scan starts at that user and stops after it.
         let start = match filter.user {
             Some(id) => after_user.max(id.checked_sub(1)),
             None => after_user,
         };
-        self.list_all_after(start)
+        self.list_matching_after(Some(filter), start)
             .take_while(move |session| match (filter.user, session) {
                 (Some(id), Ok(session)) => session.user_id <= id,
                 _ => true,
-            })
-            .filter(move |session| {
-                session.as_ref().is_err() || session.as_ref().is_ok_and(|s| filter.matches(s, now))
             })
     }
 

@@ -133,6 +133,16 @@ impl Registry {
 
     /// Like [`Registry::list_all`], for the users with ids above `after_user`.
     pub fn list_all_after(&self, after_user: Option<u64>) -> AllSessions<'_> {
+        self.list_matching_after(None, after_user)
+    }
+
+    /// Like [`Registry::list_all_after`], keeping only the sessions `filter` matches (checked
+    /// before each user's sessions are sorted).
+    pub(super) fn list_matching_after<'a>(
+        &'a self,
+        filter: Option<&'a super::query::SessionFilter>,
+        after_user: Option<u64>,
+    ) -> AllSessions<'a> {
         let settings = self.settings();
         AllSessions {
             inner: self.store.sessions(after_user).peekable(),
@@ -142,6 +152,7 @@ impl Registry {
                 .map_or(chrono::Duration::zero(), Settings::expire_delay),
             failed: settings.err(),
             group: Vec::new(),
+            filter,
         }
     }
 
@@ -341,6 +352,8 @@ pub struct AllSessions<'a> {
     failed: Option<Error>,
     /// The current user's live sessions, most recent last (popped first).
     group: Vec<ActiveSession>,
+    /// Only the sessions this matches are returned.
+    filter: Option<&'a super::query::SessionFilter>,
 }
 
 impl Iterator for AllSessions<'_> {
@@ -369,7 +382,10 @@ impl Iterator for AllSessions<'_> {
             }
             let mut live: Vec<_> = group
                 .into_iter()
-                .filter(|s| !s.is_expired(self.now, self.expire_delay))
+                .filter(|s| {
+                    !s.is_expired(self.now, self.expire_delay)
+                        && self.filter.is_none_or(|f| f.matches(s, self.now))
+                })
                 .collect();
             sort_most_recent_first(&mut live);
             live.reverse();
