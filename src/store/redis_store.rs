@@ -951,8 +951,10 @@ pub(crate) mod test_server {
             eprintln!("SKIPPED: redis-server is not installed; the Redis tests did not run");
             return None;
         };
-        for _ in 0..500 {
-            if socket.exists() {
+        // Ready once it accepts a connection (the socket file appears before it listens); a
+        // loaded machine may take seconds.
+        for _ in 0..2000 {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
