@@ -3,7 +3,7 @@
 //! session field. The scripting layer only fills these in from a map.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
@@ -234,11 +234,14 @@ impl fmt::Display for SessionFilter {
                 (total / 60 % 60, "m"),
                 (total % 60, "s"),
             ];
-            let text: String = units
-                .iter()
-                .filter(|(n, _)| *n != 0)
-                .map(|(n, unit)| format!("{n}{unit}"))
-                .collect();
+            let text =
+                units
+                    .iter()
+                    .filter(|(n, _)| *n != 0)
+                    .fold(String::new(), |mut text, (n, unit)| {
+                        let _ = write!(text, "{n}{unit}");
+                        text
+                    });
             if text.is_empty() {
                 "0s".to_owned()
             } else {

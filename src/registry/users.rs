@@ -104,20 +104,20 @@ impl Registry {
             });
         }
         let mut updated = user.clone();
-        let mut changed = Vec::new();
+        let mut what = Vec::new();
         if let Some(email) = update.email {
             updated.email = validate_email(&email)?;
             if updated.email != user.email {
-                changed.push(format!("email {:?} -> {:?}", user.email, updated.email));
+                what.push(format!("email {:?} -> {:?}", user.email, updated.email));
             }
         }
         if let Some(name) = update.name {
             updated.name = validate_name(&name)?;
             if updated.name != user.name {
-                changed.push(format!("name {:?} -> {:?}", user.name, updated.name));
+                what.push(format!("name {:?} -> {:?}", user.name, updated.name));
             }
         }
-        if changed.is_empty() {
+        if what.is_empty() {
             return Ok(user);
         }
         let changes = Changes {
@@ -126,7 +126,7 @@ impl Registry {
                 "update_user",
                 vec![id],
                 0,
-                format!("{} (id={id}): {}", user.username, changed.join(", ")),
+                format!("{} (id={id}): {}", user.username, what.join(", ")),
             ),
             ..Changes::default()
         };

@@ -35,11 +35,7 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
         },
     );
     engine.register_fn("where", |_: &mut UserClass, other: Dynamic| -> Ret<Array> {
-        Err(not_a_map(
-            "User.where",
-            "#{email: \"%@example.com\"}",
-            &other,
-        ))
+        Err(not_a_map("User.where", "#{email: \"%@example.com\"}", &other).into())
     });
 
     let c = context.clone();
@@ -78,11 +74,7 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
     engine.register_fn(
         "where",
         |_: &mut SessionClass, other: Dynamic| -> Ret<SessionRelation> {
-            Err(not_a_map(
-                "ActiveSession.where",
-                "#{ip: \"203.0.113.0/24\"}",
-                &other,
-            ))
+            Err(not_a_map("ActiveSession.where", "#{ip: \"203.0.113.0/24\"}", &other).into())
         },
     );
 
@@ -137,13 +129,12 @@ fn destroy_where(context: &Context, filter: &SessionFilter) -> Ret<Map> {
         .map(super::sessions::revoked_map)
 }
 
-fn not_a_map(function: &str, example: &str, got: &Dynamic) -> Box<rhai::EvalAltResult> {
+fn not_a_map(function: &str, example: &str, got: &Dynamic) -> String {
     format!(
         "{function}: expected a map such as {example}, got {} {}",
         type_name(got),
         inspect(got)
     )
-    .into()
 }
 
 /// Reads the value of `key` in a condition map of `function`.
@@ -154,7 +145,7 @@ struct Field<'a> {
 }
 
 impl Field<'_> {
-    fn wrong(&self, expected: &str) -> Box<rhai::EvalAltResult> {
+    fn wrong(&self, expected: &str) -> String {
         format!(
             "{}: {} must be {expected}, got {} {}",
             self.function,
@@ -162,50 +153,51 @@ impl Field<'_> {
             type_name(self.value),
             cut(&inspect(self.value))
         )
-        .into()
     }
 
     fn text(&self) -> Ret<String> {
         self.value
             .clone()
             .into_string()
-            .map_err(|_| self.wrong("a string"))
+            .map_err(|_| self.wrong("a string").into())
     }
 
     fn pattern(&self) -> Ret<Pattern> {
         self.value
             .read_lock::<rhai::ImmutableString>()
             .map(|text| Pattern::new(&text))
-            .ok_or_else(|| self.wrong("a string (a LIKE pattern with % and _, or exact)"))
+            .ok_or_else(|| {
+                self.wrong("a string (a LIKE pattern with % and _, or exact)")
+                    .into()
+            })
     }
 
     fn flag(&self) -> Ret<bool> {
         self.value
             .as_bool()
-            .map_err(|_| self.wrong("true or false"))
+            .map_err(|_| self.wrong("true or false").into())
     }
 
     fn span(&self) -> Ret<chrono::Duration> {
         self.value
             .read_lock::<Span>()
             .map(|s| s.0)
-            .ok_or_else(|| self.wrong("a duration such as days(30) or hours(2)"))
+            .ok_or_else(|| self.wrong("a duration such as days(30) or hours(2)").into())
     }
 
     fn time(&self) -> Ret<chrono::DateTime<chrono::Utc>> {
         self.value
             .read_lock::<Time>()
             .map(|t| t.0)
-            .ok_or_else(|| self.wrong("a time such as now() - days(7)"))
+            .ok_or_else(|| self.wrong("a time such as now() - days(7)").into())
     }
 }
 
-fn unknown(function: &str, key: &str, accepted: &str) -> Box<rhai::EvalAltResult> {
+fn unknown(function: &str, key: &str, accepted: &str) -> String {
     format!(
         "{function}: unknown key {:?}; the accepted keys are {accepted}",
         cut(key)
     )
-    .into()
 }
 
 fn user_filter(conditions: &Map) -> Ret<UserFilter> {
@@ -224,7 +216,7 @@ fn user_filter(conditions: &Map) -> Ret<UserFilter> {
             "admin" => filter.admin = Some(field.flag()?),
             "blocked" => filter.blocked = Some(field.flag()?),
             other => {
-                return Err(unknown("User.where", other, &UserFilter::KEYS.join(", ")));
+                return Err(unknown("User.where", other, &UserFilter::KEYS.join(", ")).into());
             }
         }
     }
@@ -243,7 +235,7 @@ fn user_update(fields: &Map) -> Ret<UserUpdate> {
             "name" => update.name = Some(field.text()?),
             "email" => update.email = Some(field.text()?),
             "username" => update.username = Some(field.text()?),
-            other => return Err(unknown("user.update", other, UPDATE_KEYS)),
+            other => return Err(unknown("user.update", other, UPDATE_KEYS).into()),
         }
     }
     Ok(update)
@@ -271,7 +263,7 @@ fn session_filter(context: &Context, conditions: &Map) -> Ret<SessionFilter> {
             "admin_mode" => filter.admin_mode = Some(field.flag()?),
             "user" => filter.user = Some(owner(context, &field)?),
             other => {
-                return Err(unknown(FUNCTION, other, &SessionFilter::KEYS.join(", ")));
+                return Err(unknown(FUNCTION, other, &SessionFilter::KEYS.join(", ")).into());
             }
         }
     }
@@ -296,5 +288,5 @@ fn owner(context: &Context, field: &Field) -> Ret<u64> {
             .into()),
         };
     }
-    Err(field.wrong("a User, a username or an id"))
+    Err(field.wrong("a User, a username or an id").into())
 }
