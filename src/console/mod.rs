@@ -274,7 +274,8 @@ fn sessions_of_users(revoked: Revoked) -> String {
     )
 }
 
-/// Asks at the terminal before `ActiveSession.destroy_all` (or `.where(..).destroy()`); only "y" or "yes" goes ahead.
+/// Asks at the terminal before `ActiveSession.destroy_all` or `.where(..).destroy()`; only
+/// "y" or "yes" goes ahead.
 fn ask_destroy_all(revoked: Revoked) -> bool {
     if revoked.sessions == 0 {
         return true;

@@ -111,18 +111,11 @@ pub fn register(engine: &mut Engine, context: &Rc<Context>) {
 
 /// `ActiveSession.where(..).destroy()`: asks first at the console, then revokes.
 fn destroy_where(context: &Context, filter: &SessionFilter) -> Ret<Map> {
-    if let Some(confirm) = context.confirm.borrow().as_ref() {
-        let counted = ret(context.registry.count_where(filter))?;
-        match confirm("ActiveSession.where(..).destroy", counted) {
-            Ok(true) => {}
-            Ok(false) => {
-                context.err.line("Nothing revoked.");
-                return Ok(super::sessions::revoked_map(
-                    crate::model::Revoked::default(),
-                ));
-            }
-            Err(refused) => return Err(refused.into()),
-        }
+    let asked = |r: &crate::registry::Registry| r.count_where(filter);
+    if !super::sessions::confirmed(context, "ActiveSession.where(..).destroy", asked)? {
+        return Ok(super::sessions::revoked_map(
+            crate::model::Revoked::default(),
+        ));
     }
     context
         .mutate(|r| r.destroy_where(filter))
