@@ -43,3 +43,21 @@ fn a_piped_console_revokes_everything_with_yes() {
     assert!(stdout.contains("=> 0\n"), "{stdout}");
     assert_eq!(db.eval("ActiveSession.count"), "0");
 }
+
+#[test]
+fn a_piped_console_refuses_the_destroy_of_a_where_without_yes() {
+    let db = Db::seeded(5, 2);
+    let matching = "ActiveSession.where(#{browser: \"%\"})";
+    let before = db.eval(&format!("{matching}.count"));
+    let owners = db.eval(&format!("{matching}.tally(\"user_id\").len()"));
+    let input = format!("{matching}.destroy()\n{matching}.count\n");
+    let output = db.cmd().arg("console").write_stdin(input).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "ActiveSession.where(..).destroy needs confirmation: standard input is not a terminal; run again with --yes to revoke {before} sessions of {owners} users"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(db.eval(&format!("{matching}.count")), before);
+}

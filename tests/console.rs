@@ -385,6 +385,40 @@ fn destroy_all_asks_first() {
 }
 
 #[test]
+fn destroy_of_a_where_asks_first_with_the_count() {
+    let db = Db::seeded(20, 3);
+    let matching = "ActiveSession.where(#{ip: \"10.0.0.0/8\"})";
+    let sessions = db.eval(&format!("{matching}.count"));
+    let owners = db.eval(&format!("{matching}.tally(\"user_id\").len()"));
+    assert_ne!(sessions, "0");
+    let mut console = Console::open(&db, &history_file(&db));
+    // Typed once into a variable: the hints redrawn while typing a long line interleave it.
+    console.send(&format!("let m = {matching};\r"));
+    console.expect(PROMPT);
+
+    console.send("m.destroy()\r");
+    let question = console.expect("? [y/N]");
+    assert!(
+        question.contains(&format!("Revoke {sessions} sessions of {owners} users")),
+        "{question}"
+    );
+    console.send("n\r");
+    assert!(console.expect(PROMPT).contains("Nothing revoked."));
+    assert!(console.run("m.count").contains(&format!("=> {sessions}")));
+
+    console.send("m.destroy()\r");
+    console.expect("? [y/N]");
+    console.send("y\r");
+    let out = console.expect(PROMPT);
+    assert!(
+        out.contains(&format!("=> #{{sessions: {sessions}, users: {owners}}}")),
+        "{out}"
+    );
+    assert!(console.run("m.count").contains("=> 0"));
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
 fn ruby_habits_get_the_rhai_spelling() {
     let db = Db::seeded(1, 1);
     let mut console = Console::open(&db, &history_file(&db));

@@ -203,3 +203,166 @@ fn heavy_users_finds_users_over_the_threshold() {
     assert_eq!(heavy[0]["id"], 4);
     assert_eq!(heavy[0]["sessions"].to_string(), sessions);
 }
+
+/// `-e CODE` on `db`, as a number.
+fn number(db: &Db, code: &str) -> u64 {
+    db.eval(code).parse().unwrap()
+}
+
+#[test]
+fn incident_leaked_range_lists_then_revokes_the_range_in_one_audit_entry() {
+    let db = Db::seeded(40, 3);
+    let in_range =
+        "ActiveSession.list(User.all).filter(|s| s.ip_address.starts_with(\"10.\")).len()";
+    let expected = number(&db, in_range);
+    assert!(expected > 0);
+    let (total, audit) = (count(&db), number(&db, "Audit.recent(1000).len()"));
+    let output = db
+        .cmd()
+        .args(["run", &script("incident_leaked_range"), "10.0.0.0/8"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, expected + 1, "{text}");
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.split(' ').nth(1).unwrap().starts_with("10."))
+    );
+    assert_eq!(
+        lines[lines.len() - 1],
+        format!("{expected} sessions from 10.0.0.0/8")
+    );
+    assert_eq!(count(&db), total);
+
+    db.cmd()
+        .args([
+            "run",
+            &script("incident_leaked_range"),
+            "10.0.0.0/8",
+            "revoke",
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "dry run: would destroy_where: {expected} sessions"
+        )));
+    assert_eq!(count(&db), total);
+
+    let owners = number(
+        &db,
+        "ActiveSession.where(#{ip: \"10.0.0.0/8\"}).tally(\"user_id\").len()",
+    );
+    db.cmd()
+        .args([
+            "run",
+            &script("incident_leaked_range"),
+            "10.0.0.0/8",
+            "revoke",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with(format!(
+            "revoked {expected} sessions of {owners} users from 10.0.0.0/8\n"
+        )));
+    assert_eq!(number(&db, in_range), 0);
+    assert_eq!(count(&db), total - expected);
+    assert_eq!(number(&db, "Audit.recent(1000).len()"), audit + 1);
+    assert_eq!(db.eval("Audit.recent(1)[0].action"), "destroy_where");
+
+    db.cmd()
+        .args(["run", &script("incident_leaked_range"), "10.0.0.0/99"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "\"10.0.0.0/99\" is neither an IP address nor a CIDR range",
+        ));
+}
+
+#[test]
+fn incident_revoke_idle_revokes_exactly_the_idle_sessions() {
+    let db = Db::seeded(40, 3);
+    let idle = "ActiveSession.list(User.all).filter(|s| now() - s.updated_at >= days(3)).len()";
+    let expected = number(&db, idle);
+    let total = count(&db);
+    assert!(expected > 0 && expected < total);
+    db.cmd()
+        .args(["run", &script("incident_revoke_idle"), "3", "--dry-run"])
+        .assert()
+        .success();
+    assert_eq!(count(&db), total);
+    let audit = number(&db, "Audit.recent(1000).len()");
+    let output = db
+        .cmd()
+        .args(["run", &script("incident_revoke_idle"), "3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("revoked {expected} sessions of "))
+            && text.ends_with(" users idle for 3 days or more\n"),
+        "{text}"
+    );
+    assert_eq!(number(&db, idle), 0);
+    assert_eq!(count(&db), total - expected);
+    assert_eq!(number(&db, "Audit.recent(1000).len()"), audit + 1);
+    db.cmd()
+        .args(["run", &script("incident_revoke_idle"), "--", "-1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "DAYS must not be negative, got -1",
+        ));
+}
+
+#[test]
+fn incident_admin_mode_reports_every_admin_mode_session() {
+    let db = Db::seeded(300, 3);
+    let expected = number(
+        &db,
+        "ActiveSession.list(User.all).filter(|s| s.admin_mode).len()",
+    );
+    assert!(expected > 0);
+    let output = db
+        .cmd()
+        .args(["run", &script("incident_admin_mode")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let sessions = &lines[..expected as usize];
+    for line in sessions {
+        let username = line.split(' ').next().unwrap();
+        assert_eq!(
+            db.eval(&format!("User.find_by_username(\"{username}\").admin")),
+            "true",
+            "{line}"
+        );
+        assert!(
+            line.contains(", signed in 20") && line.contains(", last active 20"),
+            "{line}"
+        );
+    }
+    let admins = db.eval("ActiveSession.list(User.all).filter(|s| s.admin_mode).map(|s| s.user_id).reduce(|a, id| if a.contains(id) { a } else { a + [id] }, []).len()");
+    assert_eq!(
+        lines[expected as usize],
+        format!("{expected} admin-mode sessions of {admins} administrators")
+    );
+    let per_browser: u64 = lines[expected as usize + 1..]
+        .iter()
+        .map(|l| l.rsplit(": ").next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(per_browser, expected);
+    // A report: nothing changed.
+    assert_eq!(
+        number(
+            &db,
+            "ActiveSession.list(User.all).filter(|s| s.admin_mode).len()"
+        ),
+        expected
+    );
+}

@@ -8,7 +8,8 @@
 //! generations (see `raw`). A raw open changes sled's files, which sessionctl would then refuse
 //! as damaged against its commit record, so every raw side works on its own copy.
 //!
-//! Modules, one per group of rows: `build` (the data), `scans` (list all), `lookups`
+//! Modules, one per group of rows: `build` (the data), `scans` (list all), `wheres`
+//! (`ActiveSession.where`), `lookups`
 //! (usernames), `sign_ins` (sign-ins and touches), `destroy` (`destroy_all`), `startup`
 //! (process start-up, the console's prompt, the in-use error), `memory` (`find_each`), with
 //! `raw` (raw sled access) and `report` (the table and its units).
@@ -26,6 +27,7 @@ mod report;
 mod scans;
 mod sign_ins;
 mod startup;
+mod wheres;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -195,6 +197,7 @@ fn main() {
         let raw = raw::open(raw_dir);
         let trees = raw::Trees::current(&raw);
         rows.extend(bench.list_all(&registry, &trees.sessions, built.sessions));
+        rows.extend(bench.wheres(&registry, &trees.sessions, built.sessions));
         rows.extend(bench.lookups(&registry, &trees, &built.users));
         rows.extend(bench.sign_ins(&registry, &raw, &built));
         // Closed cleanly, so that the start-up rows open it as a console would.

@@ -13,7 +13,7 @@ use crate::{Bench, READ_RUNS, evaluator};
 
 /// Raw scan of `sessions.G`, each record decoded by `record::decode_session` into the owned
 /// `ActiveSession` the registry returns.
-fn raw_owned_scan(sessions: &sled::Tree) -> (Duration, u64) {
+pub fn raw_owned_scan(sessions: &sled::Tree) -> (Duration, u64) {
     let started = Instant::now();
     let mut count = 0u64;
     for entry in sessions {

@@ -269,11 +269,11 @@ fn warn_hint(note: &str, color: bool) {
 /// refused. An answer is only ever read from a terminal: piped input is code, never an answer.
 fn confirmation(global: &Global) -> Confirm {
     if global.yes {
-        Box::new(|_| Ok(true))
+        Box::new(|_, _| Ok(true))
     } else if std::io::stdin().is_terminal() {
-        Box::new(|revoked| Ok(ask_destroy_all(revoked)))
+        Box::new(|_, revoked| Ok(ask_destroy_all(revoked)))
     } else if global.dry_run {
-        Box::new(|_| Ok(true))
+        Box::new(|_, _| Ok(true))
     } else {
         Box::new(refuse_destroy_all)
     }
@@ -290,7 +290,8 @@ fn sessions_of_users(revoked: Revoked) -> String {
     )
 }
 
-/// Asks at the terminal before `ActiveSession.destroy_all`; only "y" or "yes" goes ahead.
+/// Asks at the terminal before `ActiveSession.destroy_all` or `.where(..).destroy()`; only
+/// "y" or "yes" goes ahead.
 fn ask_destroy_all(revoked: Revoked) -> bool {
     if revoked.sessions == 0 {
         return true;
@@ -306,12 +307,12 @@ fn ask_destroy_all(revoked: Revoked) -> bool {
 
 /// Without a terminal to ask at, and without `--yes`: refuses, unless there is nothing to
 /// revoke.
-fn refuse_destroy_all(revoked: Revoked) -> Result<bool, String> {
+fn refuse_destroy_all(operation: &str, revoked: Revoked) -> Result<bool, String> {
     if revoked.sessions == 0 {
         return Ok(true);
     }
     Err(format!(
-        "ActiveSession.destroy_all needs confirmation: standard input is not a terminal; run again with --yes to revoke {}",
+        "{operation} needs confirmation: standard input is not a terminal; run again with --yes to revoke {}",
         sessions_of_users(revoked)
     ))
 }

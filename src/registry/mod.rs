@@ -327,12 +327,14 @@ fn plural(n: u64) -> &'static str {
 }
 
 mod import;
+pub mod query;
 mod remember;
 mod sessions;
 mod users;
 pub mod validate;
 
 pub use sessions::AllSessions;
+pub use users::UserUpdate;
 
 #[cfg(test)]
 mod tests;

@@ -127,6 +127,16 @@ impl Registry {
 
     /// Like [`Registry::list_all`], for the users with ids above `after_user`.
     pub fn list_all_after(&self, after_user: Option<u64>) -> AllSessions<'_> {
+        self.list_matching_after(None, after_user)
+    }
+
+    /// Like [`Registry::list_all_after`], keeping only the sessions `filter` matches (checked
+    /// before each user's sessions are sorted).
+    pub(super) fn list_matching_after<'a>(
+        &'a self,
+        filter: Option<&'a super::query::SessionFilter>,
+        after_user: Option<u64>,
+    ) -> AllSessions<'a> {
         let settings = self.settings();
         AllSessions {
             inner: self.store.sessions(after_user).peekable(),
@@ -136,6 +146,7 @@ impl Registry {
                 .map_or(chrono::Duration::zero(), Settings::expire_delay),
             failed: settings.err(),
             group: Vec::new(),
+            filter,
         }
     }
 
@@ -147,19 +158,7 @@ impl Registry {
         after_user: Option<u64>,
         min: usize,
     ) -> Result<(Vec<ActiveSession>, Option<u64>)> {
-        let mut all = self.list_all_after(after_user);
-        let mut page: Vec<ActiveSession> = Vec::with_capacity(min);
-        loop {
-            let Some(session) = all.next().transpose()? else {
-                return Ok((page, None));
-            };
-            let last = page.last().map(|s| s.user_id);
-            if page.len() >= min && last != Some(session.user_id) {
-                // `session` starts the next page: the stream is dropped, it is read again then.
-                return Ok((page, last));
-            }
-            page.push(session);
-        }
+        self.sessions_where_page(&super::query::SessionFilter::default(), after_user, min)
     }
 
     /// How many sessions are stored, expired ones not yet removed included.
@@ -347,6 +346,8 @@ pub struct AllSessions<'a> {
     failed: Option<Error>,
     /// The current user's live sessions, most recent last (popped first).
     group: Vec<ActiveSession>,
+    /// Only the sessions this matches are returned.
+    filter: Option<&'a super::query::SessionFilter>,
 }
 
 impl Iterator for AllSessions<'_> {
@@ -375,7 +376,10 @@ impl Iterator for AllSessions<'_> {
             }
             let mut live: Vec<_> = group
                 .into_iter()
-                .filter(|s| !s.is_expired(self.now, self.expire_delay))
+                .filter(|s| {
+                    !s.is_expired(self.now, self.expire_delay)
+                        && self.filter.is_none_or(|f| f.matches(s, self.now))
+                })
                 .collect();
             sort_most_recent_first(&mut live);
             live.reverse();

@@ -1334,3 +1334,278 @@ fn import_refuses_a_username_clash_anywhere_in_the_batch_before_writing() {
     ));
     assert_eq!(f.registry.user_count().unwrap(), 1, "nothing was written");
 }
+
+#[test]
+fn blocking_revokes_sessions_and_tokens_and_refuses_sign_in_until_unblocked() {
+    let f = audited_fixture("console");
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    f.sign_in(&alice);
+    f.sign_in(&alice);
+    f.sign_in(&bob);
+    f.registry.remember_me(alice.id).unwrap();
+    f.registry.remember_me(bob.id).unwrap();
+
+    let (blocked, revoked) = f.registry.block_user(alice.id).unwrap();
+    assert_eq!((blocked.state, revoked), (UserState::Blocked, 2));
+    assert_eq!(
+        f.registry.find_user(alice.id).unwrap().state,
+        UserState::Blocked
+    );
+    assert!(f.ids(&alice).is_empty());
+    assert_eq!(f.registry.remember_token_count(alice.id).unwrap(), 0);
+    assert_eq!(
+        (
+            f.ids(&bob).len(),
+            f.registry.remember_token_count(bob.id).unwrap()
+        ),
+        (1, 1)
+    );
+    let entry = &f.registry.recent_audit(1).unwrap()[0];
+    assert_eq!(
+        (
+            entry.action.as_str(),
+            entry.user_ids.clone(),
+            entry.sessions,
+            entry.detail.as_str()
+        ),
+        (
+            "block_user",
+            vec![alice.id],
+            2,
+            "alice (id=1) blocked: 2 sessions and the remember-me tokens revoked"
+        )
+    );
+    let refused = f
+        .registry
+        .sign_in(
+            alice.id,
+            SignIn {
+                ip_address: "127.0.0.1".into(),
+                ..SignIn::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "user alice (id=1) is blocked and cannot sign in"
+    );
+
+    let unblocked = f.registry.unblock_user(alice.id).unwrap();
+    assert_eq!(unblocked.state, UserState::Active);
+    assert_eq!(
+        f.registry.recent_audit(1).unwrap()[0].detail,
+        "alice (id=1) unblocked"
+    );
+    f.sign_in(&alice);
+    assert_eq!(f.ids(&alice).len(), 1);
+}
+
+#[test]
+fn a_dry_run_block_writes_nothing() {
+    let f = fixture();
+    let alice = f.user("alice");
+    f.sign_in(&alice);
+    let registry = f.registry.dry_run(true);
+    let (blocked, revoked) = registry.block_user(alice.id).unwrap();
+    assert_eq!((blocked.state, revoked), (UserState::Blocked, 1));
+    assert_eq!(
+        registry.find_user(alice.id).unwrap().state,
+        UserState::Active
+    );
+    assert_eq!(registry.list(alice.id).unwrap().len(), 1);
+    assert_eq!(registry.take_planned()[0].action, "block_user");
+}
+
+#[test]
+fn an_update_changes_name_and_email_keeps_the_username_and_is_audited() {
+    let f = audited_fixture("console");
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    let update = |name: Option<&str>, email: Option<&str>, username: Option<&str>| {
+        f.registry.update_user(
+            alice.id,
+            UserUpdate {
+                name: name.map(Into::into),
+                email: email.map(Into::into),
+                username: username.map(Into::into),
+            },
+        )
+    };
+    let updated = update(
+        Some(" Alice Liddell "),
+        Some("alice@wonderland.example"),
+        Some("ALICE"),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            updated.username.as_str(),
+            updated.name.as_str(),
+            updated.email.as_str()
+        ),
+        ("alice", "Alice Liddell", "alice@wonderland.example")
+    );
+    assert_eq!(f.registry.find_user(alice.id).unwrap(), updated);
+    assert_eq!(
+        f.registry
+            .find_by_email("ALICE@wonderland.example")
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert!(
+        f.registry
+            .find_by_email("alice@example.com")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        f.registry.recent_audit(1).unwrap()[0].detail,
+        "alice (id=1): email \"alice@example.com\" -> \"alice@wonderland.example\", name \"ALICE\" -> \"Alice Liddell\""
+    );
+
+    let taken = update(None, Some("BOB@example.com"), None).unwrap_err();
+    assert!(
+        matches!(taken, Error::EmailTaken { id, .. } if id == bob.id),
+        "{taken:?}"
+    );
+    let renamed = update(Some("x"), None, Some("alicia"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        renamed,
+        "invalid username: \"alicia\" cannot replace \"alice\": usernames are never renamed"
+    );
+    assert!(update(None, Some("not an email"), None).is_err());
+    assert!(update(Some(&"n".repeat(256)), None, None).is_err());
+    assert_eq!(f.registry.find_user(alice.id).unwrap(), updated);
+    // Nothing changed: nothing written, nothing audited.
+    let audit = f.registry.recent_audit(10).unwrap().len();
+    update(Some("Alice Liddell"), None, None).unwrap();
+    assert_eq!(f.registry.recent_audit(10).unwrap().len(), audit);
+}
+
+#[test]
+fn users_where_streams_the_matching_users() {
+    let f = fixture();
+    for name in ["alice", "bob", "carol"] {
+        f.user(name);
+    }
+    f.registry.block_user(2).unwrap();
+    let found = |filter: query::UserFilter| -> Vec<u64> {
+        f.registry
+            .users_where(&filter)
+            .map(|u| u.unwrap().id)
+            .collect()
+    };
+    assert_eq!(found(query::UserFilter::default()), [1, 2, 3]);
+    let blocked = query::UserFilter {
+        blocked: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(found(blocked), [2]);
+    let pattern = query::UserFilter {
+        username: Some(query::Pattern::new("%o%")),
+        ..Default::default()
+    };
+    assert_eq!(found(pattern), [2, 3]);
+    let by_id = query::UserFilter {
+        id: Some(3),
+        ..Default::default()
+    };
+    assert_eq!(found(by_id), [3]);
+}
+
+#[test]
+fn destroy_where_revokes_the_matching_sessions_in_one_audited_write() {
+    let f = audited_fixture("incident.rhai");
+    let (alice, bob, carol) = (f.user("alice"), f.user("bob"), f.user("carol"));
+    let from = |user: &User, ip: &str| {
+        f.sign_in_as(
+            user,
+            SignIn {
+                ip_address: ip.into(),
+                user_agent: FIREFOX.into(),
+                ..SignIn::default()
+            },
+        )
+    };
+    from(&alice, "203.0.113.5");
+    from(&alice, "198.51.100.1");
+    from(&bob, "203.0.113.200");
+    from(&carol, "2001:db8::7");
+    for user in [&alice, &bob, &carol] {
+        f.registry.remember_me(user.id).unwrap();
+    }
+    let leaked = query::SessionFilter {
+        ip: Some(query::IpRange::parse("203.0.113.0/24").unwrap()),
+        ..Default::default()
+    };
+    let counted = f.registry.count_where(&leaked).unwrap();
+    assert_eq!((counted.sessions, counted.users), (2, 2));
+    let audit_before = f.registry.recent_audit(100).unwrap().len();
+
+    let revoked = f.registry.destroy_where(&leaked).unwrap();
+    assert_eq!((revoked.sessions, revoked.users), (2, 2));
+    assert_eq!(f.ids(&alice).len(), 1);
+    assert!(f.ids(&bob).is_empty());
+    assert_eq!(f.ids(&carol).len(), 1);
+    assert_eq!(f.registry.remember_token_count(bob.id).unwrap(), 0);
+    assert_eq!(f.registry.remember_token_count(carol.id).unwrap(), 1);
+    let audit = f.registry.recent_audit(100).unwrap();
+    assert_eq!(audit.len(), audit_before + 1);
+    assert_eq!(
+        (
+            audit[0].action.as_str(),
+            audit[0].user_ids.clone(),
+            audit[0].sessions
+        ),
+        ("destroy_where", vec![alice.id, bob.id], 2)
+    );
+    assert_eq!(
+        audit[0].detail,
+        "2 sessions of 2 users matching ip=203.0.113.0/24, remember-me tokens revoked"
+    );
+    // Nothing left to match: nothing written.
+    assert_eq!(f.registry.destroy_where(&leaked).unwrap().sessions, 0);
+    assert_eq!(
+        f.registry.recent_audit(100).unwrap().len(),
+        audit_before + 1
+    );
+}
+
+#[test]
+fn sessions_where_reads_time_from_the_clock_and_scans_one_user_when_asked() {
+    let f = fixture();
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    f.sign_in(&alice);
+    f.clock.advance(Duration::days(3));
+    f.sign_in(&alice);
+    f.sign_in(&bob);
+    let matching = |filter: &query::SessionFilter| -> Vec<u64> {
+        f.registry
+            .sessions_where(filter, None)
+            .map(|s| s.unwrap().user_id)
+            .collect()
+    };
+    let idle = query::SessionFilter {
+        idle_for: Some(Duration::days(2)),
+        ..Default::default()
+    };
+    assert_eq!(matching(&idle), [alice.id]);
+    let recent = query::SessionFilter {
+        active_within: Some(Duration::days(2)),
+        ..Default::default()
+    };
+    assert_eq!(matching(&recent), [alice.id, bob.id]);
+    let of_bob = query::SessionFilter {
+        user: Some(bob.id),
+        ..Default::default()
+    };
+    assert_eq!(matching(&of_bob), [bob.id]);
+    // Expired sessions are never matched.
+    f.clock.advance(Duration::days(5));
+    assert_eq!(matching(&idle), [alice.id, bob.id]);
+    let (page, last) = f.registry.sessions_where_page(&idle, None, 1).unwrap();
+    assert_eq!((page.len(), last), (1, Some(alice.id)));
+}

@@ -204,6 +204,12 @@ const USER_CLASS: &[Member] = &[
         Kind::User,
         "create a user",
     ),
+    method(
+        "where",
+        "#{id, username, email, name, admin, blocked}",
+        Kind::Array,
+        "the users matching every condition (text: exact, or LIKE with % and _)",
+    ),
 ];
 
 const SESSION_CLASS: &[Member] = &[
@@ -265,6 +271,12 @@ const SESSION_CLASS: &[Member] = &[
         Kind::Integer,
         "how many live sessions there are (also count())",
     ),
+    method(
+        "where",
+        "#{ip, browser, os, device_type, idle_for, active_within, signed_in_before, signed_in_after, impersonated, admin_mode, user}",
+        Kind::Sessions,
+        "every user's live sessions matching every condition (lazy)",
+    ),
 ];
 
 const AUDIT_CLASS: &[Member] = &[method(
@@ -305,6 +317,19 @@ const USER: &[Member] = &[
         Kind::Integer,
         "revoke every remember-me token of the user",
     ),
+    method(
+        "update",
+        "#{name, email}",
+        Kind::User,
+        "change the name or email (never the username)",
+    ),
+    method(
+        "block",
+        "",
+        Kind::Integer,
+        "refuse sign-in, revoke every session and token (returns the count)",
+    ),
+    method("unblock", "", Kind::User, "allow sign-in again"),
 ];
 
 const SESSION: &[Member] = &[
@@ -379,6 +404,8 @@ const USERS: &[Member] = &[
         "the users the closure keeps",
     ),
     method("to_array", "", Kind::Array, "load every user into an array"),
+    property("first", Kind::User, "the first user, or ()"),
+    property("last", Kind::User, "the last user, or ()"),
 ];
 
 const SESSIONS: &[Member] = &[
@@ -412,6 +439,20 @@ const SESSIONS: &[Member] = &[
         "|session| ..",
         Kind::Array,
         "the sessions the closure keeps",
+    ),
+    property("first", Kind::Session, "the first session, or ()"),
+    property("last", Kind::Session, "the last session, or ()"),
+    method(
+        "tally",
+        "field",
+        Kind::Array,
+        "[value, count] pairs, most common first, e.g. tally(\"browser\")",
+    ),
+    method(
+        "destroy",
+        "",
+        Kind::Map,
+        "revoke the sessions of ActiveSession.where (asks first)",
     ),
     method(
         "to_array",

@@ -8,6 +8,7 @@ mod error;
 mod format;
 mod last_result;
 mod output;
+mod queries;
 mod relation;
 mod ruby;
 pub mod scanner;
@@ -79,13 +80,15 @@ pub struct Context {
     /// The time limit of one evaluation, and when the running one must stop.
     timeout: Option<Duration>,
     deadline: Cell<Option<Instant>>,
-    /// Asked before `ActiveSession.destroy_all` revokes anything (the console sets it).
+    /// Asked before `ActiveSession.destroy_all` or `ActiveSession.where(..).destroy()` revokes
+    /// anything (the console sets it).
     pub confirm: RefCell<Option<Confirm>>,
 }
 
-/// A question put to the person at the console: `Ok(true)` to go ahead, `Ok(false)` when they
-/// said no, `Err(why)` when nobody can be asked (the mutation fails with that message).
-pub type Confirm = Box<dyn Fn(crate::model::Revoked) -> Result<bool, String>>;
+/// A question put to the person at the console before the operation named first revokes
+/// what the count says: `Ok(true)` to go ahead, `Ok(false)` when they said no, `Err(why)`
+/// when nobody can be asked (the mutation fails with that message).
+pub type Confirm = Box<dyn Fn(&str, crate::model::Revoked) -> Result<bool, String>>;
 
 impl Context {
     /// Stops a long native function when Ctrl-C was pressed, the output was closed or the
@@ -170,7 +173,8 @@ impl Evaluator {
         }
     }
 
-    /// Asks `confirm` before `ActiveSession.destroy_all` revokes anything.
+    /// Asks `confirm` before `ActiveSession.destroy_all` or `.where(..).destroy()` revokes
+    /// anything.
     pub fn confirm_destroy_all(&self, confirm: Confirm) {
         *self.context.confirm.borrow_mut() = Some(confirm);
     }
@@ -313,6 +317,7 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
     time::register(&mut engine, context);
     users::register(&mut engine, context);
     sessions::register(&mut engine, context);
+    queries::register(&mut engine, context);
     ruby::register(&mut engine, context);
     relation::register_array(&mut engine);
     audit::register(&mut engine, context);

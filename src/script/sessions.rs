@@ -217,25 +217,38 @@ fn set(context: &Context, user: &Dynamic, request: &Map) -> Ret<SessionValue> {
 }
 
 fn destroy_all(context: &Context) -> Ret<Map> {
-    if let Some(confirm) = context.confirm.borrow().as_ref() {
-        let dry = ret(crate::registry::Registry::count_all_sessions(
-            &context.registry,
-        ))?;
-        match confirm(dry) {
-            Ok(true) => {}
-            Ok(false) => {
-                context.err.line("Nothing revoked.");
-                return Ok(revoked_map(crate::model::Revoked::default()));
-            }
-            Err(refused) => return Err(refused.into()),
-        }
+    if !confirmed(context, "ActiveSession.destroy_all", |r| {
+        r.count_all_sessions()
+    })? {
+        return Ok(revoked_map(crate::model::Revoked::default()));
     }
     context
         .mutate(crate::registry::Registry::destroy_all)
         .map(revoked_map)
 }
 
-fn revoked_map(revoked: crate::model::Revoked) -> Map {
+/// Whether a mass revocation named `operation` may go ahead: asked at the console (with what
+/// `count` finds), always in batch mode. Prints "Nothing revoked." when the answer is no.
+pub(super) fn confirmed(
+    context: &Context,
+    operation: &str,
+    count: impl FnOnce(&crate::registry::Registry) -> crate::Result<crate::model::Revoked>,
+) -> Ret<bool> {
+    let confirm = context.confirm.borrow();
+    let Some(confirm) = confirm.as_ref() else {
+        return Ok(true);
+    };
+    match confirm(operation, ret(count(&context.registry))?) {
+        Ok(true) => Ok(true),
+        Ok(false) => {
+            context.err.line("Nothing revoked.");
+            Ok(false)
+        }
+        Err(refused) => Err(refused.into()),
+    }
+}
+
+pub(super) fn revoked_map(revoked: crate::model::Revoked) -> Map {
     let mut map = Map::new();
     map.insert("sessions".into(), (revoked.sessions as INT).into());
     map.insert("users".into(), (revoked.users as INT).into());

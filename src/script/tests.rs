@@ -489,6 +489,12 @@ fn sample(params: &str) -> &'static str {
         "username" => "\"u\"",
         "email" => "\"u@example.com\"",
         "#{username|email|id: ..}" => "#{id: 1}",
+        "#{id, username, email, name, admin, blocked}" => "#{admin: true}",
+        "#{name, email}" => "#{name: \"U\"}",
+        "field" => "\"browser\"",
+        "#{ip, browser, os, device_type, idle_for, active_within, signed_in_before, signed_in_after, impersonated, admin_mode, user}" => {
+            "#{ip: \"10.0.0.0/8\"}"
+        }
         "|user| .." | "|session| .." | "|x| .." => "|x| true",
         "|sum, x| .., initial" => "|sum, x| sum + x, 0",
         "#{username, email, name, admin, blocked}" => {
@@ -582,6 +588,38 @@ fn every_list_answers_the_same_calls() {
     assert_eq!(
         error.message,
         "index 3 is out of range: the list has 3 elements"
+    );
+}
+
+#[test]
+fn user_where_takes_exact_fields_and_like_patterns() {
+    let mut f = fixture();
+    let names = "User.where(COND).map(|u| u.username)";
+    let mut found = |cond: &str| f.plain(&names.replace("COND", cond));
+    assert_eq!(
+        found("#{email: \"%@EXAMPLE.com\"}"),
+        "[\"exampleuser\", \"alice\", \"bob\"]"
+    );
+    assert_eq!(found("#{username: \"%e\"}"), "[\"alice\"]");
+    assert_eq!(found("#{name: \"b_b\", admin: false}"), "[\"bob\"]");
+    assert_eq!(found("#{id: 2}"), "[\"alice\"]");
+    assert_eq!(found("#{admin: true}"), "[]");
+    assert_eq!(
+        found("#{blocked: false, username: \"alice\"}"),
+        "[\"alice\"]"
+    );
+    assert_eq!(
+        f.fail("User.where(#{mail: \"x\"})").message,
+        "User.where: unknown key \"mail\"; the accepted keys are id, username, email, name, admin, blocked"
+    );
+    assert_eq!(
+        f.fail("User.where(#{admin: \"yes\"})").message,
+        "User.where: admin must be true or false, got string \"yes\""
+    );
+    assert!(
+        f.fail("User.where(\"alice\")").message.starts_with(
+            "User.where: expected a map such as #{email: \"%@example.com\"}, got string"
+        )
     );
 }
 
@@ -693,4 +731,172 @@ fn the_timeout_stops_a_loop() {
     );
     // The next evaluation has its own time.
     assert_eq!(plain(&eval.eval("next.rhai", "1 + 1").unwrap()), "2");
+}
+
+#[test]
+fn block_update_and_unblock_change_the_user_and_are_audited() {
+    let mut f = fixture();
+    assert_eq!(f.plain("let u = User.find(2); u.block()"), "2");
+    assert_eq!(f.plain("User.find(2).state"), "blocked");
+    assert_eq!(f.plain("ActiveSession.list(User.find(2)).len()"), "0");
+    assert_eq!(
+        f.fail("ActiveSession.set(User.find(2), #{ip_address: \"10.0.0.9\"})")
+            .message,
+        "user alice (id=2) is blocked and cannot sign in"
+    );
+    assert_eq!(
+        f.plain("let u = User.find(2); u.unblock(); u.state"),
+        "active"
+    );
+    assert_eq!(
+        f.plain("let u = User.find(2); u.update(#{name: \"Alice Liddell\", email: \"al@example.org\"}); [u.name, u.email]"),
+        "[\"Alice Liddell\", \"al@example.org\"]"
+    );
+    assert_eq!(f.plain("User.find_by_email(\"AL@example.org\").id"), "2");
+    let actions = f.plain("Audit.recent(3).map(|e| e.action)");
+    assert_eq!(
+        actions,
+        "[\"update_user\", \"unblock_user\", \"block_user\"]"
+    );
+    assert!(
+        f.fail("User.find(2).update(#{email: \"bob@example.com\"})")
+            .message
+            .starts_with("email \"bob@example.com\" is already taken by user id=3")
+    );
+    assert_eq!(
+        f.fail("User.find(2).update(#{username: \"alicia\"})")
+            .message,
+        "invalid username: \"alicia\" cannot replace \"alice\": usernames are never renamed"
+    );
+    assert_eq!(
+        f.fail("User.find(2).update(#{age: 3})").message,
+        "user.update: unknown key \"age\"; the accepted keys are name, email (a username is never renamed)"
+    );
+}
+
+#[test]
+fn active_session_where_filters_every_users_sessions() {
+    // Sessions: exampleuser 10.0.0.0; alice 10.0.0.0, .1; bob 10.0.0.0, .1, .2; one a minute.
+    let mut f = fixture();
+    let mut count = |cond: &str| f.plain(&format!("ActiveSession.where({cond}).count"));
+    assert_eq!(count("#{}"), "6");
+    assert_eq!(count("#{ip: \"10.0.0.1\"}"), "2");
+    assert_eq!(count("#{ip: \"10.0.0.0/31\"}"), "5");
+    assert_eq!(count("#{ip: \"2001:db8::/32\"}"), "0");
+    assert_eq!(count("#{user: \"BOB\"}"), "3");
+    assert_eq!(count("#{user: User.find(2), ip: \"10.0.0.1\"}"), "1");
+    assert_eq!(count("#{user: 1}"), "1");
+    assert_eq!(
+        count("#{browser: \"firefox\", os: \"ubuntu\", device_type: \"desktop\"}"),
+        "6"
+    );
+    assert_eq!(count("#{idle_for: minutes(3)}"), "4");
+    assert_eq!(count("#{active_within: minutes(3)}"), "2");
+    assert_eq!(count("#{signed_in_before: now() - minutes(5)}"), "1");
+    assert_eq!(count("#{signed_in_after: now() - minutes(5)}"), "4");
+    assert_eq!(count("#{admin_mode: true}"), "0");
+    assert_eq!(count("#{impersonated: false}"), "6");
+    assert_eq!(
+        f.plain("ActiveSession.where(#{ip: \"10.0.0.0/8\"}).tally(\"ip_address\")"),
+        "[[\"10.0.0.0\", 3], [\"10.0.0.1\", 2], [\"10.0.0.2\", 1]]"
+    );
+    assert_eq!(
+        f.plain("ActiveSession.where(#{user: \"bob\"}).first.ip_address"),
+        "10.0.0.2"
+    );
+    assert_eq!(
+        f.plain("let n = 0; for s in ActiveSession.where(#{user: 3}) { n += 1 } n"),
+        "3"
+    );
+}
+
+#[test]
+fn a_wrong_condition_of_active_session_where_names_the_key() {
+    let mut f = fixture();
+    assert_eq!(
+        f.fail("ActiveSession.where(#{colour: 1})").message,
+        "ActiveSession.where: unknown key \"colour\"; the accepted keys are ip, browser, os, device_type, idle_for, active_within, signed_in_before, signed_in_after, impersonated, admin_mode, user"
+    );
+    assert_eq!(
+        f.fail("ActiveSession.where(#{idle_for: 30})").message,
+        "ActiveSession.where: idle_for must be a duration such as days(30) or hours(2), got integer 30"
+    );
+    assert_eq!(
+        f.fail("ActiveSession.where(#{signed_in_before: \"yesterday\"})")
+            .message,
+        "ActiveSession.where: signed_in_before must be a time such as now() - days(7), got string \"yesterday\""
+    );
+    assert_eq!(
+        f.fail("ActiveSession.where(#{ip: \"10.0.0.0/99\"})")
+            .message,
+        "invalid ip: \"10.0.0.0/99\" is neither an IP address nor a CIDR range such as 10.0.0.0/8 or 2001:db8::/32"
+    );
+    assert_eq!(
+        f.fail("ActiveSession.where(#{user: \"nobody\"})").message,
+        "ActiveSession.where: user: no user with username \"nobody\""
+    );
+    assert_eq!(
+        f.fail("ActiveSession.where(#{}).tally(\"colour\")").message,
+        "invalid tally: unknown field \"colour\"; the fields are ip_address, browser, os, device_name, device_type, user_id, admin_mode, is_impersonated"
+    );
+    assert!(
+        f.fail("ActiveSession.list(User.all).destroy()")
+            .message
+            .starts_with("destroy() revokes the sessions of ActiveSession.where(#{..})")
+    );
+}
+
+#[test]
+fn destroy_of_a_where_revokes_once_audited_and_asks_first() {
+    let mut f = fixture();
+    let asked = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let answer = Rc::new(std::cell::Cell::new(false));
+    let (log, yes) = (asked.clone(), answer.clone());
+    f.eval
+        .confirm_destroy_all(Box::new(move |operation, counted| {
+            log.borrow_mut().push(format!("{operation}: {counted}"));
+            Ok(yes.get())
+        }));
+    let destroy = "ActiveSession.where(#{ip: \"10.0.0.1\"}).destroy()";
+    assert_eq!(f.plain(destroy), "#{sessions: 0, users: 0}");
+    assert_eq!(f.err.text(), "Nothing revoked.\n");
+    assert_eq!(
+        f.plain("ActiveSession.where(#{ip: \"10.0.0.1\"}).count"),
+        "2"
+    );
+    answer.set(true);
+    let audit = f.plain("Audit.recent(100).len()");
+    assert_eq!(f.plain(destroy), "#{sessions: 2, users: 2}");
+    assert_eq!(
+        *asked.borrow(),
+        [
+            "ActiveSession.where(..).destroy: 2 sessions of 2 users",
+            "ActiveSession.where(..).destroy: 2 sessions of 2 users"
+        ]
+    );
+    assert_eq!(
+        f.plain("ActiveSession.where(#{ip: \"10.0.0.1\"}).count"),
+        "0"
+    );
+    assert_eq!(f.plain("ActiveSession.count"), "4");
+    let after: usize = f.plain("Audit.recent(100).len()").parse().unwrap();
+    assert_eq!(after, audit.parse::<usize>().unwrap() + 1);
+    assert_eq!(
+        f.plain("let e = Audit.recent(1)[0]; [e.action, e.sessions, e.user_ids]"),
+        "[\"destroy_where\", 2, [2, 3]]"
+    );
+}
+
+#[test]
+fn a_dry_run_destroy_of_a_where_reports_and_keeps_everything() {
+    let mut f = fixture_with(true);
+    assert_eq!(
+        f.plain("ActiveSession.where(#{user: \"bob\"}).destroy()"),
+        "#{sessions: 3, users: 1}"
+    );
+    assert_eq!(
+        f.err.text(),
+        "dry run: would destroy_where: 3 sessions of 1 user matching user=3, remember-me tokens revoked\n"
+    );
+    assert_eq!(f.plain("ActiveSession.where(#{user: \"bob\"}).count"), "3");
 }

@@ -218,6 +218,8 @@ impl Iterator for UserStream {
 pub enum Owners {
     All,
     Some(Rc<Vec<u64>>),
+    /// `ActiveSession.where(..)`: every user's sessions matching the filter.
+    Where(Rc<crate::registry::query::SessionFilter>),
 }
 
 /// `ActiveSession.list(User.all)`: every live session of many users, streamed from the store.
@@ -249,7 +251,7 @@ pub struct SessionStream {
     owners: Owners,
     /// The next owner to read, for [`Owners::Some`].
     position: usize,
-    /// The last user read, for [`Owners::All`].
+    /// The last user read, for [`Owners::All`] and [`Owners::Where`].
     after: Option<u64>,
     buffer: VecDeque<ActiveSession>,
     done: bool,
@@ -263,6 +265,15 @@ impl SessionStream {
                     .context
                     .registry
                     .live_sessions_page(self.after, BATCH)?;
+                self.done = last.is_none();
+                self.after = last;
+                self.buffer.extend(page);
+            }
+            Owners::Where(filter) => {
+                let (page, last) = self
+                    .context
+                    .registry
+                    .sessions_where_page(filter, self.after, BATCH)?;
                 self.done = last.is_none();
                 self.after = last;
                 self.buffer.extend(page);

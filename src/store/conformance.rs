@@ -318,6 +318,98 @@ pub fn a_guarded_write_conflicts_when_the_sessions_moved_or_the_limit_would_brea
 }
 
 /// Runs `work` on `threads` threads at once.
+pub fn an_update_replaces_the_users_fields_and_moves_the_email_index(store: Store) {
+    let alice = create(&store, "alice");
+    let bob = create(&store, "bob");
+    sign_in(&store, &session(alice.id, "one", 1), 10);
+    let updated = User {
+        email: "Alice.New@example.com".into(),
+        name: "Alice New".into(),
+        state: UserState::Blocked,
+        admin: true,
+        // Ignored: the store keeps the username and the sign-in time.
+        username: "renamed".into(),
+        last_sign_in_at: None,
+        ..alice.clone()
+    };
+    let changes = Changes {
+        updated_users: vec![updated],
+        audit: Some(entry("update_user")),
+        ..Changes::default()
+    };
+    store.apply(changes).unwrap();
+    let stored = store.user(alice.id).unwrap().unwrap();
+    let expected = User {
+        email: "Alice.New@example.com".into(),
+        name: "Alice New".into(),
+        state: UserState::Blocked,
+        admin: true,
+        last_sign_in_at: Some(at(1)),
+        ..alice.clone()
+    };
+    assert_eq!(stored, expected);
+    assert_eq!(store.user_by_username("alice").unwrap(), Some(expected));
+    assert_eq!(
+        store.user_id_by_email("alice.new@EXAMPLE.com").unwrap(),
+        Some(alice.id)
+    );
+    assert_eq!(store.user_id_by_email("alice@example.com").unwrap(), None);
+    assert_eq!(store.session_count_of(alice.id).unwrap(), 1);
+    assert_eq!(store.recent_audit(1).unwrap()[0].action, "update_user");
+    assert!(store.check().unwrap().is_empty());
+
+    // Another user's email (in any case) is refused, and nothing is written.
+    let clash = store.apply(Changes {
+        updated_users: vec![User {
+            email: "ALICE.new@example.com".into(),
+            name: "changed".into(),
+            ..bob.clone()
+        }],
+        audit: Some(entry("clash")),
+        ..Changes::default()
+    });
+    assert!(
+        matches!(clash, Err(Error::EmailTaken { id, .. }) if id == alice.id),
+        "{clash:?}"
+    );
+    assert_eq!(store.user(bob.id).unwrap(), Some(bob.clone()));
+    assert_eq!(store.recent_audit(1).unwrap()[0].action, "update_user");
+    let missing = store.apply(Changes {
+        updated_users: vec![User { id: 999, ..bob }],
+        ..Changes::default()
+    });
+    assert!(
+        matches!(missing, Err(Error::UserNotFound { id: 999 })),
+        "{missing:?}"
+    );
+}
+
+pub fn a_blocked_user_cannot_sign_in(store: Store) {
+    let alice = create(&store, "alice");
+    store
+        .apply(Changes {
+            updated_users: vec![User {
+                state: UserState::Blocked,
+                ..alice.clone()
+            }],
+            ..Changes::default()
+        })
+        .unwrap();
+    let refused = store.sign_in(SignInWrite {
+        session: session(alice.id, "one", 1),
+        limit: 10,
+        now: at(1),
+        expire_delay: Duration::days(7),
+        audit: Some(entry("sign_in")),
+    });
+    assert!(
+        matches!(refused, Err(Error::UserBlocked { id, .. }) if id == alice.id),
+        "{refused:?}"
+    );
+    assert!(ids(&store, alice.id).is_empty());
+    assert_eq!(store.user(alice.id).unwrap().unwrap().last_sign_in_at, None);
+}
+
 fn race(threads: usize, work: impl Fn(usize) + Send + Sync) {
     let start = std::sync::Barrier::new(threads);
     std::thread::scope(|scope| {
@@ -449,6 +541,8 @@ macro_rules! conformance {
                 concurrent_sign_ins_at_the_limit_never_leave_more_than_the_limit
                 a_revoke_racing_a_touch_never_resurrects_the_session
                 destroy_all_racing_sign_ins_leaves_only_sessions_created_after_it
+                an_update_replaces_the_users_fields_and_moves_the_email_index
+                a_blocked_user_cannot_sign_in
             );
         }
     };

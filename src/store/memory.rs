@@ -12,7 +12,7 @@ use super::{
     Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
     Stream, UserDirectory,
 };
-use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
 
 #[derive(Clone, Default)]
@@ -80,6 +80,30 @@ impl State {
         Ok(user)
     }
 
+    fn update_user(&mut self, new: &User) -> Result<()> {
+        let stored = self
+            .users
+            .get(&new.id)
+            .ok_or(Error::UserNotFound { id: new.id })?;
+        let (old_email, new_email) = (stored.email.to_lowercase(), new.email.to_lowercase());
+        if old_email != new_email {
+            if let Some(&id) = self.by_email.get(&new_email) {
+                return Err(Error::EmailTaken {
+                    email: new.email.clone(),
+                    id,
+                });
+            }
+            self.by_email.remove(&old_email);
+            self.by_email.insert(new_email, new.id);
+        }
+        let user = self.users.get_mut(&new.id).expect("found above");
+        user.email.clone_from(&new.email);
+        user.name.clone_from(&new.name);
+        user.state = new.state;
+        user.admin = new.admin;
+        Ok(())
+    }
+
     fn apply(&mut self, changes: &Changes) -> Result<Applied> {
         if let Some(guard) = changes.expect_sessions
             && self.count(guard.user_id) != guard.count
@@ -89,6 +113,9 @@ impl State {
         let mut applied = Applied::default();
         for user in &changes.new_users {
             applied.created_users.push(self.create_user(user.clone())?);
+        }
+        for user in &changes.updated_users {
+            self.update_user(user)?;
         }
         for (user_id, private_id) in &changes.removed_sessions {
             if self
@@ -116,6 +143,12 @@ impl State {
                 .users
                 .get_mut(&user_id)
                 .ok_or(Error::UserNotFound { id: user_id })?;
+            if user.state == UserState::Blocked {
+                return Err(Error::UserBlocked {
+                    id: user_id,
+                    username: user.username.clone(),
+                });
+            }
             user.last_sign_in_at = Some(at);
         }
         if let Some(guard) = changes.expect_sessions

@@ -33,8 +33,14 @@ pub struct Changes {
     /// New users. An id of 0 is assigned by the store (increasing, never reused); any other id
     /// is kept. A clash of id, username or email aborts everything.
     pub new_users: Vec<User>,
+    /// Users whose own fields are replaced, matched by id: email, name, state and admin. The
+    /// username, creation time, `last_sign_in_at` and session count stay as stored. A new
+    /// email taken by another user aborts everything ([`crate::Error::EmailTaken`]), and so
+    /// does an unknown id ([`crate::Error::UserNotFound`]).
+    pub updated_users: Vec<User>,
     /// Users whose `last_sign_in_at` is set (only that field is written: whatever else a
-    /// concurrent writer changed in the record stays).
+    /// concurrent writer changed in the record stays). A blocked user aborts everything
+    /// ([`crate::Error::UserBlocked`]): a sign-in racing a block never lands after it.
     pub signed_in: Vec<(u64, chrono::DateTime<chrono::Utc>)>,
     /// A guard: the write fails with [`crate::Error::WriteConflict`] unless the user's stored
     /// session count is `count` before it and at most `limit` after it.
@@ -55,6 +61,7 @@ pub struct Changes {
 impl Changes {
     pub fn is_empty(&self) -> bool {
         self.new_users.is_empty()
+            && self.updated_users.is_empty()
             && self.signed_in.is_empty()
             && self.sessions.is_empty()
             && self.removed_sessions.is_empty()

@@ -23,7 +23,7 @@ use super::{
     Applied, Backend, Changes, Disagreement, Progress, Records, SessionStore, SignInOutcome,
     SignInWrite, Stream, UserDirectory,
 };
-use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
 
 /// GitLab's namespaces: literal, with no prefix of ours.
@@ -416,6 +416,7 @@ impl RedisStore {
             created_users: self.plan_new_users(c, &changes.new_users, pipe)?,
             ..Applied::default()
         };
+        self.plan_updated_users(c, &changes.updated_users, pipe)?;
         let mut counts: HashMap<u64, i64> = HashMap::new();
         // A session is stored while its v2 or its legacy v1 entry is.
         let present = |c: &mut Connection, user_id: u64, id: &str| -> Result<bool> {
@@ -460,9 +461,16 @@ impl RedisStore {
             .ignore();
         }
         for &(user_id, at) in &changes.signed_in {
-            let exists: bool = c.hexists(self.users_key(), user_id).map_err(fail)?;
-            if !exists {
+            let stored: Option<String> = c.hget(self.users_key(), user_id).map_err(fail)?;
+            let Some(stored) = stored else {
                 return Err(Error::UserNotFound { id: user_id });
+            };
+            let user = Self::decode_user(user_id, &stored, None)?;
+            if user.state == UserState::Blocked {
+                return Err(Error::UserBlocked {
+                    id: user_id,
+                    username: user.username,
+                });
             }
             pipe.hset(self.key("last_sign_in"), user_id, gitlab_time(at))
                 .ignore();
@@ -573,6 +581,52 @@ impl RedisStore {
             created.push(user);
         }
         Ok(created)
+    }
+
+    /// Adds the replacement of `users`' own fields (see [`Changes::updated_users`]) to
+    /// `pipe`, moving their email index entries; the indexes and the users hash are watched.
+    fn plan_updated_users(
+        &self,
+        c: &mut Connection,
+        users: &[User],
+        pipe: &mut Pipeline,
+    ) -> std::result::Result<(), Error> {
+        let server = self.server.clone();
+        let fail = |e: redis::RedisError| redis_error(&server)(e);
+        for new in users {
+            let stored: Option<String> = c.hget(self.users_key(), new.id).map_err(fail)?;
+            let Some(stored) = stored else {
+                return Err(Error::UserNotFound { id: new.id });
+            };
+            let mut user = Self::decode_user(new.id, &stored, None)?;
+            let (old_email, new_email) = (user.email.to_lowercase(), new.email.to_lowercase());
+            if old_email != new_email {
+                let taken: Option<u64> = c
+                    .hget(self.key("users_by_email"), &new_email)
+                    .map_err(fail)?;
+                if let Some(id) = taken {
+                    return Err(Error::EmailTaken {
+                        email: new.email.clone(),
+                        id,
+                    });
+                }
+                pipe.hdel(self.key("users_by_email"), &old_email)
+                    .ignore()
+                    .hset(self.key("users_by_email"), &new_email, new.id)
+                    .ignore();
+            }
+            user.email.clone_from(&new.email);
+            user.name.clone_from(&new.name);
+            user.state = new.state;
+            user.admin = new.admin;
+            pipe.hset(
+                self.users_key(),
+                new.id,
+                serde_json::to_string(&user).expect("a user serializes"),
+            )
+            .ignore();
+        }
+        Ok(())
     }
 
     fn audit_command(&self, pipe: &mut Pipeline, entry: &AuditEntry) {

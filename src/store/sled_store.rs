@@ -33,7 +33,7 @@ use super::{
     Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
     Stream, UserDirectory,
 };
-use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User};
+use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
 
 pub use open::{
@@ -379,6 +379,39 @@ impl<'a> Tx<'a> {
         Ok(user)
     }
 
+    /// Replaces an existing user's own fields (see [`Changes::updated_users`]), moving the
+    /// email index entry when the email changes and rewriting the copy in the username index.
+    fn update_user(&self, new: &User) -> TxResult<()> {
+        let users = self.tree(Role::Users);
+        let Some(old) = users.get(user_key(new.id))? else {
+            return abort(Error::UserNotFound { id: new.id });
+        };
+        let (mut user, sessions) = record::decode_user_record(new.id, &old).or_else(abort)?;
+        let by_email = self.tree(Role::ByEmail);
+        let (old_email, new_email) = (index_key(&user.email), index_key(&new.email));
+        if old_email != new_email {
+            if let Some(other) = by_email.get(new_email.as_bytes())? {
+                let id = indexed_id(EMAIL_INDEX, &other).or_else(abort)?;
+                return abort(Error::EmailTaken {
+                    email: new.email.clone(),
+                    id,
+                });
+            }
+            by_email.remove(old_email.as_bytes())?;
+            by_email.insert(new_email.as_bytes(), &user_key(new.id))?;
+        }
+        user.email.clone_from(&new.email);
+        user.name.clone_from(&new.name);
+        user.state = new.state;
+        user.admin = new.admin;
+        users.insert(&user_key(new.id), record::encode_user(&user, sessions))?;
+        self.tree(Role::ByUsername).insert(
+            index_key(&user.username).as_bytes(),
+            record::encode_username_entry(&user),
+        )?;
+        Ok(())
+    }
+
     /// Sets an existing user's `last_sign_in_at`, moving the session count it keeps by
     /// `change`, and the copy of the user in the username index. Only that field changes.
     fn sign_in_user(
@@ -392,6 +425,12 @@ impl<'a> Tx<'a> {
             return abort(Error::UserNotFound { id: user_id });
         };
         let (mut user, sessions) = record::decode_user_record(user_id, &old).or_else(abort)?;
+        if user.state == UserState::Blocked {
+            return abort(Error::UserBlocked {
+                id: user_id,
+                username: user.username,
+            });
+        }
         user.last_sign_in_at = Some(at);
         users.insert(
             &user_key(user_id),
@@ -459,6 +498,9 @@ impl<'a> Tx<'a> {
         let mut applied = Applied::default();
         for user in &changes.new_users {
             applied.created_users.push(self.create_user(user.clone())?);
+        }
+        for user in &changes.updated_users {
+            self.update_user(user)?;
         }
         let mut delta: HashMap<u64, i64> = HashMap::new();
         for (user_id, private_id) in &changes.removed_sessions {
@@ -906,19 +948,20 @@ impl SledStore {
     fn apply_to(&self, generation: &Generation, changes: &Changes) -> Result<Applied> {
         let touches_sessions = !changes.sessions.is_empty() || !changes.removed_sessions.is_empty();
         let creates = !changes.new_users.is_empty();
+        let updates = !changes.updated_users.is_empty();
         let roles: [(Role, bool, &Tree); 7] = [
             (Role::Meta, creates, &self.meta),
             (
                 Role::Users,
-                creates || !changes.signed_in.is_empty() || touches_sessions,
+                creates || updates || !changes.signed_in.is_empty() || touches_sessions,
                 &generation.users,
             ),
             (
                 Role::ByUsername,
-                creates || !changes.signed_in.is_empty(),
+                creates || updates || !changes.signed_in.is_empty(),
                 &generation.by_username,
             ),
-            (Role::ByEmail, creates, &generation.by_email),
+            (Role::ByEmail, creates || updates, &generation.by_email),
             (Role::Sessions, touches_sessions, &generation.sessions),
             (
                 Role::Tokens,
@@ -938,7 +981,7 @@ impl SledStore {
         if trees.is_empty() {
             return Ok(Applied::default());
         }
-        if creates || !changes.signed_in.is_empty() {
+        if creates || updates || !changes.signed_in.is_empty() {
             self.before_writing_users()?;
         }
         self.write(|| {
