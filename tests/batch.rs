@@ -57,7 +57,7 @@ fn run_passes_argv_and_reads_standard_input() {
         .args(["first", "second"])
         .assert()
         .success()
-        .stdout("2\nfirst\n");
+        .stdout("2\nfirst\nfirst\nsecond\n");
     db.cmd()
         .args(["run", "-", "x"])
         .write_stdin("print(`hello ${ARGV[0]}`)")
@@ -70,7 +70,8 @@ fn run_passes_argv_and_reads_standard_input() {
         .args(["--format", "json", "--", "-a"])
         .assert()
         .success()
-        .stdout("1\n-a\n[\n  \"-a\"\n]\n");
+        .stdout("[\n  \"-a\"\n]\n")
+        .stderr("1\n-a\n");
 }
 
 #[test]
@@ -134,9 +135,7 @@ fn dry_run_lists_mutations_and_writes_nothing() {
         .stderr(predicate::str::contains(format!(
             "dry run: would destroy_all: {before} sessions of"
         )))
-        .stderr(predicate::str::contains(
-            "dry run: would create_user: user z <z@x.org>",
-        ));
+        .stderr(predicate::str::contains("; create_user: user z <z@x.org>\n"));
     assert_eq!(db.eval("ActiveSession.count"), before);
     assert_eq!(
         db.cmd().arg("export").output().unwrap().stdout,

@@ -28,7 +28,8 @@ fn seed_is_deterministic_for_a_seed() {
             ])
             .assert()
             .success()
-            .stderr(predicate::str::is_match("^seeded 50 users with [0-9]+ sessions\n$").unwrap());
+            .stdout(predicate::str::is_match("^seeded 50 users with [0-9,]+ sessions\n$").unwrap())
+            .stderr("");
     }
     let shape = "let rows = []; for s in ActiveSession.list(User.all) { rows.push(`${s.user.username} ${s.ip_address} ${s.browser} ${s.session_private_id}`) } rows";
     assert_eq!(a.eval(shape), b.eval(shape));
@@ -240,7 +241,8 @@ fn progress_bars_stay_off_a_non_terminal() {
         .args(["seed", "--users", "2000", "--sessions-per-user", "1"])
         .assert()
         .success()
-        .stderr(predicate::str::is_match("^seeded 2000 users with [0-9]+ sessions\n$").unwrap());
+        .stdout(predicate::str::is_match("^seeded 2,000 users with [0-9,]+ sessions\n$").unwrap())
+        .stderr("");
     db.cmd().arg("export").assert().success().stderr("");
 }
 

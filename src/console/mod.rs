@@ -29,7 +29,7 @@ use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
 use ruby_hint::ruby_hint;
-use table::thousands;
+pub use table::thousands;
 
 const PROMPT: &str = "sessionctl> ";
 
