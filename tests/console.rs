@@ -354,6 +354,13 @@ fn tables_fit_an_80_column_terminal_and_number_their_rows() {
     let out = console.run("one");
     assert!(out.contains("sessions of #2 "), "{out}");
     assert!(!out.contains("User"), "{out}");
+    // The audit log is a table of records too.
+    let out = console.run("Audit.recent(5)");
+    assert!(
+        out.contains("action") && out.contains("detail") && out.contains("│ 0 "),
+        "{out}"
+    );
+    assert!(out.contains("1 record\r\n"), "{out}");
     assert!(exited_ok(console.exit()));
 }
 

@@ -209,6 +209,7 @@ fn evaluate(
         Ok(Shown::Nothing) => None,
         Ok(Shown::Users(rows)) => Some(table::users(rows, color)),
         Ok(Shown::Sessions(rows)) => Some(table::sessions(rows, evaluator.registry(), color)),
+        Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, color)),
         Ok(Shown::Value(inspected)) => Some(if color {
             format!("{} {inspected}", "=>".dimmed())
         } else {

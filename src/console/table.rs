@@ -4,7 +4,8 @@
 //! "… N more" with how to see them. Rows are numbered from 0, so that `_[3]` is row 3. A
 //! table fits the terminal's width: no word is ever broken (IPs, usernames and dates stay
 //! whole); the least useful columns are dropped first when they do not fit, and only then do
-//! cells wrap between words. One user's sessions leave out the User column.
+//! cells wrap between words. One user's sessions leave out the User column. Lists of maps with
+//! the same keys (`Audit.recent(5)`) are tables too.
 
 use std::collections::HashMap;
 
@@ -112,6 +113,19 @@ pub fn sessions(
     }
     let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
     finish(&header, rows, &droppable, rest, &what, color, None)
+}
+
+/// A table of records (maps with the same keys, e.g. `Audit.recent(5)`): every column is
+/// kept (which to drop is not known), cells wrap between words.
+pub fn records(header: &[String], rows: Vec<Vec<String>>, color: bool) -> String {
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let (rows, rest) = take_rows(rows.into_iter().map(Ok));
+    let what = if rows.len() == 1 && matches!(rest, Rest::More(0)) {
+        "record"
+    } else {
+        "records"
+    };
+    finish(&header, rows, &[], rest, what, color, None)
 }
 
 /// What follows the rows shown: how many more, or why the stream stopped.
