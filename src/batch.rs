@@ -122,7 +122,9 @@ fn print(
             .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write the value: {e}")))
     };
     match format {
-        Format::Json => stdout::line(serde_json::to_string_pretty(&json()?).expect("JSON values serialize")),
+        Format::Json => {
+            stdout::line(serde_json::to_string_pretty(&json()?).expect("JSON values serialize"))
+        }
         Format::Csv => match json()? {
             serde_json::Value::Array(rows) => stdout::csv(&rows),
             _ => Err(CliError::Usage(format!(

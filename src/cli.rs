@@ -156,7 +156,7 @@ pub enum Command {
         /// (2026-11-01T09:30:00Z) or a duration ago (30m, 12h, 7d, 2w).
         #[arg(long, value_name = "WHEN", value_parser = parse_since)]
         since: Option<DateTime<Utc>>,
-        /// Only entries of this action: destroy_session, destroy_all, import, config, ….
+        /// Only entries of this action, as printed (e.g. `destroy_session`, `import`).
         #[arg(long)]
         action: Option<String>,
         #[command(flatten)]
@@ -226,7 +226,6 @@ fn settle(cli: &mut Cli, matches: &ArgMatches) -> Result<(), CliError> {
         ))
     };
     let (dry_run, format, max_operations) = match &mut cli.command {
-        Some(Command::Console { dry_run }) => (Some(dry_run.dry_run), None, None),
         Some(Command::Run {
             dry_run,
             format,
@@ -238,7 +237,8 @@ fn settle(cli: &mut Cli, matches: &ArgMatches) -> Result<(), CliError> {
             Some(max_operations.max_operations),
         ),
         Some(
-            Command::Seed { dry_run, .. }
+            Command::Console { dry_run }
+            | Command::Seed { dry_run, .. }
             | Command::Import { dry_run, .. }
             | Command::Restore { dry_run, .. }
             | Command::Config {
@@ -304,35 +304,18 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         return stdout::with(|out| out.write_all(&script));
     }
     if cli.demo {
-        let dir = tempfile::Builder::new()
-            .prefix("sessionctl-demo-")
-            .tempdir()
-            .map_err(anyhow::Error::from)?;
-        let path = dir.path().join("db");
-        close(open_registry(&path, "demo", Mode::Create)?, |registry| {
-            demo::build(registry, demo::DEMO)?;
-            Ok(())
-        })?;
-        return match (&cli.eval, &cli.command) {
-            (Some(code), _) => batch::eval(
-                evaluator(&path, "-e", global, Limits::BATCH, batch::script_output(global.format))?,
-                code,
-                global.format,
-            ),
-            (None, None | Some(Command::Console { .. })) => console::run(
-                evaluator(&path, "console", global, Limits::CONSOLE, Output::stdout())?,
-                global,
-                "a temporary demo database",
-            ),
-            (None, Some(_)) => Err(CliError::Usage(
-                "--demo opens the console or runs -e; give --db for other commands".into(),
-            )),
-        };
+        return demo_database(&cli);
     }
     let path = database_path(global)?;
     if let Some(code) = &cli.eval {
         return batch::eval(
-            evaluator(&path, "-e", global, limits(global), batch::script_output(global.format))?,
+            evaluator(
+                &path,
+                "-e",
+                global,
+                limits(global),
+                batch::script_output(global.format),
+            )?,
             code,
             global.format,
         );
@@ -353,11 +336,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             batch::run_file(evaluator(&path, &origin, global, limits(global), batch::script_output(global.format))?, &file, args, global.format)
         }
         Some(Command::Init) => init(&path, global.dry_run),
-        Some(Command::Seed { users, sessions_per_user, seed, .. }) => creating(&path, "seed", global.dry_run, |registry| {
-            let (users, sessions) = demo::build(registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
-            let done = if registry.is_dry_run() { "would seed" } else { "seeded" };
-            stdout::line(format_args!("{done} {} users with {} sessions", console::thousands(users), console::thousands(sessions)))
-        }),
+        Some(Command::Seed { users, sessions_per_user, seed, .. }) => {
+            let plan = demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() };
+            creating(&path, "seed", global.dry_run, |registry| self::seed(registry, plan))
+        }
         Some(Command::Export { file }) => close(open_registry(&path, "export", read)?, |r| transfer::export(r, file.as_deref())),
         Some(Command::Backup { file }) => close(open_registry(&path, "backup", read)?, |r| transfer::backup(r, &file)),
         Some(Command::Salvage { file }) => close(open_registry(&path, "salvage", Mode::Salvage)?, |r| transfer::backup(r, &file)),
@@ -394,6 +376,56 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         },
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
+}
+
+/// `--demo`: a fresh temporary database of demo data, for the console or `-e`.
+fn demo_database(cli: &Cli) -> Result<(), CliError> {
+    let global = &cli.global;
+    let dir = tempfile::Builder::new()
+        .prefix("sessionctl-demo-")
+        .tempdir()
+        .map_err(anyhow::Error::from)?;
+    let path = dir.path().join("db");
+    close(open_registry(&path, "demo", Mode::Create)?, |registry| {
+        demo::build(registry, demo::DEMO)?;
+        Ok(())
+    })?;
+    match (&cli.eval, &cli.command) {
+        (Some(code), _) => batch::eval(
+            evaluator(
+                &path,
+                "-e",
+                global,
+                Limits::BATCH,
+                batch::script_output(global.format),
+            )?,
+            code,
+            global.format,
+        ),
+        (None, None | Some(Command::Console { .. })) => console::run(
+            evaluator(&path, "console", global, Limits::CONSOLE, Output::stdout())?,
+            global,
+            "a temporary demo database",
+        ),
+        (None, Some(_)) => Err(CliError::Usage(
+            "--demo opens the console or runs -e; give --db for other commands".into(),
+        )),
+    }
+}
+
+/// `sessionctl seed`: the synthetic data, and what was made.
+fn seed(registry: &Registry, plan: demo::Plan) -> Result<(), CliError> {
+    let (users, sessions) = demo::build(registry, plan)?;
+    let done = if registry.is_dry_run() {
+        "would seed"
+    } else {
+        "seeded"
+    };
+    stdout::line(format_args!(
+        "{done} {} users with {} sessions",
+        console::thousands(users),
+        console::thousands(sessions)
+    ))
 }
 
 /// `sessionctl init`: an empty database where there is none.
@@ -584,7 +616,9 @@ fn find_user(registry: &Registry, user: &str) -> Result<u64, CliError> {
     }
     match registry.find_by_username(user)? {
         Some(found) => Ok(found.id),
-        None => Err(CliError::Usage(format!("--user: no user with username {user:?}"))),
+        None => Err(CliError::Usage(format!(
+            "--user: no user with username {user:?}"
+        ))),
     }
 }
 

@@ -129,6 +129,7 @@ impl std::fmt::Display for RecordKind {
 impl Error {
     /// This error, as the refusal of the `index`th imported record of `kind` (a database
     /// error stays as it is: it is not the record's fault).
+    #[must_use]
     pub fn in_record(self, kind: RecordKind, index: usize) -> Self {
         if self.is_database_error() {
             self

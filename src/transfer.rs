@@ -233,7 +233,11 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
         let file = File::open(path)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
         let size = file.metadata().map_or(0, |m| m.len());
-        (Box::new(BufReader::new(file)), size, path.display().to_string())
+        (
+            Box::new(BufReader::new(file)),
+            size,
+            path.display().to_string(),
+        )
     };
     let progress = progress(size);
     let mut contents = Contents {
@@ -241,7 +245,8 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
         ..Contents::default()
     };
     let batch = &mut contents.records;
-    let bad = |number: usize, message: String| CliError::Usage(format!("{name}:{number}: {message}"));
+    let bad =
+        |number: usize, message: String| CliError::Usage(format!("{name}:{number}: {message}"));
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| bad(number, format!("cannot read: {e}")))?;
@@ -314,7 +319,11 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
     let (users, sessions, tokens) = registry
         .import(records, &contents.name)
         .map_err(|e| contents.refused(e, "imported"))?;
-    let done = if registry.is_dry_run() { "would import" } else { "imported" };
+    let done = if registry.is_dry_run() {
+        "would import"
+    } else {
+        "imported"
+    };
     crate::stdout::warn(format!(
         "{done} {users} users, {sessions} sessions, {tokens} remember-me tokens"
     ));

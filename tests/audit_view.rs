@@ -63,7 +63,11 @@ fn filters_by_user_action_and_time() {
     let alice = db.eval("User.find_by_username(\"alice\").id");
     let by_name = lines(&db, &["--user", "alice"]);
     assert_eq!(by_name.len(), 3, "{by_name:?}");
-    assert!(by_name.iter().all(|l| l.contains(&format!("users={alice}"))));
+    assert!(
+        by_name
+            .iter()
+            .all(|l| l.contains(&format!("users={alice}")))
+    );
     assert_eq!(lines(&db, &["--user", &alice]), by_name);
     let signins = lines(&db, &["--action", "sign_in"]);
     assert_eq!(signins.len(), 2, "{signins:?}");

@@ -135,7 +135,9 @@ fn dry_run_lists_mutations_and_writes_nothing() {
         .stderr(predicate::str::contains(format!(
             "dry run: would destroy_all: {before} sessions of"
         )))
-        .stderr(predicate::str::contains("; create_user: user z <z@x.org>\n"));
+        .stderr(predicate::str::contains(
+            "; create_user: user z <z@x.org>\n",
+        ));
     assert_eq!(db.eval("ActiveSession.count"), before);
     assert_eq!(
         db.cmd().arg("export").output().unwrap().stdout,

@@ -60,7 +60,11 @@ fn csv_prints_lists_of_records_and_refuses_other_values() {
     assert!(lines[0].contains("username") && lines[0].contains("email"));
     assert!(lines[1].contains("exampleuser"));
     let script = db.scratch().join("sessions.rhai");
-    std::fs::write(&script, "puts(\"to stderr\");\nActiveSession.list(User.all)").unwrap();
+    std::fs::write(
+        &script,
+        "puts(\"to stderr\");\nActiveSession.list(User.all)",
+    )
+    .unwrap();
     let assert = db
         .cmd()
         .arg("run")
@@ -76,7 +80,9 @@ fn csv_prints_lists_of_records_and_refuses_other_values() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::contains("--format csv prints a list of records"));
+        .stderr(predicate::str::contains(
+            "--format csv prints a list of records",
+        ));
 }
 
 #[test]
@@ -162,13 +168,17 @@ fn each_subcommand_lists_and_takes_only_the_options_that_act_on_it() {
         .arg(&file)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--dry-run does nothing for `backup`"));
+        .stderr(predicate::str::contains(
+            "--dry-run does nothing for `backup`",
+        ));
     assert!(!file.exists());
     db.cmd()
         .args(["--format", "json", "check"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--format does nothing for `check`"));
+        .stderr(predicate::str::contains(
+            "--format does nothing for `check`",
+        ));
     db.cmd()
         .args(["--max-operations", "5", "audit"])
         .assert()
@@ -232,7 +242,10 @@ fn a_dry_run_prints_one_summary_line() {
         .assert()
         .success();
     let stderr = stderr_of(&assert);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("dry run")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("dry run"))
+        .collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(
         lines[0].starts_with("dry run: would ")

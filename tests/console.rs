@@ -339,10 +339,16 @@ fn tables_fit_an_80_column_terminal_and_number_their_rows() {
     let table: Vec<&str> = out.lines().filter(|l| l.starts_with('│')).collect();
     assert!(!table.is_empty(), "{out}");
     for line in &table {
-        assert!(line.chars().count() <= 80, "wider than 80 columns: {line}\n{out}");
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line}\n{out}"
+        );
     }
     for ip in &ips[..20] {
-        assert!(out.contains(ip.as_str()), "{ip} broken or missing in\n{out}");
+        assert!(
+            out.contains(ip.as_str()),
+            "{ip} broken or missing in\n{out}"
+        );
     }
     // Row 3 of the table is `l[3]`.
     let row3 = table.iter().find(|l| l.starts_with("│ 3 ")).expect("row 3");

@@ -142,7 +142,9 @@ fn import_reads_standard_input() {
     target
         .cmd()
         .args(["import", "-"])
-        .write_stdin("{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":2}\nnot json\n")
+        .write_stdin(
+            "{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":2}\nnot json\n",
+        )
         .assert()
         .code(2)
         .stderr(predicate::str::starts_with("sessionctl: stdin:2: not JSON"));

@@ -26,7 +26,10 @@ fn list_sessions_prints_one_line_per_session() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count() as u64, total);
-    assert!(text.lines().all(|line| line.starts_with("user #")), "{text}");
+    assert!(
+        text.lines().all(|line| line.starts_with("user #")),
+        "{text}"
+    );
 }
 
 #[test]

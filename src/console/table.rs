@@ -12,9 +12,7 @@ use std::collections::HashMap;
 use crate::model::{ActiveSession, User};
 use crate::registry::Registry;
 use chrono::{DateTime, Utc};
-use comfy_table::{
-    Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width, presets,
-};
+use comfy_table::{Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 /// How many rows a table shows.
 pub const ROWS: usize = 20;
@@ -31,17 +29,20 @@ pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> 
         "Last sign-in",
     ];
     let (rows, rest) = take_rows(users);
-    let rows: Vec<Vec<String>> = rows.into_iter().map(|u| {
-        vec![
-            u.id.to_string(),
-            u.username,
-            u.name,
-            u.email,
-            u.state.as_str().to_owned(),
-            if u.admin { "yes" } else { "" }.to_owned(),
-            u.last_sign_in_at.map_or_else(|| "never".to_owned(), time),
-        ]
-    }).collect();
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|u| {
+            vec![
+                u.id.to_string(),
+                u.username,
+                u.name,
+                u.email,
+                u.state.as_str().to_owned(),
+                if u.admin { "yes" } else { "" }.to_owned(),
+                u.last_sign_in_at.map_or_else(|| "never".to_owned(), time),
+            ]
+        })
+        .collect();
     let droppable = ["Admin", "State", "Name", "Last sign-in"];
     finish(&header, rows, &droppable, rest, "users", color, None)
 }
@@ -106,9 +107,9 @@ pub fn sessions(
         && rows.iter().all(|row| row[0] == first)
     {
         header.remove(0);
-        rows.iter_mut().for_each(|row| {
+        for row in &mut rows {
             row.remove(0);
-        });
+        }
         what = format!("sessions of {first}");
     }
     let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
@@ -199,9 +200,9 @@ fn finish(
             }
             if let Some(column) = header.iter().position(|h| h == name) {
                 header.remove(column);
-                rows.iter_mut().for_each(|row| {
+                for row in &mut rows {
                     row.remove(column);
-                });
+                }
             }
         }
     }
@@ -264,7 +265,15 @@ mod tests {
     }
 
     fn sessions_header() -> Vec<&'static str> {
-        vec!["IP", "Browser", "OS", "Device", "Signed in", "Last active", "Flags"]
+        vec![
+            "IP",
+            "Browser",
+            "OS",
+            "Device",
+            "Signed in",
+            "Last active",
+            "Flags",
+        ]
     }
 
     fn session_row() -> Vec<String> {
@@ -308,7 +317,10 @@ mod tests {
             false,
             Some(200),
         );
-        assert!(wide.contains("Flags") && wide.contains("impersonated"), "{wide}");
+        assert!(
+            wide.contains("Flags") && wide.contains("impersonated"),
+            "{wide}"
+        );
     }
 
     #[test]
@@ -326,7 +338,10 @@ mod tests {
             .lines()
             .filter(|l| l.contains(".1.1.1") || l.contains(".2.2.2"))
             .collect();
-        assert!(numbered[0].starts_with("│ 0 ") && numbered[1].starts_with("│ 1 "), "{text}");
+        assert!(
+            numbered[0].starts_with("│ 0 ") && numbered[1].starts_with("│ 1 "),
+            "{text}"
+        );
         assert!(
             text.ends_with("… 1,280 more (1,282 sessions in all): puts(_) prints every one"),
             "{text}"

@@ -24,7 +24,10 @@ impl AuditFilter {
     pub fn matches(&self, entry: &AuditEntry) -> bool {
         self.user_id.is_none_or(|id| entry.user_ids.contains(&id))
             && self.since.is_none_or(|since| entry.at >= since)
-            && self.action.as_ref().is_none_or(|action| &entry.action == action)
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|action| &entry.action == action)
     }
 
     fn is_empty(&self) -> bool {

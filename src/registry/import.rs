@@ -1,8 +1,8 @@
 //! Import: complete records checked whole, then written all or nothing.
 
+use crate::error::RecordKind;
 use crate::model::User;
 use crate::store::Changes;
-use crate::error::RecordKind;
 use crate::{Error, Result, secret};
 
 use super::users::{validate_email, validate_username};

@@ -108,18 +108,18 @@ impl Registry {
         let planned = self.take_planned();
         let mut actions: Vec<Action> = Vec::new();
         for entry in &planned {
-            let index = match actions.iter().position(|a| a.entry.action == entry.action) {
-                Some(index) => index,
-                None => {
+            let index = actions
+                .iter()
+                .position(|a| a.entry.action == entry.action)
+                .unwrap_or_else(|| {
                     actions.push(Action {
                         entry,
                         times: 0,
                         sessions: 0,
-                        users: Default::default(),
+                        users: std::collections::BTreeSet::new(),
                     });
                     actions.len() - 1
-                }
-            };
+                });
             let action = &mut actions[index];
             action.times += 1;
             action.sessions += entry.sessions;
