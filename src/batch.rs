@@ -1,5 +1,7 @@
 //! Batch mode: `sessionctl run FILE [ARGS...]` and `sessionctl -e CODE`, through the same
-//! [`Evaluator`] as the console.
+//! [`Evaluator`] as the console. The final value is printed as plain text, one JSON document
+//! or CSV; with JSON and CSV, what the script prints (`puts`, `print`) goes to standard error,
+//! so that standard output holds the value alone. Ctrl-C stops the script (exit 130).
 
 use std::io::Read;
 use std::path::Path;
@@ -12,9 +14,19 @@ use crate::options::Format;
 use crate::script::{self, Evaluator, Output, ScriptError};
 use crate::stdout;
 
-/// `-e CODE`: evaluates and prints the value as plain text (nothing for `()`) or JSON. The
-/// process is expected to exit next (see [`leave_to_exit`]).
+/// Where a batch job's `puts` and `print` write: standard output for text, standard error
+/// when standard output is kept for one JSON document or CSV.
+pub(crate) fn script_output(format: Format) -> Output {
+    match format {
+        Format::Text => Output::stdout(),
+        Format::Json | Format::Csv => Output::stderr(),
+    }
+}
+
+/// `-e CODE`: evaluates and prints the value as plain text (nothing for `()`), JSON or CSV.
+/// The process is expected to exit next (see [`leave_to_exit`]).
 pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
+    stop_on_ctrl_c(&evaluator);
     let result = evaluator.eval("-e", code);
     // An expression's `()` (a user not found) is shown, as IRB shows `nil`.
     if format == Format::Text
@@ -23,12 +35,26 @@ pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Resu
     {
         evaluator.output().line("()");
     }
-    let done = finish(&evaluator, result, format, true);
+    let done = finish(&evaluator, result, format);
     leave_to_exit(evaluator, done)
 }
 
-/// `run FILE [ARGS...]`: runs a script with `ARGV`; with `--format json` prints its final
-/// value as JSON. The process is expected to exit next (see [`leave_to_exit`]).
+/// Ctrl-C stops the running script as it does in the console (the store is left consistent
+/// and closed); the command then exits 130, as the shell reports an interrupted command.
+fn stop_on_ctrl_c(evaluator: &Evaluator) {
+    let flag = evaluator.interrupt_flag();
+    if let Err(error) =
+        ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
+    {
+        stdout::warn(format_args!(
+            "warning: Ctrl-C will end the process without closing the database: {error}"
+        ));
+    }
+}
+
+/// `run FILE [ARGS...]`: runs a script with `ARGV` and prints its final value as `-e` does.
+/// A UTF-8 byte-order mark at the start of the file is skipped. The process is expected to
+/// exit next (see [`leave_to_exit`]).
 pub(crate) fn run_file(
     mut evaluator: Evaluator,
     file: &Path,
@@ -46,12 +72,14 @@ pub(crate) fn run_file(
             .map_err(|e| CliError::Usage(format!("cannot read script {}: {e}", file.display())))?;
         (file.display().to_string(), code)
     };
+    let code = code.strip_prefix('\u{feff}').unwrap_or(&code);
     evaluator.set_variable(
         "ARGV",
         args.into_iter().map(Dynamic::from).collect::<Array>(),
     );
-    let result = evaluator.eval(&name, &code);
-    let done = finish(&evaluator, result, format, false);
+    stop_on_ctrl_c(&evaluator);
+    let result = evaluator.eval(&name, code);
+    let done = finish(&evaluator, result, format);
     leave_to_exit(evaluator, done)
 }
 
@@ -79,10 +107,9 @@ fn finish(
     evaluator: &Evaluator,
     result: Result<Dynamic, ScriptError>,
     format: Format,
-    print_text: bool,
 ) -> Result<(), CliError> {
     let out = evaluator.output();
-    let printed = print(&out, result, format, print_text);
+    let printed = print(&out, result, format);
     stdout::check(&out)?;
     printed
 }
@@ -91,24 +118,30 @@ fn print(
     out: &Output,
     result: Result<Dynamic, ScriptError>,
     format: Format,
-    print_text: bool,
 ) -> Result<(), CliError> {
     if out.is_closed() {
         return Ok(());
     }
     let value = result.map_err(CliError::Script)?;
+    let json = || {
+        script::to_json(&value)
+            .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write the value: {e}")))
+    };
     match format {
         Format::Json => {
-            let json = script::to_json(&value)
-                .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write JSON: {e}")))?;
-            out.line(&serde_json::to_string_pretty(&json).expect("JSON values serialize"));
+            stdout::line(serde_json::to_string_pretty(&json()?).expect("JSON values serialize"))
         }
-        Format::Text if print_text => {
-            script::write_plain(&value, out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))?;
+        Format::Csv => match json()? {
+            serde_json::Value::Array(rows) => stdout::csv(&rows),
+            _ => Err(CliError::Usage(format!(
+                "--format csv prints a list of records (users, sessions, maps), and the value is {}: use --format json or text",
+                script::type_name(&value)
+            ))),
+        },
+        Format::Text => {
+            script::write_plain(&value, out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))
         }
-        Format::Text => {}
     }
-    Ok(())
 }
 
 /// Prints a script error to standard error: `FILE:LINE:COL: message`, the line, a caret.

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::clock::SystemClock;
 use crate::exit::CliError;
-use crate::options::Global;
-use crate::registry::{Actor, Registry};
+use crate::options::{DryRun, Format, FormatArg, Global, ScriptLimits};
+use crate::registry::{Actor, AuditFilter, Registry};
 use crate::script::{Evaluator, Limits, Output};
 use crate::store::{Location, Mode};
 use crate::{batch, console, demo, stdout, store, transfer};
@@ -50,14 +52,26 @@ Examples:
 pub enum Command {
     /// Open the interactive console (the default on a terminal).
     #[command(after_help = "Example:\n  sessionctl console --db ./sessions.db")]
-    Console,
+    Console {
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
 
-    /// Run a saved .rhai script; ARGV holds the arguments (after `--` if they start with -).
-    /// FILE may be - for standard input.
+    /// Run a saved .rhai script and print its final value as -e does; ARGV holds the
+    /// arguments (after `--` if they start with -). FILE may be - for standard input.
     #[command(
         after_help = "Example:\n  sessionctl run scripts/revoke_user.rhai exampleuser --dry-run"
     )]
-    Run { file: PathBuf, args: Vec<String> },
+    Run {
+        file: PathBuf,
+        args: Vec<String>,
+        #[command(flatten)]
+        dry_run: DryRun,
+        #[command(flatten)]
+        format: FormatArg,
+        #[command(flatten)]
+        limits: ScriptLimits,
+    },
 
     /// Create an empty database at --db (the data commands below create one too).
     #[command(after_help = "Example:\n  sessionctl --db ./sessions.db init")]
@@ -74,7 +88,11 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  sessionctl --db ./restored.db restore /backups/sessions.jsonl"
     )]
-    Restore { file: PathBuf },
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
 
     /// Write what is still readable of a damaged database to FILE, as a backup to restore
     /// into a new database. The damaged database is only read (from a copy).
@@ -95,15 +113,23 @@ pub enum Command {
         /// The random seed: the same seed gives the same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
 
     /// Write every user and session as JSON Lines (to FILE or standard output).
     #[command(after_help = "Example:\n  sessionctl export backup.jsonl")]
     Export { file: Option<PathBuf> },
 
-    /// Read users and sessions from JSON Lines; all or nothing.
+    /// Read users and sessions from JSON Lines (FILE, or - for standard input); all or
+    /// nothing. With --dry-run, every line is read and checked and nothing is written (on a
+    /// path without a database too: nothing is created).
     #[command(after_help = "Example:\n  sessionctl import backup.jsonl --db ./restored.db")]
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
 
     /// Read or change a setting: `session_limit`, `session_expire_delay` (minutes).
     #[command(
@@ -114,11 +140,26 @@ pub enum Command {
         action: ConfigAction,
     },
 
-    /// Print the audit log, newest first.
-    #[command(after_help = "Example:\n  sessionctl audit --limit 20")]
+    /// Print the audit log, newest first (with --format json, one JSON object a line).
+    #[command(
+        after_help = "Examples:\n  sessionctl audit --limit 20\n  sessionctl audit --user exampleuser --since 7d --action destroy_session\n  sessionctl audit --since 2026-11-01 --format csv > audit.csv"
+    )]
     Audit {
+        /// The most entries to print (the newest).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only entries naming this user: a username or an id.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only entries since WHEN: a date (2026-11-01, midnight UTC), a time
+        /// (2026-11-01T09:30:00Z) or a duration ago (30m, 12h, 7d, 2w).
+        #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Only entries of this action, as printed (e.g. `destroy_session`, `import`).
+        #[arg(long)]
+        action: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
     },
 
     /// Verify that every index agrees with the records (exit 1 listing disagreements).
@@ -137,14 +178,20 @@ pub enum ConfigAction {
     /// Print one setting, or all.
     Get { key: Option<String> },
     /// Change a setting.
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
 }
 
 /// Parses the command line and runs it.
 pub fn run() -> Result<(), CliError> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let color_err = cli.global.color.enabled(std::io::stderr().is_terminal());
-    match dispatch(cli) {
+    match settle(&mut cli, &matches).and_then(|()| dispatch(cli)) {
         // The reader went away (`| head`): a quiet success, as ripgrep does.
         Err(CliError::Closed) => Ok(()),
         Err(error @ CliError::Script(_)) => {
@@ -158,6 +205,99 @@ pub fn run() -> Result<(), CliError> {
     }
 }
 
+/// Checks the options against the command, and copies the subcommand's `--dry-run`,
+/// `--format` and `--max-operations` into the global options. Given before a subcommand,
+/// those act on the console and `-e` only: before another subcommand they are a usage error,
+/// as is `-e` with a subcommand.
+fn settle(cli: &mut Cli, matches: &ArgMatches) -> Result<(), CliError> {
+    let Some(name) = matches.subcommand_name() else {
+        return Ok(());
+    };
+    if cli.eval.is_some() {
+        return Err(CliError::Usage(format!(
+            "-e CODE runs alone: it cannot be combined with the `{name}` subcommand (run them one after the other)"
+        )));
+    }
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let not_here = |option: &str| {
+        CliError::Usage(format!(
+            "{option} does nothing for `{name}`: see sessionctl {name} --help"
+        ))
+    };
+    let (dry_run, format, limits) = match &mut cli.command {
+        Some(Command::Run {
+            dry_run,
+            format,
+            limits,
+            ..
+        }) => (
+            Some(dry_run.dry_run),
+            Some(format.format),
+            Some((limits.max_operations, limits.timeout)),
+        ),
+        Some(
+            Command::Console { dry_run }
+            | Command::Seed { dry_run, .. }
+            | Command::Import { dry_run, .. }
+            | Command::Restore { dry_run, .. }
+            | Command::Config {
+                action: ConfigAction::Set { dry_run, .. },
+            },
+        ) => (Some(dry_run.dry_run), None, None),
+        Some(Command::Audit { format, .. }) => (None, Some(format.format), None),
+        _ => (None, None, None),
+    };
+    let global = &mut cli.global;
+    match dry_run {
+        Some(dry_run) => global.dry_run |= dry_run,
+        None if global.dry_run => return Err(not_here("--dry-run")),
+        None => {}
+    }
+    match format {
+        Some(format) => global.format = format.unwrap_or(global.format),
+        None if given("format") => return Err(not_here("--format")),
+        None => {}
+    }
+    match limits {
+        Some((max, timeout)) => {
+            global.max_operations = max.unwrap_or(global.max_operations);
+            global.timeout = timeout.or(global.timeout);
+        }
+        None if given("max_operations") => return Err(not_here("--max-operations")),
+        None if given("timeout") => return Err(not_here("--timeout")),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Parses `--since`: an RFC 3339 time, a date (midnight UTC), or a duration ago (`30m`,
+/// `12h`, `7d`, `2w`).
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    let bad = || {
+        format!(
+            "{text:?} is not a date (2026-11-01), a time (2026-11-01T09:30:00Z) or a duration ago (30m, 12h, 7d, 2w)"
+        )
+    };
+    let digits = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let number: i64 = text[..digits].parse().map_err(|_| bad())?;
+    let ago = match &text[digits..] {
+        "s" => chrono::Duration::try_seconds(number),
+        "m" => chrono::Duration::try_minutes(number),
+        "h" => chrono::Duration::try_hours(number),
+        "d" => chrono::Duration::try_days(number),
+        "w" => chrono::Duration::try_weeks(number),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    Utc::now().checked_sub_signed(ago).ok_or_else(bad)
+}
+
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     let global = &cli.global;
     if let Some(Command::Completions { shell }) = cli.command {
@@ -167,38 +307,18 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         return stdout::with(|out| out.write_all(&script));
     }
     if cli.demo {
-        let dir = tempfile::Builder::new()
-            .prefix("sessionctl-demo-")
-            .tempdir()
-            .map_err(anyhow::Error::from)?;
-        let location = Location::Sled(dir.path().join("db"));
-        close(
-            open_registry(&location, "demo", Mode::Create)?,
-            |registry| {
-                demo::build(registry, demo::DEMO)?;
-                Ok(())
-            },
-        )?;
-        return match (&cli.eval, &cli.command) {
-            (Some(code), _) => batch::eval(
-                evaluator(&location, "-e", global, Limits::BATCH)?,
-                code,
-                global.format,
-            ),
-            (None, None | Some(Command::Console)) => console::run(
-                evaluator(&location, "console", global, Limits::CONSOLE)?,
-                global,
-                "a temporary demo database",
-            ),
-            (None, Some(_)) => Err(CliError::Usage(
-                "--demo opens the console or runs -e; give --db for other commands".into(),
-            )),
-        };
+        return demo_database(&cli);
     }
     let location = crate::paths::location(global)?;
     if let Some(code) = &cli.eval {
         return batch::eval(
-            evaluator(&location, "-e", global, limits(global))?,
+            evaluator(
+                &location,
+                "-e",
+                global,
+                limits(global),
+                batch::script_output(global.format),
+            )?,
             code,
             global.format,
         );
@@ -213,28 +333,27 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
         )),
-        None | Some(Command::Console) => console::run(evaluator(&location, "console", global, Limits::CONSOLE)?, global, &location.describe()),
-        Some(Command::Run { file, args }) => {
+        None | Some(Command::Console { .. }) => console::run(evaluator(&location, "console", global, Limits::CONSOLE, Output::stdout())?, global, &location.describe()),
+        Some(Command::Run { file, args, .. }) => {
             let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
-            batch::run_file(evaluator(&location, &origin, global, limits(global))?, &file, args, global.format)
+            batch::run_file(evaluator(&location, &origin, global, limits(global), batch::script_output(global.format))?, &file, args, global.format)
         }
         Some(Command::Init) => init(sled_only(&location, "init", "a Redis server needs no creating")?, global.dry_run),
-        Some(Command::Seed { users, sessions_per_user, seed }) => creating(&location, "seed", global.dry_run, |registry| {
-            let (users, sessions) = demo::build(registry, demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() })?;
-            stdout::warn(format!("seeded {users} users with {sessions} sessions"));
-            Ok(())
-        }),
+        Some(Command::Seed { users, sessions_per_user, seed, .. }) => {
+            let plan = demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() };
+            creating(&location, "seed", global.dry_run, |registry| self::seed(registry, plan))
+        }
         Some(Command::Export { file }) => close(open_registry(&location, "export", read)?, |r| transfer::export(r, file.as_deref())),
         Some(Command::Backup { file }) => close(open_registry(&location, "backup", read)?, |r| transfer::backup(r, &file)),
         Some(Command::Salvage { file }) => {
             sled_only(&location, "salvage", "it reads what is left of a damaged sled database")?;
             close(open_registry(&location, "salvage", Mode::Salvage)?, |r| transfer::backup(r, &file))
         }
-        Some(Command::Import { file }) => {
+        Some(Command::Import { file, .. }) => {
             let origin = format!("import {}", file.display());
             creating(&location, &origin, global.dry_run, |registry| transfer::import(registry, &file))
         }
-        Some(Command::Restore { file }) => {
+        Some(Command::Restore { file, .. }) => {
             let directory = sled_only(&location, "restore", "it writes a new database; load users and sessions into Redis with `import`")?;
             if store::holds_database(directory) {
                 return Err(CliError::Usage(format!(
@@ -247,13 +366,16 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Config { action }) => {
             // A bad key or value is refused before a database is opened.
-            if let ConfigAction::Set { key, value } = &action {
+            if let ConfigAction::Set { key, value, .. } = &action {
                 crate::model::Settings::default().set(key, value)?;
             }
             let mode = if matches!(action, ConfigAction::Set { .. }) { write } else { read };
             close(open_registry(&location, "config", mode)?.dry_run(global.dry_run), |r| config(r, action, global.yes))
         }
-        Some(Command::Audit { limit }) => close(open_registry(&location, "audit", read)?, |r| audit(r, limit)),
+        Some(Command::Audit { limit, user, since, action, .. }) => close(open_registry(&location, "audit", read)?, |r| {
+            let user_id = user.map(|user| find_user(r, &user)).transpose()?;
+            audit(r, &AuditFilter { user_id, since, action }, limit, global.format)
+        }),
         Some(Command::Check) => match open_registry(&location, "check", read) {
             // Damage is what `check` looks for: reported as its finding, exit 1.
             Err(CliError::Core(error @ crate::Error::Damaged { .. })) => stdout::line(&error).and(Err(CliError::Reported(1))),
@@ -261,6 +383,65 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         },
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
+}
+
+/// `--demo`: a fresh temporary database of demo data, for the console or `-e`.
+fn demo_database(cli: &Cli) -> Result<(), CliError> {
+    let global = &cli.global;
+    let dir = tempfile::Builder::new()
+        .prefix("sessionctl-demo-")
+        .tempdir()
+        .map_err(anyhow::Error::from)?;
+    let location = Location::Sled(dir.path().join("db"));
+    close(
+        open_registry(&location, "demo", Mode::Create)?,
+        |registry| {
+            demo::build(registry, demo::DEMO)?;
+            Ok(())
+        },
+    )?;
+    match (&cli.eval, &cli.command) {
+        (Some(code), _) => batch::eval(
+            evaluator(
+                &location,
+                "-e",
+                global,
+                Limits::BATCH,
+                batch::script_output(global.format),
+            )?,
+            code,
+            global.format,
+        ),
+        (None, None | Some(Command::Console { .. })) => console::run(
+            evaluator(
+                &location,
+                "console",
+                global,
+                Limits::CONSOLE,
+                Output::stdout(),
+            )?,
+            global,
+            "a temporary demo database",
+        ),
+        (None, Some(_)) => Err(CliError::Usage(
+            "--demo opens the console or runs -e; give --db for other commands".into(),
+        )),
+    }
+}
+
+/// `sessionctl seed`: the synthetic data, and what was made.
+fn seed(registry: &Registry, plan: demo::Plan) -> Result<(), CliError> {
+    let (users, sessions) = demo::build(registry, plan)?;
+    let done = if registry.is_dry_run() {
+        "would seed"
+    } else {
+        "seeded"
+    };
+    stdout::line(format_args!(
+        "{done} {} users with {} sessions",
+        console::thousands(users),
+        console::thousands(sessions)
+    ))
 }
 
 /// `sessionctl init`: an empty database where there is none.
@@ -304,6 +485,24 @@ fn creating(
     work: impl FnOnce(&Registry) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let path = match location {
+        Location::Sled(path) if dry_run && !store::holds_database(path) => {
+            // Nothing to read: the work is checked against an empty temporary database, as it
+            // would run on a new one, and nothing is created at `path`.
+            let scratch = tempfile::Builder::new()
+                .prefix("sessionctl-dry-run-")
+                .tempdir()
+                .map_err(anyhow::Error::from)?;
+            let registry = open_registry(
+                &Location::Sled(scratch.path().join("db")),
+                origin,
+                Mode::Create,
+            )?;
+            return close(registry.dry_run(true), |registry| {
+                let done = work(registry);
+                report_dry_run(registry);
+                done
+            });
+        }
         Location::Sled(path) if !dry_run && !store::holds_database(path) => path,
         _ => {
             let mode = if dry_run { Mode::Read } else { Mode::Write };
@@ -388,11 +587,13 @@ impl store::Progress for Bar {
     }
 }
 
+/// An evaluator on `location` whose `puts` and `print` write to `out`.
 fn evaluator(
     location: &Location,
     origin: &str,
     global: &Global,
     limits: Limits,
+    out: Output,
 ) -> Result<Evaluator, CliError> {
     let mode = if global.dry_run {
         Mode::Read
@@ -403,17 +604,15 @@ fn evaluator(
     Ok(Evaluator::new(
         Rc::new(registry),
         limits,
-        Output::stdout(),
+        out,
         Output::stderr(),
     ))
 }
 
+/// Prints what dry run skipped, in one line.
 fn report_dry_run(registry: &Registry) {
-    for entry in registry.take_planned() {
-        stdout::warn(format_args!(
-            "dry run: would {}: {}",
-            entry.action, entry.detail
-        ));
+    if let Some(summary) = registry.take_planned_summary() {
+        stdout::warn(summary);
     }
 }
 
@@ -428,7 +627,7 @@ fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), Cl
             }
             stdout::with(|out| lines.iter().try_for_each(|line| writeln!(out, "{line}")))
         }
-        ConfigAction::Set { key, value } => {
+        ConfigAction::Set { key, value, .. } => {
             let before = registry.settings()?;
             let mut after = before;
             after.set(&key, &value)?;
@@ -478,8 +677,43 @@ fn confirm(what: &str) -> Result<bool, CliError> {
         .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")))
 }
 
-fn audit(registry: &Registry, limit: usize) -> Result<(), CliError> {
-    let entries = registry.recent_audit(limit)?;
+/// A user named on the command line by username or id.
+fn find_user(registry: &Registry, user: &str) -> Result<u64, CliError> {
+    if let Ok(id) = user.parse::<u64>() {
+        return Ok(id);
+    }
+    match registry.find_by_username(user)? {
+        Some(found) => Ok(found.id),
+        None => Err(CliError::Usage(format!(
+            "--user: no user with username {user:?}"
+        ))),
+    }
+}
+
+/// `sessionctl audit`: lines of text, JSON Lines or CSV.
+fn audit(
+    registry: &Registry,
+    filter: &AuditFilter,
+    limit: usize,
+    format: Format,
+) -> Result<(), CliError> {
+    let entries = registry.audit_entries(filter, limit)?;
+    let json = |entry| serde_json::to_value(entry).map_err(|e| CliError::Other(e.into()));
+    match format {
+        Format::Text => {}
+        Format::Json => {
+            return stdout::with(|out| {
+                entries.iter().try_for_each(|entry| {
+                    serde_json::to_writer(&mut *out, entry)?;
+                    writeln!(out)
+                })
+            });
+        }
+        Format::Csv => {
+            let rows = entries.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+            return stdout::csv(&rows);
+        }
+    }
     stdout::with(|out| {
         for entry in entries {
             let users = if entry.user_ids.is_empty() {

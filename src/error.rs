@@ -94,12 +94,54 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// An imported record refused: which one (its place in the import) and why.
+    #[error("{kind} {}: {source}", index + 1)]
+    InRecord {
+        kind: RecordKind,
+        /// The record's index among those of its kind, from 0.
+        index: usize,
+        source: Box<Error>,
+    },
+
     /// A guarded write met a concurrent change; the store tries again.
     #[error("the write met a concurrent change")]
     WriteConflict,
 }
 
+/// The kinds of imported records, for [`Error::InRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    User,
+    Session,
+    RememberToken,
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordKind::User => "user",
+            RecordKind::Session => "session",
+            RecordKind::RememberToken => "remember-me token",
+        })
+    }
+}
+
 impl Error {
+    /// This error, as the refusal of the `index`th imported record of `kind` (a database
+    /// error stays as it is: it is not the record's fault).
+    #[must_use]
+    pub fn in_record(self, kind: RecordKind, index: usize) -> Self {
+        if self.is_database_error() {
+            self
+        } else {
+            Error::InRecord {
+                kind,
+                index,
+                source: Box::new(self),
+            }
+        }
+    }
+
     /// True for errors about the database itself (opening, format, storage, a record that does
     /// not decode), which the binary maps to exit code 2, under a script too.
     pub fn is_database_error(&self) -> bool {

@@ -28,11 +28,13 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 1 for script and runtime errors, 2 for usage, database and output errors; 0 for a
-    /// closed standard output. A script error is a database error only when its kind says so
+    /// 1 for script and runtime errors, 2 for usage, database and output errors, 130 for a
+    /// script stopped by Ctrl-C; 0 for a closed standard output. A script error is a database error only when its kind says so
     /// ([`ErrorKind::Database`], from the type of what failed), whatever its message reads.
     pub fn exit_code(&self) -> u8 {
         let usage_or_database = match self {
+            // Ctrl-C: the shell's code for a command ended by SIGINT.
+            CliError::Script(error) if error.kind == ErrorKind::Interrupted => return 130,
             CliError::Script(error) => error.kind == ErrorKind::Database,
             CliError::Core(error) => {
                 error.is_database_error()

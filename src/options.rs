@@ -1,12 +1,16 @@
-//! The global options every command takes (`--db`, `--redis`, `--dry-run`, `--yes`,
-//! `--format`, `--color`, `--max-operations`, `--timeout`), shared by the command line, batch
-//! mode and the console.
+//! The options of the command line, shared by it, batch mode and the console: those every
+//! command takes (`--db`, `--redis`, `--redis-prefix`, `--yes`, `--color`), and `--dry-run`,
+//! `--format`, `--max-operations` and `--timeout`, which only the commands they act on take
+//! (see [`Global`]).
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-/// Options every command takes.
+/// The options of a command. `--db`, `--yes` and `--color` are global; `--dry-run`,
+/// `--format` and `--max-operations` are taken before a subcommand for the console and `-e`,
+/// and by the subcommands they act on ([`DryRun`], [`FormatArg`], [`ScriptLimits`]), whose
+/// values the command line copies here.
 #[derive(Debug, Args)]
 pub struct Global {
     /// The database directory [default: the user data directory].
@@ -34,8 +38,8 @@ pub struct Global {
     )]
     pub redis_prefix: String,
 
-    /// Write nothing: every mutation is listed as what it would have done.
-    #[arg(long, global = true)]
+    /// Write nothing: what the mutations would have done is summed up on standard error.
+    #[arg(long)]
     pub dry_run: bool,
 
     /// Answer yes to confirmation questions (needed for mass revocation when standard input
@@ -43,20 +47,20 @@ pub struct Global {
     #[arg(long, global = true)]
     pub yes: bool,
 
-    /// How results are printed by -e and `run`.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    /// How -e prints its value (json and csv keep `puts`/`print` output on standard error).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
-    /// The most operations one batch script may run (0 for no limit).
-    #[arg(long, global = true, value_name = "N", default_value_t = 2_000_000_000)]
+    /// The most operations -e may run (0 for no limit).
+    #[arg(long, value_name = "N", default_value_t = MAX_OPERATIONS)]
     pub max_operations: u64,
 
-    /// The longest a batch script (-e, run) may run: e.g. 500ms, 30s, 5m, 2h [default: none].
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    /// The longest -e may run: e.g. 500ms, 30s, 5m, 2h [default: none].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -81,10 +85,43 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
+/// The default of `--max-operations`.
+pub const MAX_OPERATIONS: u64 = 2_000_000_000;
+
+/// `--dry-run`, for the subcommands that write.
+#[derive(Debug, Args)]
+pub struct DryRun {
+    /// Write nothing: what the mutations would have done is summed up on standard error.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `--format`, for the subcommands that print values or records.
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// How to print: text, json (one JSON document; JSON Lines for `audit`) or csv (a list of
+    /// records, one a row). With json and csv, `puts`/`print` output goes to standard error.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+/// `--max-operations` and `--timeout`, for `run`.
+#[derive(Debug, Args)]
+pub struct ScriptLimits {
+    /// The most operations the script may run (0 for no limit) [default: 2000000000].
+    #[arg(long, value_name = "N")]
+    pub max_operations: Option<u64>,
+
+    /// The longest the script may run: e.g. 500ms, 30s, 5m, 2h [default: none].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -39,3 +39,46 @@ pub fn check(out: &Output) -> Result<(), CliError> {
 pub fn warn(text: impl Display) {
     let _ = writeln!(io::stderr(), "{text}");
 }
+
+/// Writes records as CSV: a header of their fields in the order first met, then one row per
+/// record. A field a record lacks is an empty cell; text is written as is, numbers and
+/// booleans as in JSON, `null` as nothing, a nested list or map as its JSON text. A row that
+/// is not a map is one cell under `value`. No records: nothing at all.
+pub fn csv(rows: &[serde_json::Value]) -> Result<(), CliError> {
+    use serde_json::Value;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut header: Vec<&str> = Vec::new();
+    for row in rows {
+        match row {
+            Value::Object(map) => {
+                for key in map.keys() {
+                    if !header.contains(&key.as_str()) {
+                        header.push(key);
+                    }
+                }
+            }
+            _ if !header.contains(&"value") => header.push("value"),
+            _ => {}
+        }
+    }
+    let cell = |value: Option<&Value>| match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    };
+    with(|out| {
+        let mut writer = ::csv::Writer::from_writer(out);
+        writer.write_record(&header).map_err(io::Error::from)?;
+        for row in rows {
+            let cells = header.iter().map(|key| match row {
+                Value::Object(map) => cell(map.get(*key)),
+                other if *key == "value" => cell(Some(other)),
+                _ => String::new(),
+            });
+            writer.write_record(cells).map_err(io::Error::from)?;
+        }
+        writer.flush()
+    })
+}

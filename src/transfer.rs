@@ -195,20 +195,59 @@ pub struct Contents {
     pub settings: Option<Settings>,
     /// The audit log, oldest first.
     pub audit: Vec<AuditEntry>,
+    /// Where the records were read: `name`, and the line of each user, session and token.
+    pub name: String,
+    pub lines: [Vec<usize>; 3],
+}
+
+impl Contents {
+    /// A refusal of the import, naming the line of the record at fault:
+    /// `FILE:LINE: nothing imported: why`.
+    fn refused(&self, error: crate::Error, what: &str) -> CliError {
+        use crate::error::RecordKind;
+        if let crate::Error::InRecord {
+            kind,
+            index,
+            source,
+        } = &error
+        {
+            let lines = &self.lines[match kind {
+                RecordKind::User => 0,
+                RecordKind::Session => 1,
+                RecordKind::RememberToken => 2,
+            }];
+            if let Some(line) = lines.get(*index) {
+                return CliError::Usage(format!("{}:{line}: nothing {what}: {source}", self.name));
+            }
+        }
+        CliError::Usage(format!("{}: nothing {what}: {error}", self.name))
+    }
 }
 
 /// Reads a whole export or backup, checking every line; a bad line is an error naming it.
+/// `-` is standard input, named `stdin` in messages.
 pub fn read_file(path: &Path) -> Result<Contents, CliError> {
-    let file = File::open(path)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let size = file.metadata().map_or(0, |m| m.len());
-    let progress = progress(size);
-    let mut contents = Contents::default();
-    let batch = &mut contents.records;
-    let bad = |number: usize, message: String| {
-        CliError::Usage(format!("{}:{number}: {message}", path.display()))
+    let (reader, size, name): (Box<dyn BufRead>, u64, String) = if path == Path::new("-") {
+        (Box::new(std::io::stdin().lock()), 0, "stdin".to_owned())
+    } else {
+        let file = File::open(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        (
+            Box::new(BufReader::new(file)),
+            size,
+            path.display().to_string(),
+        )
     };
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    let progress = progress(size);
+    let mut contents = Contents {
+        name: name.clone(),
+        ..Contents::default()
+    };
+    let batch = &mut contents.records;
+    let bad =
+        |number: usize, message: String| CliError::Usage(format!("{name}:{number}: {message}"));
+    for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| bad(number, format!("cannot read: {e}")))?;
         progress.inc(line.len() as u64 + 1);
@@ -229,8 +268,14 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
                     ));
                 }
             }
-            Line::User(user) => batch.users.push(user),
-            Line::Session(session) => batch.sessions.push(session),
+            Line::User(user) => {
+                batch.users.push(user);
+                contents.lines[0].push(number);
+            }
+            Line::Session(session) => {
+                batch.sessions.push(session);
+                contents.lines[1].push(number);
+            }
             Line::RememberToken(Token {
                 user_id,
                 hash: token_hash,
@@ -242,6 +287,7 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
                         "field `token_hash`: expected 64 hex digits".into(),
                     ));
                 }
+                contents.lines[2].push(number);
                 batch.tokens.push((
                     user_id,
                     RememberToken {
@@ -261,7 +307,7 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
 /// Reads a whole export, checks every line, then writes it all; a bad line writes nothing.
 /// The settings and audit log of a backup are not imported (`restore` loads them).
 pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
-    let contents = read_file(path)?;
+    let mut contents = read_file(path)?;
     if contents.settings.is_some() || !contents.audit.is_empty() {
         crate::stdout::warn(format!(
             "note: the settings and the {} audit entries in {} are not imported (restore loads them into a new database)",
@@ -269,11 +315,17 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
             path.display()
         ));
     }
+    let records = std::mem::take(&mut contents.records);
     let (users, sessions, tokens) = registry
-        .import(contents.records, &path.display().to_string())
-        .map_err(|e| CliError::Usage(format!("{}: nothing imported: {e}", path.display())))?;
+        .import(records, &contents.name)
+        .map_err(|e| contents.refused(e, "imported"))?;
+    let done = if registry.is_dry_run() {
+        "would import"
+    } else {
+        "imported"
+    };
     crate::stdout::warn(format!(
-        "imported {users} users, {sessions} sessions, {tokens} remember-me tokens"
+        "{done} {users} users, {sessions} sessions, {tokens} remember-me tokens"
     ));
     Ok(())
 }
@@ -281,14 +333,15 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
 /// Loads a backup into the new, empty database of `registry`: the settings, the audit log,
 /// then every record (all or nothing, as an import).
 pub fn restore(registry: &Registry, path: &Path) -> Result<(), CliError> {
-    let contents = read_file(path)?;
+    let mut contents = read_file(path)?;
     if let Some(settings) = contents.settings {
         registry.restore_settings(settings)?;
     }
     registry.restore_audit(&contents.audit)?;
+    let records = std::mem::take(&mut contents.records);
     let (users, sessions, tokens) = registry
-        .import(contents.records, &format!("restore {}", path.display()))
-        .map_err(|e| CliError::Usage(format!("{}: nothing restored: {e}", path.display())))?;
+        .import(records, &format!("restore {}", contents.name))
+        .map_err(|e| contents.refused(e, "restored"))?;
     crate::stdout::warn(format!(
         "restored {users} users, {sessions} sessions, {tokens} remember-me tokens and {} audit entries",
         contents.audit.len()

@@ -64,7 +64,7 @@ fn run_passes_argv_and_reads_standard_input() {
         .args(["first", "second"])
         .assert()
         .success()
-        .stdout("2\nfirst\n");
+        .stdout("2\nfirst\nfirst\nsecond\n");
     db.cmd()
         .args(["run", "-", "x"])
         .write_stdin("print(`hello ${ARGV[0]}`)")
@@ -77,7 +77,8 @@ fn run_passes_argv_and_reads_standard_input() {
         .args(["--format", "json", "--", "-a"])
         .assert()
         .success()
-        .stdout("1\n-a\n[\n  \"-a\"\n]\n");
+        .stdout("[\n  \"-a\"\n]\n")
+        .stderr("1\n-a\n");
 }
 
 #[test]
@@ -142,7 +143,7 @@ fn dry_run_lists_mutations_and_writes_nothing() {
             "dry run: would destroy_all: {before} sessions of"
         )))
         .stderr(predicate::str::contains(
-            "dry run: would create_user: user z <z@x.org>",
+            "; create_user: user z <z@x.org>\n",
         ));
     assert_eq!(db.eval("ActiveSession.count"), before);
     assert_eq!(

@@ -315,6 +315,62 @@ fn lists_of_users_print_as_a_table() {
 }
 
 #[test]
+fn tables_fit_an_80_column_terminal_and_number_their_rows() {
+    let db = Db::seeded(25, 3);
+    let ips: Vec<String> = db
+        .eval("ActiveSession.list(User.all).map(|s| s.ip_address)")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut console = Console::open(&db, &history_file(&db));
+    for line in [
+        "let l = ActiveSession.list(User.all).to_array()\r",
+        "let one = ActiveSession.list(User.find(2))\r",
+    ] {
+        console.send(line);
+        console.expect(PROMPT);
+    }
+    console
+        .session
+        .get_process_mut()
+        .set_window_size(80, 50)
+        .expect("set the pty size");
+    let out = console.run("l");
+    let table: Vec<&str> = out.lines().filter(|l| l.starts_with('│')).collect();
+    assert!(!table.is_empty(), "{out}");
+    for line in &table {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line}\n{out}"
+        );
+    }
+    for ip in &ips[..20] {
+        assert!(
+            out.contains(ip.as_str()),
+            "{ip} broken or missing in\n{out}"
+        );
+    }
+    // Row 3 of the table is `l[3]`.
+    let row3 = table.iter().find(|l| l.starts_with("│ 3 ")).expect("row 3");
+    assert!(row3.contains(ips[3].as_str()), "{row3}\n{out}");
+    assert!(out.contains("puts(_) prints every one"), "{out}");
+    let out = console.run("l[3].ip_address");
+    assert!(out.contains(&format!("=> \"{}\"", ips[3])), "{out}");
+    // One user's sessions: no User column, the footer names the user.
+    let out = console.run("one");
+    assert!(out.contains("sessions of #2 "), "{out}");
+    assert!(!out.contains("User"), "{out}");
+    // The audit log is a table of records too.
+    let out = console.run("Audit.recent(5)");
+    assert!(
+        out.contains("action") && out.contains("detail") && out.contains("│ 0 "),
+        "{out}"
+    );
+    assert!(out.contains("1 record\r\n"), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
 fn ctrl_c_stops_a_running_statement_and_keeps_the_database_consistent() {
     let db = Db::seeded(3, 2);
     let mut console = Console::open(&db, &history_file(&db));

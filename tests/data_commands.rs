@@ -28,7 +28,8 @@ fn seed_is_deterministic_for_a_seed() {
             ])
             .assert()
             .success()
-            .stderr(predicate::str::is_match("^seeded 50 users with [0-9]+ sessions\n$").unwrap());
+            .stdout(predicate::str::is_match("^seeded 50 users with [0-9,]+ sessions\n$").unwrap())
+            .stderr("");
     }
     let shape = "let rows = []; for s in ActiveSession.list(User.all) { rows.push(`${s.user.username} ${s.ip_address} ${s.browser} ${s.session_private_id}`) } rows";
     assert_eq!(a.eval(shape), b.eval(shape));
@@ -105,10 +106,82 @@ fn a_malformed_import_names_the_line_and_field_and_writes_nothing() {
         .arg(&file)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(
-            "nothing imported: user id=1 already exists",
-        ));
+        .stderr(predicate::str::contains(format!(
+            "{}:2: nothing imported: user id=1 already exists",
+            file.display()
+        )));
+    // A session whose user is missing names its own line.
+    let mut lines: Vec<String> = export(&source).lines().map(str::to_owned).collect();
+    lines.retain(|l| l.contains("\"type\":\"session\"") || l.contains("\"type\":\"header\""));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    Db::missing()
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}:2: nothing imported: User not found",
+            file.display()
+        )));
     assert_eq!(export(&target), before);
+}
+
+#[test]
+fn import_reads_standard_input() {
+    let source = Db::seeded(4, 2);
+    let target = Db::missing();
+    target
+        .cmd()
+        .args(["import", "-"])
+        .write_stdin(export(&source))
+        .assert()
+        .success()
+        .stderr(predicate::str::starts_with("imported 4 users"));
+    assert_eq!(export(&target), export(&source));
+    target
+        .cmd()
+        .args(["import", "-"])
+        .write_stdin(
+            "{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":2}\nnot json\n",
+        )
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("sessionctl: stdin:2: not JSON"));
+}
+
+#[test]
+fn a_dry_run_import_without_a_database_checks_the_file_and_creates_nothing() {
+    let source = Db::seeded(4, 2);
+    let target = Db::missing();
+    let file = target.scratch().join("in.jsonl");
+    std::fs::write(&file, export(&source)).unwrap();
+    target
+        .cmd()
+        .args(["import", "--dry-run"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("would import 4 users"))
+        .stderr(predicate::str::contains("dry run: would import: 4 users"));
+    assert!(!target.path().exists(), "nothing is created");
+    // Every line is checked: a clash inside the file is found without a database.
+    let mut lines: Vec<String> = export(&source).lines().map(str::to_owned).collect();
+    let duplicate = lines[1].clone();
+    lines.push(duplicate);
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    target
+        .cmd()
+        .args(["--dry-run", "import"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}:{}: nothing imported: user id=1 already exists",
+            file.display(),
+            lines.len()
+        )));
+    assert!(!target.path().exists(), "nothing is created");
 }
 
 #[test]
@@ -240,7 +313,8 @@ fn progress_bars_stay_off_a_non_terminal() {
         .args(["seed", "--users", "2000", "--sessions-per-user", "1"])
         .assert()
         .success()
-        .stderr(predicate::str::is_match("^seeded 2000 users with [0-9]+ sessions\n$").unwrap());
+        .stdout(predicate::str::is_match("^seeded 2,000 users with [0-9,]+ sessions\n$").unwrap())
+        .stderr("");
     db.cmd().arg("export").assert().success().stderr("");
 }
 
@@ -264,7 +338,6 @@ fn issue_10_only_init_seed_import_and_restore_create_a_database() {
         vec!["run", script],
         vec!["console"],
         vec!["backup", "/dev/null"],
-        vec!["--dry-run", "seed", "--users", "3"],
         vec!["--dry-run", "-e", "User.count"],
         vec!["--dry-run", "config", "set", "session_limit", "5"],
     ] {
@@ -276,6 +349,13 @@ fn issue_10_only_init_seed_import_and_restore_create_a_database() {
             .stderr(missing.clone());
         assert!(!db.path().exists(), "{args:?} created the database");
     }
+    // A dry run of a creating command says what it would make, and creates nothing.
+    db.cmd()
+        .args(["--dry-run", "seed", "--users", "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("would seed 3 users"));
+    assert!(!db.path().exists(), "a dry run created the database");
     // A bad setting is refused before anything is opened.
     db.cmd()
         .args(["config", "set", "colour", "5"])

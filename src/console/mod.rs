@@ -29,7 +29,7 @@ use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
 use ruby_hint::ruby_hint;
-use table::thousands;
+pub use table::thousands;
 
 const PROMPT: &str = "sessionctl> ";
 
@@ -216,6 +216,7 @@ fn evaluate(
         Ok(Shown::Nothing) => None,
         Ok(Shown::Users(rows)) => Some(table::users(rows, color)),
         Ok(Shown::Sessions(rows)) => Some(table::sessions(rows, evaluator.registry(), color)),
+        Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, color)),
         Ok(Shown::Value(inspected)) => Some(if color {
             format!("{} {inspected}", "=>".dimmed())
         } else {

@@ -1,14 +1,18 @@
 //! Results as tables: a list of users or sessions ([`crate::script::Shown`]) — an array, or
 //! the lazy `User.all` and `ActiveSession.list(User.all)`, which are streamed, never loaded
 //! whole — prints with the columns an administrator reads, the first [`ROWS`] of them and
-//! "… N more".
+//! "… N more" with how to see them. Rows are numbered from 0, so that `_[3]` is row 3. A
+//! table fits the terminal's width: no word is ever broken (IPs, usernames and dates stay
+//! whole); the least useful columns are dropped first when they do not fit, and only then do
+//! cells wrap between words. One user's sessions leave out the User column. Lists of maps with
+//! the same keys (`Audit.recent(5)`) are tables too.
 
 use std::collections::HashMap;
 
 use crate::model::{ActiveSession, User};
 use crate::registry::Registry;
 use chrono::{DateTime, Utc};
-use comfy_table::{Attribute, Cell, ContentArrangement, Table, presets};
+use comfy_table::{Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
 
 /// How many rows a table shows.
 pub const ROWS: usize = 20;
@@ -25,18 +29,22 @@ pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> 
         "Last sign-in",
     ];
     let (rows, rest) = take_rows(users);
-    let rows = rows.into_iter().map(|u| {
-        vec![
-            u.id.to_string(),
-            u.username,
-            u.name,
-            u.email,
-            u.state.as_str().to_owned(),
-            if u.admin { "yes" } else { "" }.to_owned(),
-            u.last_sign_in_at.map_or_else(|| "never".to_owned(), time),
-        ]
-    });
-    finish(&header, rows, rest, "users", color)
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|u| {
+            vec![
+                u.id.to_string(),
+                u.username,
+                u.name,
+                u.email,
+                u.state.as_str().to_owned(),
+                if u.admin { "yes" } else { "" }.to_owned(),
+                u.last_sign_in_at.map_or_else(|| "never".to_owned(), time),
+            ]
+        })
+        .collect();
+    let droppable = ["Admin", "State", "Name", "Last sign-in"];
+    finish(&header, rows, &droppable, rest, "users", color, None)
 }
 
 /// A table of sessions; `registry` names their users.
@@ -91,7 +99,34 @@ pub fn sessions(
             ]
         })
         .collect();
-    finish(&header, rows.into_iter(), rest, "sessions", color)
+    // One user's sessions: the User column would repeat one name; the footer says it.
+    let mut what = "sessions".to_owned();
+    let mut header = header.to_vec();
+    let mut rows = rows;
+    if let Some(first) = rows.first().map(|row| row[0].clone())
+        && rows.iter().all(|row| row[0] == first)
+    {
+        header.remove(0);
+        for row in &mut rows {
+            row.remove(0);
+        }
+        what = format!("sessions of {first}");
+    }
+    let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
+    finish(&header, rows, &droppable, rest, &what, color, None)
+}
+
+/// A table of records (maps with the same keys, e.g. `Audit.recent(5)`): every column is
+/// kept (which to drop is not known), cells wrap between words.
+pub fn records(header: &[String], rows: Vec<Vec<String>>, color: bool) -> String {
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let (rows, rest) = take_rows(rows.into_iter().map(Ok));
+    let what = if rows.len() == 1 && matches!(rest, Rest::More(0)) {
+        "record"
+    } else {
+        "records"
+    };
+    finish(&header, rows, &[], rest, what, color, None)
 }
 
 /// What follows the rows shown: how many more, or why the stream stopped.
@@ -114,17 +149,65 @@ fn take_rows<T>(items: impl Iterator<Item = Result<T, String>>) -> (Vec<T>, Rest
     (rows, Rest::More(more))
 }
 
+/// Lays the rows out under `header`, numbered, in `width` columns (the terminal's when
+/// `None`): while the words do not fit, the columns named in `droppable` go, in that order.
 fn finish(
     header: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
+    mut rows: Vec<Vec<String>>,
+    droppable: &[&str],
     rest: Rest,
     what: &str,
     color: bool,
+    width: Option<u16>,
 ) -> String {
+    let mut header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    header.insert(0, "#".to_owned());
+    for (number, row) in rows.iter_mut().enumerate() {
+        row.insert(0, number.to_string());
+    }
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = width {
+        table.set_width(width);
+    }
+    // The widest cell (`whole`) or word of each column.
+    let widest = |header: &[String], rows: &[Vec<String>], whole: bool| -> Vec<usize> {
+        (0..header.len())
+            .map(|column| {
+                std::iter::once(&header[column])
+                    .chain(rows.iter().map(|row| &row[column]))
+                    .flat_map(|cell| {
+                        if whole {
+                            vec![cell.as_str()]
+                        } else {
+                            cell.split_whitespace().collect()
+                        }
+                    })
+                    .map(|text| text.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    // Columns go before any cell wraps.
+    if let Some(width) = table.width() {
+        let needed = |widths: Vec<usize>| widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+        for name in droppable {
+            if needed(widest(&header, &rows, true)) <= usize::from(width) {
+                break;
+            }
+            if let Some(column) = header.iter().position(|h| h == name) {
+                header.remove(column);
+                for row in &mut rows {
+                    row.remove(column);
+                }
+            }
+        }
+    }
+    // No cell is narrower than its longest word, so no word is ever broken.
+    let longest = widest(&header, &rows, false);
     table.set_header(header.iter().map(|h| {
         if color {
             Cell::new(h).add_attribute(Attribute::Bold)
@@ -132,15 +215,18 @@ fn finish(
             Cell::new(h)
         }
     }));
-    let mut shown = 0;
+    let shown = rows.len();
     for row in rows {
         table.add_row(row);
-        shown += 1;
     }
+    // comfy-table counts the cell's padding (a space each side) in the width.
+    table.set_constraints(longest.iter().map(|&word| {
+        ColumnConstraint::LowerBoundary(Width::Fixed(u16::try_from(word + 2).unwrap_or(u16::MAX)))
+    }));
     let footer = match rest {
         Rest::More(0) => format!("{shown} {what}"),
         Rest::More(more) => format!(
-            "… {} more ({} {what} in all)",
+            "… {} more ({} {what} in all): puts(_) prints every one",
             thousands(more as u64),
             thousands((shown + more) as u64)
         ),
@@ -176,6 +262,90 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234), "1,234");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    fn sessions_header() -> Vec<&'static str> {
+        vec![
+            "IP",
+            "Browser",
+            "OS",
+            "Device",
+            "Signed in",
+            "Last active",
+            "Flags",
+        ]
+    }
+
+    fn session_row() -> Vec<String> {
+        [
+            "203.0.113.254",
+            "Mobile Safari",
+            "iOS",
+            "iPhone (smartphone)",
+            "2026-11-09 00:03",
+            "2026-11-24 12:56",
+            "impersonated, admin mode",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    #[test]
+    fn a_narrow_table_drops_columns_and_never_breaks_a_word() {
+        let rows = vec![session_row(), session_row()];
+        let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
+        let text = finish(
+            &sessions_header(),
+            rows.clone(),
+            &droppable,
+            Rest::More(0),
+            "sessions",
+            false,
+            Some(80),
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        for word in ["203.0.113.254", "2026-11-24", "12:56"] {
+            assert_eq!(text.matches(word).count(), 2, "{word} broken in\n{text}");
+        }
+        assert!(!text.contains("Flags") && text.contains("Last"), "{text}");
+        let wide = finish(
+            &sessions_header(),
+            rows,
+            &droppable,
+            Rest::More(0),
+            "sessions",
+            false,
+            Some(200),
+        );
+        assert!(
+            wide.contains("Flags") && wide.contains("impersonated"),
+            "{wide}"
+        );
+    }
+
+    #[test]
+    fn rows_are_numbered_from_0_and_the_rest_says_how_to_see_it() {
+        let text = finish(
+            &["IP"],
+            vec![vec!["1.1.1.1".into()], vec!["2.2.2.2".into()]],
+            &[],
+            Rest::More(1_280),
+            "sessions",
+            false,
+            Some(80),
+        );
+        let numbered: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(".1.1.1") || l.contains(".2.2.2"))
+            .collect();
+        assert!(
+            numbered[0].starts_with("│ 0 ") && numbered[1].starts_with("│ 1 "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("… 1,280 more (1,282 sessions in all): puts(_) prints every one"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Import: complete records checked whole, then written all or nothing.
 
+use crate::error::RecordKind;
 use crate::model::User;
 use crate::store::Changes;
 use crate::{Error, Result, secret};
@@ -46,16 +47,49 @@ impl Registry {
     /// Writes complete records (from an export or the generator) after checking them all:
     /// ids and private ids well formed, every session's owner present, no user above the
     /// session limit, no clash with stored users. Returns (users, sessions, tokens) written.
+    /// A refused record is named by [`Error::InRecord`].
     pub fn import(&self, mut batch: Import, origin: &str) -> Result<(u64, u64, u64)> {
+        let mut at = 0;
+        self.check_import_users(&mut batch.users, &mut at)
+            .map_err(|e| e.in_record(RecordKind::User, at))?;
+        let mut at = (RecordKind::Session, 0);
+        self.check_import_records(&batch, &mut at)
+            .map_err(|e| e.in_record(at.0, at.1))?;
+        let counts = (
+            batch.users.len() as u64,
+            batch.sessions.len() as u64,
+            batch.tokens.len() as u64,
+        );
+        let entry = self.audit_entry(
+            "import",
+            vec![],
+            counts.1,
+            format!(
+                "{} users, {} sessions, {} remember-me tokens from {origin}",
+                counts.0, counts.1, counts.2
+            ),
+        );
+        if self.dry_run {
+            self.plan(entry);
+            return Ok(counts);
+        }
+        self.store.import(batch, entry)?;
+        self.store.flush()?;
+        Ok(counts)
+    }
+
+    /// Checks the imported sessions and remember-me tokens against the users (those of the
+    /// batch and those stored) and the session limit; `at` follows the record being checked.
+    fn check_import_records(&self, batch: &Import, at: &mut (RecordKind, usize)) -> Result<()> {
         let limit = self.settings()?.session_limit as usize;
         let mut per_user: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
         let batch_ids: std::collections::HashSet<u64> = batch.users.iter().map(|u| u.id).collect();
-        self.check_import_users(&mut batch.users)?;
         let now = self.now();
         let owner_exists = |id: u64| -> Result<bool> {
             Ok(batch_ids.contains(&id) || self.store.user(id)?.is_some())
         };
-        for session in &batch.sessions {
+        for (index, session) in batch.sessions.iter().enumerate() {
+            *at = (RecordKind::Session, index);
             if session.updated_at > now + chrono::Duration::days(1)
                 || session.created_at > session.updated_at
             {
@@ -109,7 +143,8 @@ impl Registry {
                 });
             }
         }
-        for (user_id, token) in &batch.tokens {
+        for (index, (user_id, token)) in batch.tokens.iter().enumerate() {
+            *at = (RecordKind::RememberToken, index);
             if !secret::is_token_hash(&token.token_hash) {
                 return Err(Error::InvalidField {
                     field: "token_hash",
@@ -123,37 +158,19 @@ impl Registry {
                 return Err(Error::UserNotFound { id: *user_id });
             }
         }
-        let counts = (
-            batch.users.len() as u64,
-            batch.sessions.len() as u64,
-            batch.tokens.len() as u64,
-        );
-        let entry = self.audit_entry(
-            "import",
-            vec![],
-            counts.1,
-            format!(
-                "{} users, {} sessions, {} remember-me tokens from {origin}",
-                counts.0, counts.1, counts.2
-            ),
-        );
-        if self.dry_run {
-            self.plan(entry);
-            return Ok(counts);
-        }
-        self.store.import(batch, entry)?;
-        self.store.flush()?;
-        Ok(counts)
+        Ok(())
     }
 
     /// Checks imported users before anything is written: every clash with stored users and
     /// within the batch (ids, usernames and emails, compared case-insensitively) is refused.
-    fn check_import_users(&self, users: &mut [User]) -> Result<()> {
+    /// `at` follows the user being checked.
+    fn check_import_users(&self, users: &mut [User], at: &mut usize) -> Result<()> {
         let now = self.now();
         let mut seen_ids = std::collections::HashSet::new();
         let mut seen_names = std::collections::HashMap::new();
         let mut seen_emails = std::collections::HashMap::new();
-        for user in users {
+        for (index, user) in users.iter_mut().enumerate() {
+            *at = index;
             validate::user_id(user.id, &user.username)?;
             user.username = validate::username(&user.username)?;
             user.email = validate::email(&user.email)?;

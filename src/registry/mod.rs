@@ -95,6 +95,53 @@ impl Registry {
         std::mem::take(&mut *self.planned.lock().expect("planned lock"))
     }
 
+    /// What dry run skipped since the last call, in one line (`None` when nothing): for each
+    /// action, what it would have done when it was once, else how many times and how many
+    /// sessions of how many users it would have removed.
+    pub fn take_planned_summary(&self) -> Option<String> {
+        struct Action<'a> {
+            entry: &'a AuditEntry,
+            times: u64,
+            sessions: u64,
+            users: std::collections::BTreeSet<u64>,
+        }
+        let planned = self.take_planned();
+        let mut actions: Vec<Action> = Vec::new();
+        for entry in &planned {
+            let index = actions
+                .iter()
+                .position(|a| a.entry.action == entry.action)
+                .unwrap_or_else(|| {
+                    actions.push(Action {
+                        entry,
+                        times: 0,
+                        sessions: 0,
+                        users: std::collections::BTreeSet::new(),
+                    });
+                    actions.len() - 1
+                });
+            let action = &mut actions[index];
+            action.times += 1;
+            action.sessions += entry.sessions;
+            action.users.extend(&entry.user_ids);
+        }
+        let parts: Vec<String> = actions
+            .iter()
+            .map(|a| match a.times {
+                1 => format!("{}: {}", a.entry.action, a.entry.detail),
+                times => format!(
+                    "{} {times} times ({} session{} of {} user{})",
+                    a.entry.action,
+                    a.sessions,
+                    plural(a.sessions),
+                    a.users.len(),
+                    plural(a.users.len() as u64)
+                ),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| format!("dry run: would {}", parts.join("; ")))
+    }
+
     // ----- settings -----
 
     /// The settings, read from the store each time: another process may have changed them.
@@ -326,6 +373,7 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+mod audit;
 mod import;
 pub mod query;
 mod remember;
@@ -333,6 +381,7 @@ mod sessions;
 mod users;
 pub mod validate;
 
+pub use audit::AuditFilter;
 pub use sessions::AllSessions;
 pub use users::UserUpdate;
 

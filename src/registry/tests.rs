@@ -1171,10 +1171,16 @@ fn import_checks_everything_before_writing() {
         sessions: vec![session(99, 1)],
         ..Import::default()
     };
-    assert!(matches!(
-        f.registry.import(orphan, "test"),
-        Err(Error::UserNotFound { id: 99 })
-    ));
+    // A refusal names the record at fault: its kind and place.
+    let error = f.registry.import(orphan, "test").unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::InRecord { kind: crate::error::RecordKind::Session, index: 0, source }
+                if matches!(**source, Error::UserNotFound { id: 99 })
+        ),
+        "{error}"
+    );
     let bad_id = Import {
         sessions: vec![ActiveSession {
             session_private_id: "2::zz".into(),
@@ -1183,7 +1189,7 @@ fn import_checks_everything_before_writing() {
         ..Import::default()
     };
     assert!(matches!(
-        f.registry.import(bad_id, "test"),
+        f.registry.import(bad_id, "test").map_err(refused),
         Err(Error::InvalidField {
             field: "session_private_id",
             ..
@@ -1318,18 +1324,21 @@ fn import_refuses_a_username_clash_anywhere_in_the_batch_before_writing() {
         )
         .unwrap_err();
     assert!(
-        matches!(error, Error::UsernameTaken { id: 10, .. }),
+        matches!(&error, Error::InRecord { index: 20_010, source, .. }
+            if matches!(**source, Error::UsernameTaken { id: 10, .. })),
         "{error}"
     );
     let clash = vec![user(40_000, "TAKEN")];
     assert!(matches!(
-        f.registry.import(
-            Import {
-                users: clash,
-                ..Import::default()
-            },
-            "test"
-        ),
+        f.registry
+            .import(
+                Import {
+                    users: clash,
+                    ..Import::default()
+                },
+                "test"
+            )
+            .map_err(refused),
         Err(Error::UsernameTaken { .. })
     ));
     assert_eq!(f.registry.user_count().unwrap(), 1, "nothing was written");
@@ -1608,4 +1617,12 @@ fn sessions_where_reads_time_from_the_clock_and_scans_one_user_when_asked() {
     assert_eq!(matching(&idle), [alice.id, bob.id]);
     let (page, last) = f.registry.sessions_where_page(&idle, None, 1).unwrap();
     assert_eq!((page.len(), last), (1, Some(alice.id)));
+}
+
+/// Why an import refused a record (without which record it was).
+fn refused(error: Error) -> Error {
+    match error {
+        Error::InRecord { source, .. } => *source,
+        other => other,
+    }
 }

@@ -111,20 +111,16 @@ impl Context {
         (Instant::now() >= deadline).then(|| Dynamic::from(error::TimedOut(timeout)))
     }
 
-    /// Runs a mutation of the registry, then reports what dry run skipped.
+    /// Runs a mutation of the registry. What dry run skips is reported once, after the
+    /// evaluation ([`Context::report_planned`]).
     pub fn mutate<T>(&self, f: impl FnOnce(&Registry) -> crate::Result<T>) -> Ret<T> {
-        let result = ret(f(&self.registry));
-        self.report_planned();
-        result
+        ret(f(&self.registry))
     }
 
-    /// Prints what dry run skipped since the last call, one line each, to the error stream.
+    /// Prints what dry run skipped since the last call, in one line, to the error stream.
     pub fn report_planned(&self) {
-        for entry in self.registry.take_planned() {
-            self.err.line(&format!(
-                "dry run: would {}: {}",
-                entry.action, entry.detail
-            ));
+        if let Some(summary) = self.registry.take_planned_summary() {
+            self.err.line(&summary);
         }
     }
 }
@@ -165,9 +161,12 @@ impl Evaluator {
             confirm: RefCell::new(None),
         });
         let engine = build_engine(&context, limits);
+        let mut scope = Scope::new();
+        // Scripts can tell the person what they would have done.
+        scope.push_constant("DRY_RUN", context.registry.is_dry_run());
         Self {
             engine,
-            scope: Scope::new(),
+            scope,
             functions: AST::empty(),
             context,
         }

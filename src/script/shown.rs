@@ -1,9 +1,10 @@
-//! [`Shown`]: a result as the console shows it — a table of users, a table of sessions, or
-//! the inspect form — so that the console lays out results without reading rhai values.
+//! [`Shown`]: a result as the console shows it — a table of users, of sessions, or of records
+//! (maps with the same keys, such as `Audit.recent(5)`), or the inspect form — so that the
+//! console lays out results without reading rhai values.
 
-use rhai::{Array, Dynamic};
+use rhai::{Array, Dynamic, Map};
 
-use super::format::inspect;
+use super::format::{inspect, plain};
 use super::scanner::{TokenKind, tokens};
 use super::values::{SessionRelation, SessionValue, UserRelation, UserValue};
 use crate::model::{ActiveSession, User};
@@ -21,6 +22,12 @@ pub enum Shown {
     Users(Rows<User>),
     /// A non-empty list of sessions, or a lazy list of many users' sessions.
     Sessions(Rows<ActiveSession>),
+    /// A non-empty list of maps with the same keys (`Audit.recent(5)`): the keys, and each
+    /// map's values in their plain form.
+    Records {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
     /// Anything else, in its inspect form (`#{sessions: 2, users: 1}`, `"text"`, `42`).
     Value(String),
 }
@@ -51,6 +58,9 @@ impl Shown {
                     .filter_map(|v| v.read_lock::<SessionValue>().map(|s| s.session.clone()))
                     .collect();
                 return Shown::Sessions(Box::new(sessions.into_iter().map(Ok)));
+            }
+            if let Some(records) = records(&array) {
+                return records;
             }
         }
         if let Some(users) = value.read_lock::<UserRelation>() {
@@ -113,4 +123,19 @@ pub fn shows_unit(code: &str) -> bool {
                     | "debug"
             )
         )
+}
+
+/// A list of maps with the same keys as a table of records; `None` for any other list.
+fn records(array: &Array) -> Option<Shown> {
+    let first = array.first()?.read_lock::<Map>()?;
+    let header: Vec<String> = first.keys().map(ToString::to_string).collect();
+    let mut rows = Vec::with_capacity(array.len());
+    for item in array {
+        let map = item.read_lock::<Map>()?;
+        if map.len() != header.len() || !header.iter().all(|key| map.contains_key(key.as_str())) {
+            return None;
+        }
+        rows.push(header.iter().map(|key| plain(&map[key.as_str()])).collect());
+    }
+    Some(Shown::Records { header, rows })
 }

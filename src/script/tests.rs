@@ -387,16 +387,18 @@ fn dry_run_reports_and_changes_nothing() {
     assert_eq!(f.plain("ActiveSession.count"), "6");
     assert_eq!(f.plain("User.count"), "3");
     let err = f.err.text();
+    // One summary line: each mutation made once is told whole.
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("dry run: would destroy_all: 6 sessions of 3 users"),
         "{err}"
     );
     assert!(
-        err.contains("dry run: would create_user: user new <new@example.com>"),
+        err.contains("; create_user: user new <new@example.com>"),
         "{err}"
     );
     assert!(
-        err.contains("dry run: would destroy_session: 1 session of bob (id=3)"),
+        err.contains("; destroy_session: 1 session of bob (id=3)"),
         "{err}"
     );
     assert_eq!(f.plain("Audit.recent(10).len()"), "0");
