@@ -214,7 +214,12 @@ fn main() {
         built.tokens,
         built.time.as_secs_f64()
     );
-    print_table(&rows);
+    print_table(&rows, "raw sled");
+    println!(
+        "ratio: time ours/raw for list, destroy, -e 1 start-up and in-use, ours/(-e 1 start-up) \
+         for the console; rate ours/raw for sign-in, touch and find_by_username; growth \
+         ours/raw for memory"
+    );
     for note in &bench.notes {
         println!("{note}");
     }
