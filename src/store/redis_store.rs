@@ -12,8 +12,8 @@
 //! so no user is left above the limit); a revoke and its remember-me revocation are one
 //! `MULTI`; a touch is one `SET … XX`, which never recreates a revoked session.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{Commands, Connection, Pipeline};
@@ -35,6 +35,46 @@ const RACK: &str = "session:gitlab:";
 const PAGE: isize = 500;
 /// Keys unlinked per pipelined batch by `destroy_all`.
 const BATCH: usize = 1000;
+
+/// A sign-in that needs no eviction, in one round trip (a script runs atomically): when the
+/// user exists and its live sessions (lookup members whose entry exists) leave room for one
+/// more, writes the entry (TTL from the settings), its lookup member, the last sign-in and
+/// the audit entry; returns -2. Returns -1 for a missing user and otherwise the live count,
+/// leaving the sign-in to the planned transaction. KEYS: users, lookup set, entry,
+/// last_sign_in, audit, settings; ARGV: user id, limit, value, private id, time, the user's
+/// entry key prefix, audit JSON (empty: none), the default expire delay (minutes).
+static SIGN_IN: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+local members = redis.call('SMEMBERS', KEYS[2])
+local live = 0
+for first = 1, #members, 500 do
+  local keys = {}
+  for i = first, math.min(first + 499, #members) do keys[#keys + 1] = ARGV[6] .. members[i] end
+  live = live + redis.call('EXISTS', unpack(keys))
+end
+if live + 1 > tonumber(ARGV[2]) then return live end
+local delay = redis.call('HGET', KEYS[6], 'session_expire_delay') or ARGV[8]
+redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(delay) * 60)
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
+if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], '*', 'entry', ARGV[7]) end
+return -2
+",
+    )
+});
+
+/// A touch in one round trip: `SET entry value XX EX` with the TTL from the settings. KEYS:
+/// entry, settings; ARGV: value, the default expire delay (minutes).
+static TOUCH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local delay = redis.call('HGET', KEYS[2], 'session_expire_delay') or ARGV[2]
+return redis.call('SET', KEYS[1], ARGV[1], 'XX', 'EX', tonumber(delay) * 60)
+",
+    )
+});
 
 /// A session entry as GitLab writes it (`v2:` + this JSON). Unknown fields are ignored and
 /// every field may be missing or null.
@@ -498,6 +538,49 @@ impl RedisStore {
         })
     }
 
+    /// A sign-in that evicts nothing, in one round trip (`SIGN_IN`); `None` when the user is
+    /// at the limit, for the planned transaction to evict.
+    fn sign_in_below_limit(&self, write: &SignInWrite) -> Result<Option<SignInOutcome>> {
+        let session = &write.session;
+        if !crate::secret::is_private_id(&session.session_private_id) {
+            return Err(Error::InvalidField {
+                field: "session_private_id",
+                reason: format!("{:?} is not a private id", session.session_private_id),
+            });
+        }
+        let audit = write.audit.clone().map_or_else(String::new, |entry| {
+            serde_json::to_string(&entry.with_evicted(0)).expect("an entry serializes")
+        });
+        let done: i64 = self.with(|c| {
+            SIGN_IN
+                .key(self.users_key())
+                .key(lookup_key(session.user_id))
+                .key(entry_key(session.user_id, &session.session_private_id))
+                .key(self.key("last_sign_in"))
+                .key(self.key("audit"))
+                .key(self.key("settings"))
+                .arg(session.user_id)
+                .arg(write.limit)
+                .arg(encode_entry(session))
+                .arg(&session.session_private_id)
+                .arg(gitlab_time(session.updated_at))
+                .arg(format!("{ENTRY_V2}{}:", session.user_id))
+                .arg(audit)
+                .arg(Settings::default().session_expire_delay)
+                .invoke(c)
+        })?;
+        match done {
+            -1 => Err(Error::UserNotFound {
+                id: session.user_id,
+            }),
+            -2 => Ok(Some(SignInOutcome {
+                evicted: Vec::new(),
+                expired: 0,
+            })),
+            _ => Ok(None),
+        }
+    }
+
     fn all_user_ids(&self, after: Option<u64>, count: isize) -> Result<Vec<u64>> {
         let min = after.map_or("-inf".to_owned(), |a| format!("({a}"));
         self.with(|c| {
@@ -513,9 +596,14 @@ impl RedisStore {
         })
     }
 
-    /// Every key matching `pattern`, removed with `UNLINK` in pipelined batches (never one
-    /// blocking command); returns how many.
-    fn unlink_matching(&self, pattern: &str) -> Result<u64> {
+    /// The keys matching `pattern` that `remove` takes (`Some(counted)`), removed with `UNLINK`
+    /// in pipelined batches (never one blocking command); returns how many counted keys the
+    /// server removed (a key `SCAN` returns twice is removed, and counted, once).
+    fn unlink_matching(
+        &self,
+        pattern: &str,
+        mut remove: impl FnMut(&str) -> Option<bool>,
+    ) -> Result<u64> {
         let mut removed = 0;
         let mut cursor: u64 = 0;
         loop {
@@ -528,9 +616,25 @@ impl RedisStore {
                     .arg(BATCH)
                     .query(c)
             })?;
-            if !keys.is_empty() {
-                removed += keys.len() as u64;
-                self.with(|c| redis::cmd("UNLINK").arg(&keys).exec(c))?;
+            let (mut counted, mut other) = (Vec::new(), Vec::new());
+            for key in keys {
+                match remove(&key) {
+                    Some(true) => counted.push(key),
+                    Some(false) => other.push(key),
+                    None => {}
+                }
+            }
+            // One round trip for both (`UNLINK` of no key is an error).
+            let mut pipe = redis::pipe();
+            if !counted.is_empty() {
+                pipe.cmd("UNLINK").arg(&counted);
+            }
+            if !other.is_empty() {
+                pipe.cmd("UNLINK").arg(&other).ignore();
+            }
+            if !(counted.is_empty() && other.is_empty()) {
+                let count: Vec<u64> = self.with(|c| pipe.query(c))?;
+                removed += count.iter().sum::<u64>();
             }
             if next == 0 {
                 return Ok(removed);
@@ -674,6 +778,9 @@ impl SessionStore for RedisStore {
 
     fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome> {
         let user_id = write.session.user_id;
+        if let Some(outcome) = self.sign_in_below_limit(&write)? {
+            return Ok(outcome);
+        }
         for _ in 0..1000 {
             if self.user(user_id)?.is_none() {
                 return Err(Error::UserNotFound { id: user_id });
@@ -695,31 +802,40 @@ impl SessionStore for RedisStore {
     }
 
     fn touch(&self, _stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
-        let ttl = self.ttl()?;
-        let key = entry_key(updated.user_id, &updated.session_private_id);
         let set: Option<String> = self.with(|c| {
-            redis::cmd("SET")
-                .arg(&key)
+            TOUCH
+                .key(entry_key(updated.user_id, &updated.session_private_id))
+                .key(self.key("settings"))
                 .arg(encode_entry(updated))
-                .arg("XX")
-                .arg("EX")
-                .arg(ttl)
-                .query(c)
+                .arg(Settings::default().session_expire_delay)
+                .invoke(c)
         })?;
         Ok(set.is_some())
     }
 
     fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
-        let (sessions, users) = self.session_totals()?;
-        let revoked = Revoked { sessions, users };
-        for pattern in [
-            format!("{ENTRY_V1}*"),
-            format!("{LOOKUP}*"),
-            format!("{RACK}*"),
-            self.key("remember_tokens:*"),
-        ] {
-            self.unlink_matching(&pattern)?;
-        }
+        // GitLab's keys in one pass over `session:*`, counting the v2 entries removed and
+        // their users; then the remember-me tokens.
+        let mut users = HashSet::new();
+        let sessions = self.unlink_matching("session:*", |key| {
+            if let Some((user, _)) = key
+                .strip_prefix(ENTRY_V2)
+                .and_then(|rest| rest.split_once(':'))
+            {
+                users.insert(user.to_owned());
+                Some(true)
+            } else {
+                [ENTRY_V1, LOOKUP, RACK]
+                    .iter()
+                    .any(|prefix| key.starts_with(prefix))
+                    .then_some(false)
+            }
+        })?;
+        self.unlink_matching(&self.key("remember_tokens:*"), |_| Some(false))?;
+        let revoked = Revoked {
+            sessions,
+            users: users.len() as u64,
+        };
         if let Some(entry) = audit {
             self.append_audit(&entry.with_revoked(revoked))?;
         }
@@ -897,17 +1013,22 @@ pub(crate) mod test_server {
             eprintln!("SKIPPED: redis-server is not installed; the Redis tests did not run");
             return None;
         };
-        for _ in 0..500 {
-            if socket.exists() {
+        let server = Server {
+            child,
+            url: format!("redis+unix://{}", socket.display()),
+            _dir: dir,
+        };
+        // The socket file appears before the server accepts on it: wait for an answer.
+        for _ in 0..1000 {
+            let ping = redis::Client::open(server.url.as_str())
+                .and_then(|client| client.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if ping.is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        Some(Server {
-            child,
-            url: format!("redis+unix://{}", socket.display()),
-            _dir: dir,
-        })
+        Some(server)
     }
 }
 
@@ -950,5 +1071,90 @@ mod tests {
             "{written}"
         );
         assert_eq!(decode_entry(7, id, &written).unwrap(), session);
+    }
+
+    /// The one-round-trip sign-in and touch (server-side scripts) and the one-pass
+    /// `destroy_all`: the TTL comes from the settings, a missing user is refused, and only
+    /// GitLab's session keys go.
+    #[test]
+    fn scripted_writes_keep_the_ttl_and_destroy_all_takes_only_session_keys() {
+        let Some(server) = test_server::start() else {
+            return;
+        };
+        let store = RedisStore::open(&server.url, "sessionctl:").unwrap();
+        let mut raw = redis::Client::open(server.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let settings = Settings {
+            session_expire_delay: 30,
+            ..Settings::default()
+        };
+        store.put_settings(&settings, None).unwrap();
+        let user = User {
+            id: 0,
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            name: "Alice".into(),
+            state: crate::model::UserState::Active,
+            admin: false,
+            created_at: Utc::now(),
+            last_sign_in_at: None,
+        };
+        let alice = store
+            .apply(Changes {
+                new_users: vec![user],
+                ..Changes::default()
+            })
+            .unwrap()
+            .created_users
+            .remove(0);
+        let now = Utc::now();
+        let session = |user_id, public: &str| ActiveSession {
+            session_private_id: crate::secret::private_id(public),
+            user_id,
+            ip_address: "10.0.0.1".into(),
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            device_name: "Other".into(),
+            device_type: "desktop".into(),
+            is_impersonated: false,
+            admin_mode: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let write = |session: ActiveSession| SignInWrite {
+            session,
+            limit: 5,
+            now,
+            expire_delay: chrono::Duration::days(7),
+            audit: None,
+        };
+        let first = session(alice.id, "one");
+        store.sign_in(write(first.clone())).unwrap();
+        let key = entry_key(alice.id, &first.session_private_id);
+        let ttl: i64 = raw.ttl(&key).unwrap();
+        assert!((1790..=1800).contains(&ttl), "sign-in TTL {ttl}");
+        let _: () = raw.expire(&key, 5).unwrap();
+        assert!(store.touch(&first, &first).unwrap());
+        let ttl: i64 = raw.ttl(&key).unwrap();
+        assert!((1790..=1800).contains(&ttl), "touch TTL {ttl}");
+        assert!(matches!(
+            store.sign_in(write(session(alice.id + 1, "two"))),
+            Err(Error::UserNotFound { .. })
+        ));
+
+        let private = &first.session_private_id;
+        let _: () = raw
+            .mset(&[
+                (format!("{ENTRY_V1}{}:{private}", alice.id), "v1"),
+                (format!("{RACK}{private}"), "rack"),
+                ("session:other:kept".to_owned(), "kept"),
+            ])
+            .unwrap();
+        let revoked = store.remove_all_sessions(None).unwrap();
+        assert_eq!((revoked.sessions, revoked.users), (1, 1));
+        let left: Vec<String> = raw.keys("session:*").unwrap();
+        assert_eq!(left, ["session:other:kept"]);
     }
 }
