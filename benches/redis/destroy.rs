@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use sessionctl::model::AuditEntry;
 use sessionctl::store::SessionStore;
 
-use crate::Bench;
 use crate::load::{Loaded, key};
 use crate::report::{Row, median, seconds};
+use crate::{Bench, RUNS};
 
 /// Keys asked for per `SCAN` by the raw side.
 const COUNT: usize = 1000;
@@ -17,7 +17,7 @@ const COUNT: usize = 1000;
 impl Bench {
     pub fn destroy_all(&mut self, loaded: &Loaded) -> Row {
         let (mut ours, mut raw) = (Vec::new(), Vec::new());
-        for run in 0..self.options.runs() {
+        for run in 0..RUNS {
             for side in [run % 2, (run + 1) % 2] {
                 self.reload();
                 let mut c = self.raw();
@@ -37,10 +37,9 @@ impl Bench {
         self.notes.push(format!(
             "destroy baseline: SCAN cursor MATCH session:* COUNT {COUNT} then UNLINK of each \
              batch, then the same over {}* (ours: RedisStore::remove_all_sessions with an audit \
-             entry, which also counts the sessions and users it revokes); median of {} runs \
+             entry, which also counts the sessions and users it revokes); median of {RUNS} runs \
              each, sides alternated, each on freshly loaded data",
-            key("remember_tokens:"),
-            self.options.runs()
+            key("remember_tokens:")
         ));
         let ratio = ours.as_secs_f64() / raw.as_secs_f64();
         Row {

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 use sessionctl::store::SessionStore;
 
-use crate::Bench;
 use crate::load::{Loaded, decode, entry_key, key, lookup_key};
 use crate::report::{Row, median, rate, seconds};
+use crate::{Bench, RUNS};
 
 impl Bench {
     pub fn list_all(&mut self, loaded: &Loaded) -> Row {
         let store = self.store();
         let mut c = self.raw();
         let (mut ours, mut raw) = (Vec::new(), Vec::new());
-        for run in 0..self.options.runs() {
+        for run in 0..RUNS {
             // Each side goes first in turn.
             for side in [run % 2, (run + 1) % 2] {
                 if side == 0 {
@@ -32,9 +32,8 @@ impl Bench {
             "list baseline: ZRANGE {} 0 -1, then per user SMEMBERS of its lookup set, MGET of \
              its v2 entries and serde_json decoding of each into an owned ActiveSession (ours: \
              RedisStore::sessions(None) fully iterated, which also reads the user records page \
-             by page); median of {}, sides alternated",
-            key("user_ids"),
-            self.options.runs()
+             by page); median of {RUNS}, sides alternated",
+            key("user_ids")
         ));
         let text = |time: Duration| format!("{} ({})", seconds(time), rate(loaded.sessions, time));
         let ratio = ours.as_secs_f64() / raw.as_secs_f64();

@@ -30,6 +30,8 @@ use report::{cpu_model, nproc, print_table, ram};
 
 /// sessionctl's own keys in the bench (the store's default prefix).
 const PREFIX: &str = "sessionctl:";
+/// Repetitions of the list measurement and of destroy_all (the median is reported).
+const RUNS: usize = 3;
 struct Options {
     users: u64,
     sessions: u32,
@@ -71,11 +73,6 @@ impl Options {
     /// The session limit: twice the sessions each user has, so no measured sign-in evicts.
     fn limit(&self) -> u32 {
         self.sessions * 2
-    }
-
-    /// Repetitions of the list measurement and of destroy_all (the median is reported).
-    fn runs(&self) -> usize {
-        if self.quick { 1 } else { 3 }
     }
 
     /// Sign-ins (and touches) measured per row, each side on its own users.

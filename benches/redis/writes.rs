@@ -17,6 +17,7 @@ use rand::seq::SliceRandom;
 use sessionctl::clock::SystemClock;
 use sessionctl::model::{ActiveSession, AuditEntry, SignIn};
 use sessionctl::registry::{Actor, Registry};
+use sessionctl::store::redis_store::RedisStore;
 use sessionctl::store::{SessionStore, SignInWrite};
 
 use crate::Bench;
@@ -25,6 +26,9 @@ use crate::report::{Row, per_second, rate, seconds};
 
 /// A raw sign-in's inputs: the session, its encoded entry and its audit entry's JSON.
 type RawSignIn = (ActiveSession, String, String);
+
+/// Operations each side makes in a turn.
+const BLOCK: usize = 100;
 
 impl Bench {
     pub fn writes(&mut self, loaded: &Loaded) -> Vec<Row> {
@@ -56,13 +60,6 @@ impl Bench {
             })
             .collect();
         let sessions: Vec<ActiveSession> = writes.iter().map(|w| w.session.clone()).collect();
-        let started = Instant::now();
-        for write in writes {
-            let outcome = store.sign_in(write).expect("sign in");
-            assert!(outcome.evicted.is_empty(), "nothing is evicted");
-        }
-        let ours = started.elapsed();
-
         let raw_inputs: Vec<RawSignIn> = raw_users
             .iter()
             .map(|&id| {
@@ -72,8 +69,6 @@ impl Bench {
                 (session, entry, audit)
             })
             .collect();
-        let raw = raw_sign_ins(&mut c, &raw_inputs, loaded.ttl);
-
         let gitlab_inputs: Vec<(ActiveSession, String)> = gitlab_users
             .iter()
             .map(|&id| {
@@ -82,9 +77,21 @@ impl Bench {
                 (session, entry)
             })
             .collect();
-        let gitlab = gitlab_sets(&mut c, &gitlab_inputs, loaded.ttl);
+        let registry = registry(self.store());
 
-        // Touches: each side's new sessions again, a second later.
+        // The sides take turns, a block of sign-ins each, so that a change in the machine's
+        // load falls on all of them alike.
+        let [mut ours, mut raw, mut gitlab, mut by_registry] = [Duration::ZERO; 4];
+        let mut writes = writes.into_iter();
+        let mut public_ids = Vec::with_capacity(k);
+        for block in blocks(k) {
+            ours += ours_sign_ins(&store, writes.by_ref().take(block.len()));
+            raw += raw_sign_ins(&mut c, &raw_inputs[block.clone()], loaded.ttl);
+            gitlab += gitlab_sets(&mut c, &gitlab_inputs[block.clone()], loaded.ttl);
+            by_registry += registry_sign_ins(&registry, &registry_users[block], &mut public_ids);
+        }
+
+        // Touches: each side's new sessions again, a second later, taking turns likewise.
         let later = now + chrono::Duration::seconds(1);
         let touched: Vec<ActiveSession> = sessions
             .iter()
@@ -93,14 +100,21 @@ impl Bench {
                 ..s.clone()
             })
             .collect();
-        let started = Instant::now();
-        for (stored, updated) in sessions.iter().zip(&touched) {
-            assert!(store.touch(stored, updated).expect("touch"), "touched");
+        let raw_values = touched_values(&raw_inputs, later);
+        let [mut touch, mut raw_touch, mut registry_touch] = [Duration::ZERO; 3];
+        for block in blocks(k) {
+            let started = Instant::now();
+            for (stored, updated) in sessions[block.clone()].iter().zip(&touched[block.clone()]) {
+                assert!(store.touch(stored, updated).expect("touch"), "touched");
+            }
+            touch += started.elapsed();
+            raw_touch += raw_sets(&mut c, &raw_values[block.clone()], loaded.ttl);
+            registry_touch += registry_touches(
+                &registry,
+                &registry_users[block.clone()],
+                &public_ids[block],
+            );
         }
-        let touch = started.elapsed();
-        let raw_touch = raw_sets(&mut c, &raw_inputs, later, loaded.ttl);
-
-        let (registry, registry_touch) = registry_sign_ins(self.store(), registry_users);
 
         self.notes.push(format!(
             "sign-in baseline: {k} MULTI/EXEC pipelines (one round trip each) of SET entry EX \
@@ -144,7 +158,13 @@ impl Bench {
                 "multi",
                 false,
             ),
-            row("sign-in: Registry::sign_in", registry, raw, "multi", false),
+            row(
+                "sign-in: Registry::sign_in",
+                by_registry,
+                raw,
+                "multi",
+                false,
+            ),
             row("touch: RedisStore::touch", touch, raw_touch, "set xx", true),
             row(
                 "touch: Registry::sign_in (public id)",
@@ -221,14 +241,25 @@ fn gitlab_sets(
     started.elapsed()
 }
 
-/// `SET … XX EX` of each raw session, updated at `later`.
-fn raw_sets(
-    c: &mut redis::Connection,
-    inputs: &[RawSignIn],
-    later: chrono::DateTime<Utc>,
-    ttl: u64,
-) -> Duration {
-    let values: Vec<(String, String)> = inputs
+/// `0..k` in blocks of [`BLOCK`].
+fn blocks(k: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..k)
+        .step_by(BLOCK)
+        .map(move |first| first..(first + BLOCK).min(k))
+}
+
+fn ours_sign_ins(store: &RedisStore, writes: impl Iterator<Item = SignInWrite>) -> Duration {
+    let started = Instant::now();
+    for write in writes {
+        let outcome = store.sign_in(write).expect("sign in");
+        assert!(outcome.evicted.is_empty(), "nothing is evicted");
+    }
+    started.elapsed()
+}
+
+/// Each raw session's key and its entry updated at `later`.
+fn touched_values(inputs: &[RawSignIn], later: chrono::DateTime<Utc>) -> Vec<(String, String)> {
+    inputs
         .iter()
         .map(|(s, _, _)| {
             let updated = ActiveSession {
@@ -240,9 +271,13 @@ fn raw_sets(
                 encode(&updated),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// `SET key value XX EX ttl` of each.
+fn raw_sets(c: &mut redis::Connection, values: &[(String, String)], ttl: u64) -> Duration {
     let started = Instant::now();
-    for (key, value) in &values {
+    for (key, value) in values {
         let set: Option<String> = redis::cmd("SET")
             .arg(key)
             .arg(value)
@@ -256,40 +291,46 @@ fn raw_sets(
     started.elapsed()
 }
 
-/// `Registry::sign_in` of each user, then again with each new session's public id (a touch).
-fn registry_sign_ins(
-    store: sessionctl::store::redis_store::RedisStore,
-    users: &[u64],
-) -> (Duration, Duration) {
+/// An audited registry on `store`, its User-Agent parser loaded.
+fn registry(store: RedisStore) -> Registry {
     let registry = Registry::new(Box::new(store), Arc::new(SystemClock))
         .expect("registry")
         .audited_as(Actor::current("bench"));
     // The User-Agent parser loads its regexes on first use: not timed.
     sessionctl::useragent::parse("curl/8.7.1");
-    let request = |public_id| SignIn {
+    registry
+}
+
+fn request(public_id: Option<String>) -> SignIn {
+    SignIn {
         public_id,
         ip_address: "10.1.2.3".into(),
         user_agent:
             "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0".into(),
         impersonated: false,
         admin_mode: false,
-    };
+    }
+}
+
+/// `Registry::sign_in` of each user; their public ids are added to `public_ids`.
+fn registry_sign_ins(registry: &Registry, users: &[u64], public_ids: &mut Vec<String>) -> Duration {
     let started = Instant::now();
-    let signed: Vec<String> = users
-        .iter()
-        .map(|&id| {
-            let done = registry.sign_in(id, request(None)).expect("sign in");
-            assert!(done.created && done.evicted.is_empty());
-            done.public_id
-        })
-        .collect();
-    let sign_ins = started.elapsed();
+    for &id in users {
+        let done = registry.sign_in(id, request(None)).expect("sign in");
+        assert!(done.created && done.evicted.is_empty());
+        public_ids.push(done.public_id);
+    }
+    started.elapsed()
+}
+
+/// `Registry::sign_in` of each user with its session's public id: a touch.
+fn registry_touches(registry: &Registry, users: &[u64], public_ids: &[String]) -> Duration {
     let started = Instant::now();
-    for (&id, public_id) in users.iter().zip(signed) {
+    for (&id, public_id) in users.iter().zip(public_ids) {
         let done = registry
-            .sign_in(id, request(Some(public_id)))
+            .sign_in(id, request(Some(public_id.clone())))
             .expect("touch");
         assert!(!done.created, "a touch");
     }
-    (sign_ins, started.elapsed())
+    started.elapsed()
 }

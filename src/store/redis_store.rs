@@ -13,6 +13,7 @@
 //! `MULTI`; a touch is one `SET … XX`, which never recreates a revoked session.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -37,41 +38,34 @@ const PAGE: isize = 500;
 const BATCH: usize = 1000;
 
 /// A sign-in that needs no eviction, in one round trip (a script runs atomically): when the
-/// user exists and its live sessions (lookup members whose entry exists) leave room for one
-/// more, writes the entry (TTL from the settings), its lookup member, the last sign-in and
-/// the audit entry; returns -2. Returns -1 for a missing user and otherwise the live count,
-/// leaving the sign-in to the planned transaction. KEYS: users, lookup set, entry,
-/// last_sign_in, audit, settings; ARGV: user id, limit, value, private id, time, the user's
-/// entry key prefix, audit JSON (empty: none), the default expire delay (minutes).
+/// user exists and its live sessions (lookup members whose entry exists, counted only when the
+/// lookup set alone is at the limit) leave room for one more, writes the entry (TTL from the
+/// settings), its lookup member, the last sign-in and the audit entry; returns -2. Returns -1
+/// for a missing user and otherwise the live count, leaving the sign-in to the planned
+/// transaction. KEYS: users, lookup set, entry, last_sign_in, audit, settings; ARGV: user id,
+/// limit, value, private id, time, the user's entry key prefix, audit JSON (empty: none), the
+/// default expire delay (minutes).
 static SIGN_IN: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
-local members = redis.call('SMEMBERS', KEYS[2])
-local live = 0
-for first = 1, #members, 500 do
-  local keys = {}
-  for i = first, math.min(first + 499, #members) do keys[#keys + 1] = ARGV[6] .. members[i] end
-  live = live + redis.call('EXISTS', unpack(keys))
+local limit = tonumber(ARGV[2])
+if redis.call('SCARD', KEYS[2]) + 1 > limit then
+  local members = redis.call('SMEMBERS', KEYS[2])
+  local live = 0
+  for first = 1, #members, 500 do
+    local keys = {}
+    for i = first, math.min(first + 499, #members) do keys[#keys + 1] = ARGV[6] .. members[i] end
+    live = live + redis.call('EXISTS', unpack(keys))
+  end
+  if live + 1 > limit then return live end
 end
-if live + 1 > tonumber(ARGV[2]) then return live end
 local delay = redis.call('HGET', KEYS[6], 'session_expire_delay') or ARGV[8]
 redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(delay) * 60)
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
 if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], '*', 'entry', ARGV[7]) end
 return -2
-",
-    )
-});
-
-/// A touch in one round trip: `SET entry value XX EX` with the TTL from the settings. KEYS:
-/// entry, settings; ARGV: value, the default expire delay (minutes).
-static TOUCH: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local delay = redis.call('HGET', KEYS[2], 'session_expire_delay') or ARGV[2]
-return redis.call('SET', KEYS[1], ARGV[1], 'XX', 'EX', tonumber(delay) * 60)
 ",
     )
 });
@@ -199,6 +193,9 @@ pub struct RedisStore {
     /// The server's URL with the password redacted.
     server: String,
     prefix: String,
+    /// The session TTL (s) the last touch found in the settings: a touch writes with it and
+    /// reads the setting in the same round trip, correcting the TTL when it changed.
+    touch_ttl: AtomicU64,
 }
 
 impl RedisStore {
@@ -212,6 +209,7 @@ impl RedisStore {
             idle: Mutex::new(Vec::new()),
             server,
             prefix: prefix.to_owned(),
+            touch_ttl: AtomicU64::new(u64::from(Settings::default().session_expire_delay) * 60),
         };
         store.with(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
@@ -597,49 +595,63 @@ impl RedisStore {
     }
 
     /// The keys matching `pattern` that `remove` takes (`Some(counted)`), removed with `UNLINK`
-    /// in pipelined batches (never one blocking command); returns how many counted keys the
-    /// server removed (a key `SCAN` returns twice is removed, and counted, once).
+    /// in batches (never one blocking command), each sent with the `SCAN` of the next batch
+    /// in one round trip; returns how many counted keys the server removed (a key `SCAN`
+    /// returns twice is removed, and counted, once).
     fn unlink_matching(
         &self,
         pattern: &str,
         mut remove: impl FnMut(&str) -> Option<bool>,
     ) -> Result<u64> {
         let mut removed = 0;
-        let mut cursor: u64 = 0;
+        let mut cursor = Some(0u64);
+        let (mut counted, mut other): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
         loop {
-            let (next, keys): (u64, Vec<String>) = self.with(|c| {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(BATCH)
-                    .query(c)
-            })?;
-            let (mut counted, mut other) = (Vec::new(), Vec::new());
-            for key in keys {
-                match remove(&key) {
-                    Some(true) => counted.push(key),
-                    Some(false) => other.push(key),
-                    None => {}
-                }
-            }
-            // One round trip for both (`UNLINK` of no key is an error).
             let mut pipe = redis::pipe();
+            // `UNLINK` of no key is an error.
             if !counted.is_empty() {
                 pipe.cmd("UNLINK").arg(&counted);
             }
             if !other.is_empty() {
                 pipe.cmd("UNLINK").arg(&other).ignore();
             }
-            if !(counted.is_empty() && other.is_empty()) {
-                let count: Vec<u64> = self.with(|c| pipe.query(c))?;
-                removed += count.iter().sum::<u64>();
+            if let Some(cursor) = cursor {
+                pipe.cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(BATCH);
             }
-            if next == 0 {
+            if pipe.is_empty() {
                 return Ok(removed);
             }
-            cursor = next;
+            let unlinked_counted = !counted.is_empty();
+            let (count, scanned) = self.with(|c| {
+                let mut replies: Vec<redis::Value> = pipe.query(c)?;
+                let scanned: Option<(u64, Vec<String>)> = match cursor {
+                    Some(_) => Some(redis::from_redis_value(replies.pop().unwrap_or_default())?),
+                    None => None,
+                };
+                let count: u64 = match replies.pop() {
+                    Some(reply) if unlinked_counted => redis::from_redis_value(reply)?,
+                    _ => 0,
+                };
+                Ok((count, scanned))
+            })?;
+            removed += count;
+            counted.clear();
+            other.clear();
+            if let Some((next, keys)) = scanned {
+                for key in keys {
+                    match remove(&key) {
+                        Some(true) => counted.push(key),
+                        Some(false) => other.push(key),
+                        None => {}
+                    }
+                }
+                cursor = (next != 0).then_some(next);
+            }
         }
     }
 }
@@ -802,14 +814,26 @@ impl SessionStore for RedisStore {
     }
 
     fn touch(&self, _stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
-        let set: Option<String> = self.with(|c| {
-            TOUCH
-                .key(entry_key(updated.user_id, &updated.session_private_id))
-                .key(self.key("settings"))
+        // One round trip: the write with the last TTL seen, and the setting; when it changed,
+        // the TTL is corrected (`EXPIRE` never recreates a key revoked in between).
+        let key = entry_key(updated.user_id, &updated.session_private_id);
+        let ttl = self.touch_ttl.load(Ordering::Relaxed);
+        let (set, delay): (Option<String>, Option<u64>) = self.with(|c| {
+            redis::pipe()
+                .cmd("SET")
+                .arg(&key)
                 .arg(encode_entry(updated))
-                .arg(Settings::default().session_expire_delay)
-                .invoke(c)
+                .arg("XX")
+                .arg("EX")
+                .arg(ttl)
+                .hget(self.key("settings"), "session_expire_delay")
+                .query(c)
         })?;
+        let current = delay.unwrap_or(u64::from(Settings::default().session_expire_delay)) * 60;
+        if set.is_some() && current != ttl {
+            self.touch_ttl.store(current, Ordering::Relaxed);
+            self.with(|c| c.expire::<_, ()>(&key, current as i64))?;
+        }
         Ok(set.is_some())
     }
 
