@@ -1097,11 +1097,11 @@ mod tests {
         assert_eq!(decode_entry(7, id, &written).unwrap(), session);
     }
 
-    /// The one-round-trip sign-in and touch (server-side scripts) and the one-pass
+    /// The one-round-trip sign-in (a server-side script) and touch, and the one-pass
     /// `destroy_all`: the TTL comes from the settings, a missing user is refused, and only
     /// GitLab's session keys go.
     #[test]
-    fn scripted_writes_keep_the_ttl_and_destroy_all_takes_only_session_keys() {
+    fn one_round_trip_writes_keep_the_ttl_and_destroy_all_takes_only_session_keys() {
         let Some(server) = test_server::start() else {
             return;
         };
