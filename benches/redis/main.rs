@@ -30,7 +30,7 @@ use report::{cpu_model, nproc, print_table, ram};
 
 /// sessionctl's own keys in the bench (the store's default prefix).
 const PREFIX: &str = "sessionctl:";
-/// Repetitions of the list measurement and of destroy_all (the median is reported).
+/// Repetitions of the list measurement and of `destroy_all` (the median is reported).
 const RUNS: usize = 3;
 struct Options {
     users: u64,
@@ -142,9 +142,10 @@ fn main() {
     println!();
     println!("{sizes}");
     println!("{machine}");
-    print_table(&rows, "raw redis");
-    println!(
-        "ratio: time ours/raw for list and destroy_all; rate ours/raw for sign-in, set and touch"
+    print_table(
+        &rows,
+        "raw redis",
+        "time ours/raw for list and destroy_all; rate ours/raw for sign-in, set and touch",
     );
     for note in &bench.notes {
         println!("{note}");

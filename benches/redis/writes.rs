@@ -62,12 +62,7 @@ impl Bench {
         let sessions: Vec<ActiveSession> = writes.iter().map(|w| w.session.clone()).collect();
         let raw_inputs: Vec<RawSignIn> = raw_users
             .iter()
-            .map(|&id| {
-                let session = new_session(&mut rng, id, now);
-                let entry = encode(&session);
-                let audit = serde_json::to_string(&audit_entry(&session)).expect("serializes");
-                (session, entry, audit)
-            })
+            .map(|&id| raw_input(new_session(&mut rng, id, now)))
             .collect();
         let gitlab_inputs: Vec<(ActiveSession, String)> = gitlab_users
             .iter()
@@ -116,6 +111,38 @@ impl Bench {
             );
         }
 
+        self.write_notes(k, loaded);
+        let row = |operation, time, base, how, target| row(k, operation, time, base, how, target);
+        vec![
+            row("sign-in, new session: RedisStore", ours, raw, "multi", true),
+            row(
+                "GitLab's set (SETEX + SADD), raw",
+                gitlab,
+                raw,
+                "multi",
+                false,
+            ),
+            row(
+                "sign-in: Registry::sign_in",
+                by_registry,
+                raw,
+                "multi",
+                false,
+            ),
+            row("touch: RedisStore::touch", touch, raw_touch, "set xx", true),
+            row(
+                "touch: Registry (public id)",
+                registry_touch,
+                raw_touch,
+                "set xx",
+                false,
+            ),
+        ]
+    }
+
+    /// What the sign-in and touch baselines are.
+    fn write_notes(&mut self, k: usize, loaded: &Loaded) {
+        let limit = self.options.limit();
         self.notes.push(format!(
             "sign-in baseline: {k} MULTI/EXEC pipelines (one round trip each) of SET entry EX \
              {ttl}, SADD lookup, HSET {last} <user id> <time>, XADD {audit} * entry <json>: the \
@@ -136,45 +163,37 @@ impl Bench {
              new session's public id (a touch: the session read, then RedisStore::touch)",
             loaded.ttl
         ));
-        let per_op = |time: Duration| per_second(k as u64, time);
-        let text = |time: Duration| format!("{} ({k} in {})", rate(k as u64, time), seconds(time));
-        let row = |operation, time: Duration, base: Duration, how: &str, target| {
-            let ratio = per_op(time) / per_op(base);
-            Row {
-                operation,
-                ours: text(time),
-                raw: format!("{} {how}", text(base)),
-                ratio,
-                target: if target { "rate >= 0.7x" } else { "(report)" },
-                pass: target.then_some(ratio >= 0.7),
-            }
-        };
-        vec![
-            row("sign-in, new session: RedisStore", ours, raw, "multi", true),
-            row(
-                "GitLab's set (SETEX + SADD), raw",
-                gitlab,
-                raw,
-                "multi",
-                false,
-            ),
-            row(
-                "sign-in: Registry::sign_in",
-                by_registry,
-                raw,
-                "multi",
-                false,
-            ),
-            row("touch: RedisStore::touch", touch, raw_touch, "set xx", true),
-            row(
-                "touch: Registry::sign_in (public id)",
-                registry_touch,
-                raw_touch,
-                "set xx",
-                false,
-            ),
-        ]
     }
+}
+
+/// A row of `k` operations: the rate of `time` against that of `base`, with the target
+/// rate >= 0.7x when `target`.
+fn row(
+    k: usize,
+    operation: &'static str,
+    time: Duration,
+    base: Duration,
+    how: &str,
+    target: bool,
+) -> Row {
+    let per_op = |time: Duration| per_second(k as u64, time);
+    let text = |time: Duration| format!("{} ({k} in {})", rate(k as u64, time), seconds(time));
+    let ratio = per_op(time) / per_op(base);
+    Row {
+        operation,
+        ours: text(time),
+        raw: format!("{} {how}", text(base)),
+        ratio,
+        target: if target { "rate >= 0.7x" } else { "(report)" },
+        pass: target.then_some(ratio >= 0.7),
+    }
+}
+
+/// A raw sign-in of `session`: its entry and audit entry encoded.
+fn raw_input(session: ActiveSession) -> RawSignIn {
+    let entry = encode(&session);
+    let audit = serde_json::to_string(&audit_entry(&session)).expect("serializes");
+    (session, entry, audit)
 }
 
 fn audit_entry(session: &ActiveSession) -> AuditEntry {

@@ -78,8 +78,9 @@ pub fn ram() -> String {
         .map_or_else(|| "unknown".into(), |kib| format!("{:.1} GiB", kib / MIB))
 }
 
-/// Prints `rows` under a header naming the raw side `raw` (e.g. `raw sled`).
-pub fn print_table(rows: &[Row], raw: &str) {
+/// Prints `rows` under a header naming the raw side `raw` (e.g. `raw sled`), and what the
+/// ratios are.
+pub fn print_table(rows: &[Row], raw: &str, ratios: &str) {
     println!(
         "{:<38} {:<30} {:<30} {:>8}  {:<15} result",
         "operation", "ours", raw, "ratio", "target"
@@ -103,4 +104,5 @@ pub fn print_table(rows: &[Row], raw: &str) {
             }
         );
     }
+    println!("ratio: {ratios}");
 }

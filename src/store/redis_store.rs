@@ -7,10 +7,11 @@
 //! `session:lookup:user:gitlab:<user id>` lists a user's private ids; a revoke also deletes the
 //! legacy v1 entry and the rack session `session:gitlab:<private id>`.
 //!
-//! Atomic where GitLab is not: a sign-in is one `WATCH`/`MULTI` transaction guarded by the
-//! user's lookup set (a concurrent sign-in or revoke of the same user makes it plan again,
-//! so no user is left above the limit); a revoke and its remember-me revocation are one
-//! `MULTI`; a touch is one `SET … XX`, which never recreates a revoked session.
+//! Atomic where GitLab is not: a sign-in is one Lua script when it evicts nothing, else one
+//! `WATCH`/`MULTI` transaction guarded by the user's lookup set (a concurrent sign-in or
+//! revoke of the same user makes it plan again), so no user is left above the limit; a revoke
+//! and its remember-me revocation are one `MULTI`; a touch is one `SET … XX`, which never
+//! recreates a revoked session.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +43,7 @@ const BATCH: usize = 1000;
 /// lookup set alone is at the limit) leave room for one more, writes the entry (TTL from the
 /// settings), its lookup member, the last sign-in and the audit entry; returns -2. Returns -1
 /// for a missing user and otherwise the live count, leaving the sign-in to the planned
-/// transaction. KEYS: users, lookup set, entry, last_sign_in, audit, settings; ARGV: user id,
+/// transaction. KEYS: users, lookup set, entry, `last_sign_in`, audit, settings; ARGV: user id,
 /// limit, value, private id, time, the user's entry key prefix, audit JSON (empty: none), the
 /// default expire delay (minutes).
 static SIGN_IN: LazyLock<redis::Script> = LazyLock::new(|| {
