@@ -131,7 +131,7 @@ impl Bench {
             ),
             row("touch: RedisStore::touch", touch, raw_touch, "set xx", true),
             row(
-                "touch: Registry (public id)",
+                "touch: Registry::sign_in (public id)",
                 registry_touch,
                 raw_touch,
                 "set xx",
