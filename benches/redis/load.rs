@@ -16,8 +16,8 @@ use crate::report::MIB;
 use crate::{Bench, PREFIX};
 
 /// GitLab's key namespaces (docs/ARCHITECTURE.md, "Storage layout (Redis)").
-pub const ENTRY_V2: &str = "session:user:gitlab::v2:";
-pub const LOOKUP: &str = "session:lookup:user:gitlab:";
+const ENTRY_V2: &str = "session:user:gitlab::v2:";
+const LOOKUP: &str = "session:lookup:user:gitlab:";
 /// Users written per pipeline.
 const USERS_PER_PIPELINE: u64 = 1_000;
 
@@ -35,7 +35,7 @@ pub fn key(name: &str) -> String {
 
 /// A session entry as GitLab writes it: `v2:` + this JSON.
 #[derive(Serialize, Deserialize)]
-pub struct Entry {
+struct Entry {
     ip_address: Option<String>,
     browser: Option<String>,
     os: Option<String>,
@@ -219,7 +219,7 @@ impl Bench {
 }
 
 /// `used_memory` (bytes) from `INFO memory`.
-pub fn used_memory(c: &mut redis::Connection) -> Option<u64> {
+fn used_memory(c: &mut redis::Connection) -> Option<u64> {
     let info: String = redis::cmd("INFO").arg("memory").query(c).ok()?;
     info.lines()
         .find_map(|line| line.strip_prefix("used_memory:"))
