@@ -44,6 +44,10 @@ use report::{MIB, cpu_model, nproc, print_table, ram};
 
 /// Repetitions of the non-destructive read measurements (the median is reported).
 const READ_RUNS: usize = 3;
+/// What the table's ratios are.
+const RATIOS: &str = "time ours/raw for list, destroy, -e 1 start-up and in-use, ours/(-e 1 \
+     start-up) for the console; rate ours/raw for sign-in, touch and find_by_username; growth \
+     ours/raw for memory";
 /// Runs of the process start-up measurements (the median is reported).
 const STARTUP_RUNS: usize = 7;
 
@@ -231,7 +235,7 @@ fn main() {
         built.tokens,
         built.time.as_secs_f64()
     );
-    print_table(&rows);
+    print_table(&rows, "raw sled", RATIOS);
     for note in &bench.notes {
         println!("{note}");
     }

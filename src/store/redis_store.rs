@@ -7,13 +7,15 @@
 //! `session:lookup:user:gitlab:<user id>` lists a user's private ids; a revoke also deletes the
 //! legacy v1 entry and the rack session `session:gitlab:<private id>`.
 //!
-//! Atomic where GitLab is not: a sign-in is one `WATCH`/`MULTI` transaction guarded by the
-//! user's lookup set (a concurrent sign-in or revoke of the same user makes it plan again,
-//! so no user is left above the limit); a revoke and its remember-me revocation are one
-//! `MULTI`; a touch is one `SET … XX`, which never recreates a revoked session.
+//! Atomic where GitLab is not: a sign-in is one Lua script when it evicts nothing, else one
+//! `WATCH`/`MULTI` transaction guarded by the user's lookup set (a concurrent sign-in or
+//! revoke of the same user makes it plan again), so no user is left above the limit; a revoke
+//! and its remember-me revocation are one `MULTI`; a touch is one `SET … XX`, which never
+//! recreates a revoked session.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{Commands, Connection, Pipeline};
@@ -39,6 +41,41 @@ const BATCH: usize = 1000;
 /// never a hang.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
+
+/// A sign-in that needs no eviction, in one round trip (a script runs atomically): when the
+/// user exists, is not blocked, and its live sessions (lookup members whose entry exists,
+/// counted only when the lookup set alone is at the limit) leave room for one more, writes the
+/// entry (TTL from the settings), its lookup member, the last sign-in and the audit entry;
+/// returns -2. Returns -1 for a missing user, -3 for a blocked one, and otherwise the live
+/// count, leaving the sign-in to the planned transaction. KEYS: users, lookup set, entry,
+/// `last_sign_in`, audit, settings; ARGV: user id, limit, value, private id, time, the user's
+/// entry key prefix, audit JSON (empty: none), the default expire delay (minutes).
+static SIGN_IN: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local user = redis.call('HGET', KEYS[1], ARGV[1])
+if not user then return -1 end
+if cjson.decode(user).state == 'blocked' then return -3 end
+local limit = tonumber(ARGV[2])
+if redis.call('SCARD', KEYS[2]) + 1 > limit then
+  local members = redis.call('SMEMBERS', KEYS[2])
+  local live = 0
+  for first = 1, #members, 500 do
+    local keys = {}
+    for i = first, math.min(first + 499, #members) do keys[#keys + 1] = ARGV[6] .. members[i] end
+    live = live + redis.call('EXISTS', unpack(keys))
+  end
+  if live + 1 > limit then return live end
+end
+local delay = redis.call('HGET', KEYS[6], 'session_expire_delay') or ARGV[8]
+redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(delay) * 60)
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
+if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], '*', 'entry', ARGV[7]) end
+return -2
+",
+    )
+});
 
 /// A session entry as GitLab writes it (`v2:` + this JSON). Unknown fields are ignored and
 /// every field may be missing or null.
@@ -230,6 +267,9 @@ pub struct RedisStore {
     prefix: String,
     /// Where `destroy_all` reports its batches.
     progress: Option<Arc<dyn Progress>>,
+    /// The session TTL (s) the last touch found in the settings: a touch writes with it and
+    /// reads the setting in the same round trip, correcting the TTL when it changed.
+    touch_ttl: AtomicU64,
 }
 
 impl RedisStore {
@@ -244,6 +284,7 @@ impl RedisStore {
             server,
             prefix: prefix.to_owned(),
             progress: None,
+            touch_ttl: AtomicU64::new(u64::from(Settings::default().session_expire_delay) * 60),
         };
         store.with(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
@@ -686,6 +727,56 @@ impl RedisStore {
         })
     }
 
+    /// A sign-in that evicts nothing, in one round trip (`SIGN_IN`); `None` when the user is
+    /// at the limit, for the planned transaction to evict.
+    fn sign_in_below_limit(&self, write: &SignInWrite) -> Result<Option<SignInOutcome>> {
+        let session = &write.session;
+        if !crate::secret::is_private_id(&session.session_private_id) {
+            return Err(Error::InvalidField {
+                field: "session_private_id",
+                reason: format!("{:?} is not a private id", session.session_private_id),
+            });
+        }
+        let audit = write.audit.clone().map_or_else(String::new, |entry| {
+            serde_json::to_string(&entry.with_evicted(0)).expect("an entry serializes")
+        });
+        let done: i64 = self.with(|c| {
+            SIGN_IN
+                .key(self.users_key())
+                .key(lookup_key(session.user_id))
+                .key(entry_key(session.user_id, &session.session_private_id))
+                .key(self.key("last_sign_in"))
+                .key(self.key("audit"))
+                .key(self.key("settings"))
+                .arg(session.user_id)
+                .arg(write.limit)
+                .arg(encode_entry(session))
+                .arg(&session.session_private_id)
+                .arg(gitlab_time(session.updated_at))
+                .arg(format!("{ENTRY_V2}{}:", session.user_id))
+                .arg(audit)
+                .arg(Settings::default().session_expire_delay)
+                .invoke(c)
+        })?;
+        match done {
+            -1 => Err(Error::UserNotFound {
+                id: session.user_id,
+            }),
+            -3 => Err(Error::UserBlocked {
+                id: session.user_id,
+                username: self
+                    .user(session.user_id)?
+                    .map(|u| u.username)
+                    .unwrap_or_default(),
+            }),
+            -2 => Ok(Some(SignInOutcome {
+                evicted: Vec::new(),
+                expired: 0,
+            })),
+            _ => Ok(None),
+        }
+    }
+
     fn all_user_ids(&self, after: Option<u64>, count: isize) -> Result<Vec<u64>> {
         let min = after.map_or("-inf".to_owned(), |a| format!("({a}"));
         self.with(|c| {
@@ -701,28 +792,66 @@ impl RedisStore {
         })
     }
 
-    /// Every key matching `pattern`, removed with `UNLINK` in batches (never one blocking
-    /// command), each batch reported to `progress`.
-    fn unlink_matching(&self, pattern: &str, progress: &dyn Progress) -> Result<()> {
-        let mut cursor: u64 = 0;
+    /// The keys matching `pattern` that `remove` takes (`Some(counted)`), removed with `UNLINK`
+    /// in batches (never one blocking command), each sent with the `SCAN` of the next batch
+    /// in one round trip and reported to `progress`; returns how many counted keys the server
+    /// removed (a key `SCAN` returns twice is removed, and counted, once).
+    fn unlink_matching(
+        &self,
+        pattern: &str,
+        progress: &dyn Progress,
+        mut remove: impl FnMut(&str) -> Option<bool>,
+    ) -> Result<u64> {
+        let mut removed = 0;
+        let mut cursor = Some(0u64);
+        let (mut counted, mut other): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
         loop {
-            let (next, keys): (u64, Vec<String>) = self.with(|c| {
-                redis::cmd("SCAN")
+            let mut pipe = redis::pipe();
+            // `UNLINK` of no key is an error.
+            if !counted.is_empty() {
+                pipe.cmd("UNLINK").arg(&counted);
+            }
+            if !other.is_empty() {
+                pipe.cmd("UNLINK").arg(&other).ignore();
+            }
+            if let Some(cursor) = cursor {
+                pipe.cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
                     .arg(pattern)
                     .arg("COUNT")
-                    .arg(BATCH)
-                    .query(c)
+                    .arg(BATCH);
+            }
+            if pipe.is_empty() {
+                return Ok(removed);
+            }
+            let unlinked_counted = !counted.is_empty();
+            let (count, scanned) = self.with(|c| {
+                let mut replies: Vec<redis::Value> = pipe.query(c)?;
+                let scanned: Option<(u64, Vec<String>)> = match cursor {
+                    Some(_) => Some(redis::from_redis_value(replies.pop().unwrap_or_default())?),
+                    None => None,
+                };
+                let count: u64 = match replies.pop() {
+                    Some(reply) if unlinked_counted => redis::from_redis_value(reply)?,
+                    _ => 0,
+                };
+                Ok((count, scanned))
             })?;
-            if !keys.is_empty() {
-                self.with(|c| redis::cmd("UNLINK").arg(&keys).exec(c))?;
-                progress.advance(keys.len() as u64);
+            removed += count;
+            progress.advance((counted.len() + other.len()) as u64);
+            counted.clear();
+            other.clear();
+            if let Some((next, keys)) = scanned {
+                for key in keys {
+                    match remove(&key) {
+                        Some(true) => counted.push(key),
+                        Some(false) => other.push(key),
+                        None => {}
+                    }
+                }
+                cursor = (next != 0).then_some(next);
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
         }
     }
 }
@@ -872,6 +1001,9 @@ impl SessionStore for RedisStore {
 
     fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome> {
         let user_id = write.session.user_id;
+        if let Some(outcome) = self.sign_in_below_limit(&write)? {
+            return Ok(outcome);
+        }
         for _ in 0..1000 {
             if self.user(user_id)?.is_none() {
                 return Err(Error::UserNotFound { id: user_id });
@@ -893,17 +1025,26 @@ impl SessionStore for RedisStore {
     }
 
     fn touch(&self, _stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
-        let ttl = self.ttl()?;
+        // One round trip: the write with the last TTL seen, and the setting; when it changed,
+        // the TTL is corrected (`EXPIRE` never recreates a key revoked in between).
         let key = entry_key(updated.user_id, &updated.session_private_id);
-        let set: Option<String> = self.with(|c| {
-            redis::cmd("SET")
+        let ttl = self.touch_ttl.load(Ordering::Relaxed);
+        let (set, delay): (Option<String>, Option<u64>) = self.with(|c| {
+            redis::pipe()
+                .cmd("SET")
                 .arg(&key)
                 .arg(encode_entry(updated))
                 .arg("XX")
                 .arg("EX")
                 .arg(ttl)
+                .hget(self.key("settings"), "session_expire_delay")
                 .query(c)
         })?;
+        let current = delay.unwrap_or(u64::from(Settings::default().session_expire_delay)) * 60;
+        if set.is_some() && current != ttl {
+            self.touch_ttl.store(current, Ordering::Relaxed);
+            self.with(|c| c.expire::<_, ()>(&key, current as i64))?;
+        }
         Ok(set.is_some())
     }
 
@@ -913,21 +1054,37 @@ impl SessionStore for RedisStore {
     /// a crash leaves part-way is a state the next `destroy_all` finishes: sessions whose
     /// entry is gone are no longer listed, and every step removes what is left of its keys.
     fn remove_all_sessions(&self, audit: Option<AuditEntry>) -> Result<Revoked> {
-        let (sessions, users) = self.session_totals()?;
-        let revoked = Revoked { sessions, users };
         let progress = self.progress.as_deref().unwrap_or(&Quiet);
-        // The entries and the lookup sets; rack sessions and token hashes come on top.
-        progress.start(sessions + users);
-        let removed = [
-            format!("{ENTRY_V1}*"), // v2 entries too: `session:user:gitlab::v2:…`
-            format!("{LOOKUP}*"),
-            format!("{RACK}*"),
-            self.key("remember_tokens:*"),
-        ]
-        .iter()
-        .try_for_each(|pattern| self.unlink_matching(pattern, progress));
+        // The bar's length is an estimate: every key of the database, counted by the server.
+        let keys: u64 = self.with(|c| redis::cmd("DBSIZE").query(c))?;
+        progress.start(keys);
+        // GitLab's keys in one pass over `session:*`, counting the v2 entries removed and
+        // their users; then the remember-me tokens.
+        let mut users = HashSet::new();
+        let removed = self
+            .unlink_matching("session:*", progress, |key| {
+                if let Some((user, _)) = key
+                    .strip_prefix(ENTRY_V2)
+                    .and_then(|rest| rest.split_once(':'))
+                {
+                    users.insert(user.to_owned());
+                    Some(true)
+                } else {
+                    [ENTRY_V1, LOOKUP, RACK]
+                        .iter()
+                        .any(|prefix| key.starts_with(prefix))
+                        .then_some(false)
+                }
+            })
+            .and_then(|sessions| {
+                self.unlink_matching(&self.key("remember_tokens:*"), progress, |_| Some(false))
+                    .map(|_| sessions)
+            });
         progress.finish();
-        removed?;
+        let revoked = Revoked {
+            sessions: removed?,
+            users: users.len() as u64,
+        };
         if let Some(entry) = audit {
             self.append_audit(&entry.with_revoked(revoked))?;
         }
@@ -1349,9 +1506,11 @@ mod tests {
             .sadd("session:lookup:user:gitlab:1", id);
         }
         pipe.set("unrelated", "kept").exec(&mut c).unwrap();
+        let keys_before: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
         let revoked = store.remove_all_sessions(None).unwrap();
         assert_eq!((revoked.sessions, revoked.users), (2500, 1));
-        assert_eq!(count.total.load(Ordering::Relaxed), 2501);
+        // The bar's length is the server's key count; it advances by the keys removed.
+        assert_eq!(count.total.load(Ordering::Relaxed), keys_before);
         assert_eq!(count.done.load(Ordering::Relaxed), 2501);
         assert_eq!(count.finished.load(Ordering::Relaxed), 1);
         let keys: Vec<String> = c.keys("*").unwrap();
@@ -1383,5 +1542,90 @@ mod tests {
             "{written}"
         );
         assert_eq!(decode_entry(7, id, &written).unwrap(), session);
+    }
+
+    /// The one-round-trip sign-in (a server-side script) and touch, and the one-pass
+    /// `destroy_all`: the TTL comes from the settings, a missing user is refused, and only
+    /// GitLab's session keys go.
+    #[test]
+    fn one_round_trip_writes_keep_the_ttl_and_destroy_all_takes_only_session_keys() {
+        let Some(server) = test_server::start() else {
+            return;
+        };
+        let store = RedisStore::open(&server.url, "sessionctl:").unwrap();
+        let mut raw = redis::Client::open(server.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let settings = Settings {
+            session_expire_delay: 30,
+            ..Settings::default()
+        };
+        store.put_settings(&settings, None).unwrap();
+        let user = User {
+            id: 0,
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            name: "Alice".into(),
+            state: crate::model::UserState::Active,
+            admin: false,
+            created_at: Utc::now(),
+            last_sign_in_at: None,
+        };
+        let alice = store
+            .apply(Changes {
+                new_users: vec![user],
+                ..Changes::default()
+            })
+            .unwrap()
+            .created_users
+            .remove(0);
+        let now = Utc::now();
+        let session = |user_id, public: &str| ActiveSession {
+            session_private_id: crate::secret::private_id(public),
+            user_id,
+            ip_address: "10.0.0.1".into(),
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            device_name: "Other".into(),
+            device_type: "desktop".into(),
+            is_impersonated: false,
+            admin_mode: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let write = |session: ActiveSession| SignInWrite {
+            session,
+            limit: 5,
+            now,
+            expire_delay: chrono::Duration::days(7),
+            audit: None,
+        };
+        let first = session(alice.id, "one");
+        store.sign_in(write(first.clone())).unwrap();
+        let key = entry_key(alice.id, &first.session_private_id);
+        let ttl: i64 = raw.ttl(&key).unwrap();
+        assert!((1790..=1800).contains(&ttl), "sign-in TTL {ttl}");
+        let _: () = raw.expire(&key, 5).unwrap();
+        assert!(store.touch(&first, &first).unwrap());
+        let ttl: i64 = raw.ttl(&key).unwrap();
+        assert!((1790..=1800).contains(&ttl), "touch TTL {ttl}");
+        assert!(matches!(
+            store.sign_in(write(session(alice.id + 1, "two"))),
+            Err(Error::UserNotFound { .. })
+        ));
+
+        let private = &first.session_private_id;
+        let _: () = raw
+            .mset(&[
+                (format!("{ENTRY_V1}{}:{private}", alice.id), "v1"),
+                (format!("{RACK}{private}"), "rack"),
+                ("session:other:kept".to_owned(), "kept"),
+            ])
+            .unwrap();
+        let revoked = store.remove_all_sessions(None).unwrap();
+        assert_eq!((revoked.sessions, revoked.users), (1, 1));
+        let left: Vec<String> = raw.keys("session:*").unwrap();
+        assert_eq!(left, ["session:other:kept"]);
     }
 }

@@ -1,0 +1,154 @@
+//! The Redis bench (issue 13): sessionctl's Redis store against raw `redis` crate commands
+//! doing the same work on the same server, a private `redis-server` on a Unix socket in a
+//! temporary directory (the bench says loudly that it skipped when `redis-server` is missing).
+//! Prints one table, in the style of the sled harness (`benches/store/`, whose `report` module
+//! it shares).
+//!
+//! NOTE: unlike the library (where only `src/store` touches Redis), the raw sides here send
+//! commands directly, in GitLab's key layout (`load` writes the data that way too, so the store
+//! is measured reading what GitLab writes).
+//!
+//! Modules: `server` (the private server), `load` (the data, pipelined raw writes), `list` (list
+//! all), `writes` (sign-in, GitLab's `set`, touch), `destroy` (`destroy_all`).
+//!
+//! Run: `cargo bench --bench redis [-- --quick | --users N --sessions M]`.
+
+mod destroy;
+mod list;
+mod load;
+#[path = "../store/report.rs"]
+mod report;
+mod server;
+mod writes;
+
+use std::time::Instant;
+
+use chrono::Utc;
+use sessionctl::store::redis_store::RedisStore;
+
+use report::{cpu_model, nproc, print_table, ram};
+
+/// sessionctl's own keys in the bench (the store's default prefix).
+const PREFIX: &str = "sessionctl:";
+/// Repetitions of the list measurement and of `destroy_all` (the median is reported).
+const RUNS: usize = 3;
+struct Options {
+    users: u64,
+    sessions: u32,
+    quick: bool,
+}
+
+impl Options {
+    /// Reads `--quick`, `--users N` and `--sessions M`; ignores what cargo adds (`--bench`).
+    fn from_args() -> Self {
+        let mut options = Options {
+            users: 100_000,
+            sessions: 10,
+            quick: false,
+        };
+        let mut args = std::env::args().skip(1);
+        let number = |flag: &str, value: Option<String>| -> u64 {
+            value
+                .and_then(|v| v.replace('_', "").parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| panic!("{flag} needs a positive whole number"))
+        };
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => {
+                    options.quick = true;
+                    options.users = 5_000;
+                }
+                "--users" => options.users = number("--users", args.next()),
+                "--sessions" => {
+                    options.sessions = u32::try_from(number("--sessions", args.next()))
+                        .expect("--sessions fits 32 bits");
+                }
+                _ => {}
+            }
+        }
+        options
+    }
+
+    /// The session limit: twice the sessions each user has, so no measured sign-in evicts.
+    fn limit(&self) -> u32 {
+        self.sessions * 2
+    }
+
+    /// Sign-ins (and touches) measured per row, each side on its own users.
+    fn sign_ins(&self) -> usize {
+        (self.users / 10).clamp(1, 10_000) as usize
+    }
+}
+
+/// What every measurement needs.
+struct Bench {
+    options: Options,
+    url: String,
+    /// Notes printed under the table: what each baseline does.
+    notes: Vec<String>,
+}
+
+impl Bench {
+    fn store(&self) -> RedisStore {
+        RedisStore::open(&self.url, PREFIX).expect("open the Redis store")
+    }
+
+    fn raw(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .and_then(|client| client.get_connection())
+            .expect("a raw connection")
+    }
+}
+
+fn main() {
+    let options = Options::from_args();
+    let Some(server) = server::start() else {
+        eprintln!("SKIPPED: redis-server is not installed; the Redis bench did not run");
+        return;
+    };
+    let started = Instant::now();
+    let mut bench = Bench {
+        options,
+        url: server.url.clone(),
+        notes: Vec::new(),
+    };
+    let o = &bench.options;
+    let sizes = format!(
+        "{} mode: N = {} users x M = {} sessions each (session_limit = {})",
+        if o.quick { "quick" } else { "full" },
+        o.users,
+        o.sessions,
+        o.limit()
+    );
+    let machine = format!(
+        "machine: nproc = {}, CPU = {}, RAM = {}; {}",
+        nproc(),
+        cpu_model(),
+        ram(),
+        server.version
+    );
+    println!("sessionctl Redis bench (benches/redis/)");
+    println!("{sizes}");
+    println!("{machine}");
+    println!("started: {}", Utc::now().format("%Y-%m-%d %H:%M:%S UTC"));
+
+    let loaded = bench.load();
+    let mut rows = Vec::new();
+    rows.push(bench.list_all(&loaded));
+    rows.extend(bench.writes(&loaded));
+    rows.push(bench.destroy_all(&loaded));
+
+    println!();
+    println!("{sizes}");
+    println!("{machine}");
+    print_table(
+        &rows,
+        "raw redis",
+        "time ours/raw for list and destroy_all; rate ours/raw for sign-in, set and touch",
+    );
+    for note in &bench.notes {
+        println!("{note}");
+    }
+    println!("total run time: {:.1} s", started.elapsed().as_secs_f64());
+}
