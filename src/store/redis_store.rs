@@ -52,10 +52,10 @@ const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
 /// entry key prefix, audit JSON (empty: none), the default expire delay (minutes).
 static SIGN_IN: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
-        r"
+        r#"
 local user = redis.call('HGET', KEYS[1], ARGV[1])
 if not user then return -1 end
-if cjson.decode(user).state == 'blocked' then return -3 end
+if string.find(user, '"state":"blocked"', 1, true) then return -3 end
 local limit = tonumber(ARGV[2])
 if redis.call('SCARD', KEYS[2]) + 1 > limit then
   local members = redis.call('SMEMBERS', KEYS[2])
@@ -73,7 +73,7 @@ redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
 if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], '*', 'entry', ARGV[7]) end
 return -2
-",
+"#,
     )
 });
 
