@@ -31,6 +31,9 @@ const USER_AGENTS: [&str; 8] = [
     "curl/8.7.1",
 ];
 
+/// Sign-ins (and touches) per turn of one side, ours and raw taking turns.
+const BLOCK: usize = 100;
+
 fn sign_in_request(rng: &mut StdRng) -> SignIn {
     SignIn {
         public_id: None,
@@ -71,19 +74,27 @@ impl Bench {
         let k = below.len();
         let at_limit: Vec<u64> = (0..k).map(|_| at[rng.random_range(0..at.len())]).collect();
 
-        // New sessions: ours, then the same keys and values written raw.
+        // New sessions: ours, then the same keys and values written raw, the two sides taking
+        // turns in blocks, so that the disk's ups and downs fall on both alike.
         let requests: Vec<SignIn> = below.iter().map(|_| sign_in_request(&mut rng)).collect();
-        let (typical, signed) = self.timed_sign_ins(registry, &below, requests.clone(), 0);
-        let mut audit = registry.recent_audit(k).expect("audit");
-        audit.reverse();
-        assert!(
-            audit.len() == k && audit.iter().all(|a| a.action == "sign_in"),
-            "each sign-in writes one audit entry"
-        );
-        let sessions: Vec<&ActiveSession> = signed.iter().map(|s| &s.session).collect();
-        let raw_new = raw_sign_ins(&trees, &sessions, &audit);
+        let (mut typical, mut raw_new) = (Duration::ZERO, Duration::ZERO);
+        let mut signed = Vec::with_capacity(k);
+        for (users, block) in below.chunks(BLOCK).zip(requests.chunks(BLOCK)) {
+            let (time, done) = self.timed_sign_ins(registry, users, block.to_vec(), 0);
+            let mut audit = registry.recent_audit(users.len()).expect("audit");
+            audit.reverse();
+            assert!(
+                audit.len() == users.len() && audit.iter().all(|a| a.action == "sign_in"),
+                "each sign-in writes one audit entry"
+            );
+            let sessions: Vec<&ActiveSession> = done.iter().map(|s| &s.session).collect();
+            raw_new += raw_sign_ins(&trees, &sessions, &audit);
+            typical += time;
+            signed.extend(done);
+        }
 
-        // Touches: each new session again, by its public id; raw, one insert of its new value.
+        // Touches: each new session again, by its public id; raw, one insert of its new value;
+        // in turns as above.
         let again: Vec<SignIn> = signed
             .iter()
             .zip(requests)
@@ -92,31 +103,21 @@ impl Bench {
                 ..request
             })
             .collect();
-        let (touch, touched) = self.timed_sign_ins(registry, &below, again, 0);
-        assert!(
-            touched.iter().all(|s| !s.created),
-            "a touch creates nothing"
-        );
-        let raw_touch = raw_inserts(&trees.sessions, &touched);
+        let (mut touch, mut raw_touch) = (Duration::ZERO, Duration::ZERO);
+        for (users, block) in below.chunks(BLOCK).zip(again.chunks(BLOCK)) {
+            let (time, touched) = self.timed_sign_ins(registry, users, block.to_vec(), 0);
+            assert!(
+                touched.iter().all(|s| !s.created),
+                "a touch creates nothing"
+            );
+            raw_touch += raw_inserts(&trees.sessions, &touched);
+            touch += time;
+        }
 
         let requests: Vec<SignIn> = at_limit.iter().map(|_| sign_in_request(&mut rng)).collect();
         let (evicting, _) = self.timed_sign_ins(registry, &at_limit, requests, 1);
 
-        self.notes.push(format!(
-            "sign-in baseline: {k} raw transactions over users.U, users_by_username.U, \
-             sessions.G and audit, each writing what SledStore::sign_in writes for a new session \
-             below the limit (get + decode the user, record::encode_user with last_sign_in_at and \
-             the count + 1, record::encode_username_entry, the session's key and \
-             record::encode_session, an audit id and record::encode_audit: the same keys and \
-             values as ours, from its sessions and audit entries); the registry is audited (as \
-             the console); {} users were at the limit of {limit}",
-            at.len()
-        ));
-        self.notes.push(format!(
-            "touch baseline: {k} Tree::insert of the same session key and \
-             record::encode_session value into sessions.G (ours: Registry::sign_in with the \
-             session's public id, i.e. a read of the session and one compare_and_swap)"
-        ));
+        self.sign_in_notes(k, at.len(), limit);
         self.notes
             .push(sign_in_breakdown(registry, &trees, [&below, &at_limit]));
         let per_op = |time: Duration| per_second(k as u64, time);
@@ -147,6 +148,26 @@ impl Bench {
                 pass: None,
             },
         ]
+    }
+
+    /// What the sign-in and touch rows compare.
+    fn sign_in_notes(&mut self, k: usize, at_limit: usize, limit: u32) {
+        self.notes.push(format!(
+            "sign-in baseline: {k} raw transactions over users.U, users_by_username.U, \
+             sessions.G and audit, each writing what SledStore::sign_in writes for a new session \
+             below the limit (get + decode the user, record::encode_user with last_sign_in_at and \
+             the count + 1, record::encode_username_entry, the session's key and \
+             record::encode_session, an audit id and record::encode_audit: the same keys and \
+             values as ours, from its sessions and audit entries); the registry is audited (as \
+             the console); the sides take turns in blocks of {BLOCK}; {at_limit} users were at \
+             the limit of {limit}"
+        ));
+        self.notes.push(format!(
+            "touch baseline: {k} Tree::insert of the same session key and \
+             record::encode_session value into sessions.G (ours: Registry::sign_in with the \
+             session's public id, i.e. a read of the session and one compare_and_swap); in turns \
+             in blocks of {BLOCK}"
+        ));
     }
 
     /// Signs in each of `users` with its request, checking that each evicts `evicts` sessions.
