@@ -7,11 +7,10 @@ use std::io::Read;
 use std::path::Path;
 
 use owo_colors::OwoColorize;
-use rhai::{Array, Dynamic};
 
 use crate::exit::CliError;
 use crate::options::Format;
-use crate::script::{self, Evaluator, Output, ScriptError};
+use crate::script::{self, Evaluated, Evaluator, Output, ScriptError};
 use crate::stdout;
 
 /// Where a batch job's `puts` and `print` write: standard output for text, standard error
@@ -27,10 +26,10 @@ pub(crate) fn script_output(format: Format) -> Output {
 /// The process is expected to exit next (see [`leave_to_exit`]).
 pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
     stop_on_ctrl_c(&evaluator);
-    let result = evaluator.eval("-e", code);
+    let result = evaluator.evaluate("-e", code);
     // An expression's `()` (a user not found) is shown, as IRB shows `nil`.
     if format == Format::Text
-        && result.as_ref().is_ok_and(Dynamic::is_unit)
+        && result.as_ref().is_ok_and(Evaluated::is_unit)
         && script::shows_unit(code)
     {
         evaluator.output().line("()");
@@ -73,12 +72,9 @@ pub(crate) fn run_file(
         (file.display().to_string(), code)
     };
     let code = code.strip_prefix('\u{feff}').unwrap_or(&code);
-    evaluator.set_variable(
-        "ARGV",
-        args.into_iter().map(Dynamic::from).collect::<Array>(),
-    );
+    evaluator.set_args(args);
     stop_on_ctrl_c(&evaluator);
-    let result = evaluator.eval(&name, code);
+    let result = evaluator.evaluate(&name, code);
     let done = finish(&evaluator, result, format);
     leave_to_exit(evaluator, done)
 }
@@ -105,7 +101,7 @@ fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(),
 /// script's. A closed pipe is then a quiet stop, another failure an error.
 fn finish(
     evaluator: &Evaluator,
-    result: Result<Dynamic, ScriptError>,
+    result: Result<Evaluated, ScriptError>,
     format: Format,
 ) -> Result<(), CliError> {
     let out = evaluator.output();
@@ -116,7 +112,7 @@ fn finish(
 
 fn print(
     out: &Output,
-    result: Result<Dynamic, ScriptError>,
+    result: Result<Evaluated, ScriptError>,
     format: Format,
 ) -> Result<(), CliError> {
     if out.is_closed() {
@@ -124,7 +120,8 @@ fn print(
     }
     let value = result.map_err(CliError::Script)?;
     let json = || {
-        script::to_json(&value)
+        value
+            .to_json()
             .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write the value: {e}")))
     };
     match format {
@@ -135,12 +132,12 @@ fn print(
             serde_json::Value::Array(rows) => stdout::csv(&rows),
             _ => Err(CliError::Usage(format!(
                 "--format csv prints a list of records (users, sessions, maps), and the value is {}: use --format json or text",
-                script::type_name(&value)
+                value.type_name()
             ))),
         },
-        Format::Text => {
-            script::write_plain(&value, out).map_err(|e| CliError::Other(anyhow::anyhow!(e)))
-        }
+        Format::Text => value
+            .write_plain(out)
+            .map_err(|e| CliError::Other(anyhow::anyhow!(e))),
     }
 }
 

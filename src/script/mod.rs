@@ -29,7 +29,7 @@ use rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Position, Scope};
 use crate::registry::Registry;
 
 pub use error::{ErrorKind, ScriptError};
-pub use format::{inspect, plain, to_json, type_name, write_plain};
+pub use format::{inspect, plain};
 pub use output::{Captured, Output};
 pub use shown::{Rows, Shown, shows_unit};
 pub use values::Time;
@@ -205,6 +205,18 @@ impl Evaluator {
         closing.finish()
     }
 
+    /// Evaluates `code` for batch mode: its value as an [`Evaluated`], which prints itself (batch
+    /// mode reads no rhai value).
+    pub fn evaluate(&mut self, source: &str, code: &str) -> Result<Evaluated, ScriptError> {
+        self.eval(source, code).map(Evaluated)
+    }
+
+    /// Sets `ARGV`, a script's arguments.
+    pub fn set_args(&mut self, args: Vec<String>) {
+        let values: rhai::Array = args.into_iter().map(Dynamic::from).collect();
+        self.set_variable("ARGV", values);
+    }
+
     /// Sets a variable visible to the code evaluated next, e.g. `ARGV`.
     pub fn set_variable(&mut self, name: &str, value: impl Into<Dynamic>) {
         self.scope.set_value(name.to_owned(), value.into());
@@ -223,7 +235,7 @@ impl Evaluator {
                 };
                 (
                     name.to_owned(),
-                    catalogue::Kind::of_type_name(&type_name(&value)),
+                    catalogue::Kind::of_type_name(&format::type_name(&value)),
                 )
             })
             .collect()
@@ -325,3 +337,29 @@ fn build_engine(context: &Rc<Context>, limits: Limits) -> Engine {
 
 #[cfg(test)]
 mod tests;
+
+/// A script's value as batch mode prints it: plain text, JSON or JSON records. Only `script/`
+/// reads the rhai value inside.
+pub struct Evaluated(Dynamic);
+
+impl Evaluated {
+    /// Whether the value is `()`.
+    pub fn is_unit(&self) -> bool {
+        self.0.is_unit()
+    }
+
+    /// The value as JSON.
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        format::to_json(&self.0)
+    }
+
+    /// The name of the value's type, for messages.
+    pub fn type_name(&self) -> String {
+        format::type_name(&self.0)
+    }
+
+    /// Writes the value as plain text: lists one element a line, nothing for `()`.
+    pub fn write_plain(&self, out: &Output) -> Result<(), String> {
+        format::write_plain(&self.0, out)
+    }
+}
