@@ -2,15 +2,15 @@
 //! sessionctl's prefix (the `users` hash, the `user_ids` sorted set, the username and email
 //! indexes, the settings) and M sessions each as GitLab writes them (`SET … EX` of the
 //! `v2:` + JSON entry, `SADD` to the lookup set). Also the GitLab entry's JSON, written and read
-//! by the raw sides.
+//! by the raw sides with the store's own encoding.
 
 use std::time::Instant;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use sessionctl::model::{ActiveSession, User, UserState};
+use sessionctl::store::redis_store;
 
 use crate::report::MIB;
 use crate::{Bench, PREFIX};
@@ -33,69 +33,15 @@ pub fn key(name: &str) -> String {
     format!("{PREFIX}{name}")
 }
 
-/// A session entry as GitLab writes it: `v2:` + this JSON.
-#[derive(Serialize, Deserialize)]
-struct Entry {
-    ip_address: Option<String>,
-    browser: Option<String>,
-    os: Option<String>,
-    device_name: Option<String>,
-    device_type: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-    session_private_id: Option<String>,
-    is_impersonated: Option<bool>,
-    admin_mode: Option<bool>,
-}
-
-fn gitlab_time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// `v2:` + the JSON GitLab writes for `session`.
+/// `v2:` + the JSON GitLab writes for `session`: the store's own encoding, as the sled bench's
+/// raw sides use `record`.
 pub fn encode(session: &ActiveSession) -> String {
-    let entry = Entry {
-        ip_address: Some(session.ip_address.to_string()),
-        browser: Some(session.browser.to_string()),
-        os: Some(session.os.to_string()),
-        device_name: Some(session.device_name.to_string()),
-        device_type: Some(session.device_type.to_string()),
-        created_at: Some(gitlab_time(session.created_at)),
-        updated_at: Some(gitlab_time(session.updated_at)),
-        session_private_id: Some(session.session_private_id.clone()),
-        is_impersonated: Some(session.is_impersonated),
-        admin_mode: Some(session.admin_mode),
-    };
-    format!("v2:{}", serde_json::to_string(&entry).expect("serializes"))
+    redis_store::encode_entry(session)
 }
 
-/// An entry read back into the owned session the store returns (missing fields as the store
-/// reads them).
+/// An entry read back into the owned session the store returns, decoded as the store does.
 pub fn decode(user_id: u64, private_id: &str, value: &str) -> ActiveSession {
-    let entry: Entry =
-        serde_json::from_str(value.strip_prefix("v2:").expect("v2: prefix")).expect("an entry");
-    let time = |text: Option<String>| {
-        text.map_or(DateTime::<Utc>::UNIX_EPOCH, |t| {
-            DateTime::parse_from_rfc3339(&t)
-                .expect("a time")
-                .with_timezone(&Utc)
-        })
-    };
-    let text = |value: Option<String>| value.unwrap_or_default().into();
-    let updated_at = time(entry.updated_at);
-    ActiveSession {
-        session_private_id: private_id.to_owned(),
-        user_id,
-        ip_address: text(entry.ip_address),
-        browser: text(entry.browser),
-        os: text(entry.os),
-        device_name: text(entry.device_name),
-        device_type: text(entry.device_type),
-        is_impersonated: entry.is_impersonated.unwrap_or(false),
-        admin_mode: entry.admin_mode.unwrap_or(false),
-        created_at: entry.created_at.map_or(updated_at, |t| time(Some(t))),
-        updated_at,
-    }
+    redis_store::decode_entry(user_id, private_id, value).expect("an entry")
 }
 
 const DEVICES: [(&str, &str, &str, &str); 4] = [

@@ -108,7 +108,9 @@ fn gitlab_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn encode_entry(session: &ActiveSession) -> String {
+/// `v2:` + the JSON GitLab writes for `session` (public for the bench's raw side only).
+#[doc(hidden)]
+pub fn encode_entry(session: &ActiveSession) -> String {
     let entry = Entry {
         ip_address: Some(session.ip_address.to_string()),
         browser: Some(session.browser.to_string()),
@@ -127,7 +129,9 @@ fn encode_entry(session: &ActiveSession) -> String {
     )
 }
 
-fn decode_entry(user_id: u64, private_id: &str, value: &str) -> Result<ActiveSession> {
+/// A `v2:` entry read as the store reads it (public for the bench's raw side only).
+#[doc(hidden)]
+pub fn decode_entry(user_id: u64, private_id: &str, value: &str) -> Result<ActiveSession> {
     let corrupt = |reason: String| Error::CorruptRecord {
         what: "session",
         key: format!("{ENTRY_V2}{user_id}:{private_id}"),
