@@ -47,7 +47,7 @@ impl Actor {
 
 /// Users, sessions and remember-me tokens with GitLab's rules.
 pub struct Registry {
-    store: Box<dyn Backend + Send + Sync>,
+    store: Arc<dyn Backend + Send + Sync>,
     clock: Arc<dyn Clock>,
     actor: Option<Actor>,
     dry_run: bool,
@@ -60,7 +60,7 @@ impl Registry {
         // The store must be readable: its settings are read now, and wherever used.
         store.settings()?;
         Ok(Self {
-            store,
+            store: Arc::from(store),
             clock,
             actor: None,
             dry_run: false,
@@ -73,6 +73,19 @@ impl Registry {
     pub fn audited_as(mut self, actor: Actor) -> Self {
         self.actor = Some(actor);
         self
+    }
+
+    /// Another registry on the same store and clock, acting as `actor` with its own dry run:
+    /// what a process holding the store gives each client it serves (threads may share it).
+    #[must_use]
+    pub fn view(&self, actor: Actor, dry_run: bool) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            actor: Some(actor),
+            dry_run,
+            planned: Mutex::new(Vec::new()),
+        }
     }
 
     /// With dry run on, mutations compute and report what they would do and write nothing.

@@ -1626,3 +1626,39 @@ fn refused(error: Error) -> Error {
         other => other,
     }
 }
+
+#[test]
+fn a_view_shares_the_store_with_its_own_actor_and_dry_run() {
+    let f = audited_fixture("console");
+    let alice = f.user("alice");
+    let app = Actor {
+        os_user: "www-data".into(),
+        origin: "serve".into(),
+    };
+    let view = f.registry.view(app.clone(), false);
+    view.sign_in(
+        alice.id,
+        SignIn {
+            ip_address: "127.0.0.1".into(),
+            ..SignIn::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        f.ids(&alice).len(),
+        1,
+        "the view's sign-in is not in the store"
+    );
+
+    let dry = f.registry.view(app, true);
+    assert_eq!(dry.destroy_all_but_current(alice.id, None).unwrap(), 1);
+    assert_eq!(f.ids(&alice).len(), 1, "a dry-run view wrote");
+    assert_eq!(view.destroy_all_but_current(alice.id, None).unwrap(), 1);
+    assert!(f.ids(&alice).is_empty());
+
+    let audit = f.registry.recent_audit(1).unwrap();
+    assert_eq!(
+        (audit[0].os_user.as_str(), audit[0].origin.as_str()),
+        ("www-data", "serve")
+    );
+}
