@@ -3,7 +3,8 @@
 //! `MULTI` pipeline of the same writes (`SET … EX` of the entry, `SADD` to the lookup set,
 //! `HSET` of the user's last sign-in, `XADD` of the audit entry), and GitLab's own `set`
 //! (`SETEX` + `SADD`, pipelined, not atomic) beside them; a touch (`SessionStore::touch`)
-//! against a raw `SET … XX EX` of the same key and value. Each side signs in its own users, who
+//! against a raw `GET` and `SET … XX EX` of the same key and value (the same work: the entry
+//! read, then the write that never recreates it). Each side signs in its own users, who
 //! all hold the same number of sessions; the registry's `sign_in` (settings, user, then the
 //! store) is reported beside them.
 
@@ -18,7 +19,7 @@ use sessionctl::clock::SystemClock;
 use sessionctl::model::{ActiveSession, AuditEntry, SignIn};
 use sessionctl::registry::{Actor, Registry};
 use sessionctl::store::redis_store::RedisStore;
-use sessionctl::store::{SessionStore, SignInWrite};
+use sessionctl::store::{SessionStore, SignInWrite, Touch};
 
 use crate::Bench;
 use crate::load::{Loaded, encode, entry_key, key, lookup_key, new_session};
@@ -88,21 +89,11 @@ impl Bench {
 
         // Touches: each side's new sessions again, a second later, taking turns likewise.
         let later = now + chrono::Duration::seconds(1);
-        let touched: Vec<ActiveSession> = sessions
-            .iter()
-            .map(|s| ActiveSession {
-                updated_at: later,
-                ..s.clone()
-            })
-            .collect();
+        let touched = updated_at(&sessions, later);
         let raw_values = touched_values(&raw_inputs, later);
         let [mut touch, mut raw_touch, mut registry_touch] = [Duration::ZERO; 3];
         for block in blocks(k) {
-            let started = Instant::now();
-            for (stored, updated) in sessions[block.clone()].iter().zip(&touched[block.clone()]) {
-                assert!(store.touch(stored, updated).expect("touch"), "touched");
-            }
-            touch += started.elapsed();
+            touch += store_touches(&store, &touched[block.clone()]);
             raw_touch += raw_sets(&mut c, &raw_values[block.clone()], loaded.ttl);
             registry_touch += registry_touches(
                 &registry,
@@ -129,12 +120,18 @@ impl Bench {
                 "multi",
                 false,
             ),
-            row("touch: RedisStore::touch", touch, raw_touch, "set xx", true),
+            row(
+                "touch: RedisStore::touch",
+                touch,
+                raw_touch,
+                "get+set xx",
+                true,
+            ),
             row(
                 "touch: Registry::sign_in (public id)",
                 registry_touch,
                 raw_touch,
-                "set xx",
+                "get+set xx",
                 false,
             ),
         ]
@@ -156,11 +153,13 @@ impl Bench {
             m = self.options.sessions,
         ));
         self.notes.push(format!(
-            "touch baseline: {k} SET <entry> <value> XX EX {} of the raw side's new sessions \
-             (ours: RedisStore::touch of the sessions ours created, which also reads \
-             session_expire_delay for the TTL); Registry rows: Registry::sign_in (audited, with \
+            "touch baseline: {k} GET <entry> then SET <entry> <value> XX EX {} of the raw \
+             side's new sessions (the same work as ours: the session read, for its created_at \
+             and whether it is live, then the write that never recreates it; ours: \
+             RedisStore::touch of the sessions ours created, which also reads \
+             session_expire_delay for the TTL with its write); Registry rows: Registry::sign_in (audited, with \
              its settings and user reads, User-Agent parsing) of {k} other users, then with each \
-             new session's public id (a touch: the session read, then RedisStore::touch)",
+             new session's public id (a touch: RedisStore::touch)",
             loaded.ttl
         ));
     }
@@ -294,9 +293,32 @@ fn touched_values(inputs: &[RawSignIn], later: chrono::DateTime<Utc>) -> Vec<(St
 }
 
 /// `SET key value XX EX ttl` of each.
+/// `sessions` as a request at `at` leaves them.
+fn updated_at(sessions: &[ActiveSession], at: chrono::DateTime<Utc>) -> Vec<ActiveSession> {
+    sessions
+        .iter()
+        .map(|s| ActiveSession {
+            updated_at: at,
+            ..s.clone()
+        })
+        .collect()
+}
+
+/// `RedisStore::touch` of each session.
+fn store_touches(store: &RedisStore, touched: &[ActiveSession]) -> Duration {
+    let started = Instant::now();
+    for updated in touched {
+        let touch = store.touch(updated, None).expect("touch");
+        assert!(matches!(touch, Touch::Touched { .. }), "touched");
+    }
+    started.elapsed()
+}
+
 fn raw_sets(c: &mut redis::Connection, values: &[(String, String)], ttl: u64) -> Duration {
     let started = Instant::now();
     for (key, value) in values {
+        let stored: Option<String> = redis::cmd("GET").arg(key).query(c).expect("raw get");
+        assert!(stored.is_some(), "the raw touch reads its session");
         let set: Option<String> = redis::cmd("SET")
             .arg(key)
             .arg(value)

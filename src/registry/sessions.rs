@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::model::{
     ActiveSession, Revoked, Settings, SignIn, SignedIn, UserState, sort_most_recent_first,
 };
-use crate::store::{Changes, SignInWrite, Stream};
+use crate::store::{Changes, SignInWrite, Stream, Touch};
 use crate::{Error, Result, secret, useragent};
 
 use super::{MAX_USER_AGENT_CHARS, Registry, WRITE_CHUNK};
@@ -32,16 +32,10 @@ impl Registry {
             None => secret::generate_public_id(),
         };
         let private_id = secret::private_id(&public_id);
-        let existing = if known_id {
-            self.store.session(user_id, &private_id)?
-        } else {
-            None
-        }
-        .filter(|s| !s.is_expired(now, settings.expire_delay()));
         let ip_address = super::validate::ip_address(&request.ip_address)?;
         let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
         let device = useragent::parse(user_agent);
-        let session = ActiveSession {
+        let mut session = ActiveSession {
             session_private_id: private_id,
             user_id,
             ip_address: ip_address.into(),
@@ -51,23 +45,40 @@ impl Registry {
             device_type: device.device_type,
             is_impersonated: request.impersonated,
             admin_mode: request.admin_mode,
-            created_at: existing.as_ref().map_or(now, |s| s.created_at),
+            created_at: now,
             updated_at: now,
         };
-        // A request on a live session: the touch reads nothing more (a blocked user's sessions
-        // are revoked when the user is blocked).
-        if let Some(stored) = existing {
-            if !self.dry_run && !self.store.touch(&stored, &session)? {
-                return Err(Error::SessionRevoked {
-                    private_id: session.session_private_id,
-                });
+        // A request on a live session is a touch, which reads nothing more (a blocked user's
+        // sessions are revoked when the user is blocked); anything else is a sign-in.
+        if known_id {
+            let live_after = crate::model::live_after(now, settings.expire_delay());
+            let touched = if self.dry_run {
+                self.store
+                    .session(user_id, &session.session_private_id)?
+                    .filter(|s| !s.is_expired(now, settings.expire_delay()))
+                    .map_or(Touch::Missing, |s| Touch::Touched {
+                        created_at: s.created_at,
+                    })
+            } else {
+                self.store.touch(&session, live_after)?
+            };
+            match touched {
+                Touch::Touched { created_at } => {
+                    session.created_at = created_at;
+                    return Ok(SignedIn {
+                        session,
+                        public_id,
+                        created: false,
+                        evicted: Vec::new(),
+                    });
+                }
+                Touch::Revoked => {
+                    return Err(Error::SessionRevoked {
+                        private_id: session.session_private_id,
+                    });
+                }
+                Touch::Missing => {}
             }
-            return Ok(SignedIn {
-                session,
-                public_id,
-                created: false,
-                evicted: Vec::new(),
-            });
         }
         let user = self.find_user(user_id)?;
         if user.state == UserState::Blocked {
@@ -401,6 +412,10 @@ fn over_limit(mut live: Vec<ActiveSession>, keep: usize) -> Vec<String> {
 }
 
 fn truncate_chars(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        // No more characters than bytes.
+        return text;
+    }
     text.char_indices()
         .nth(max)
         .map_or(text, |(end, _)| &text[..end])

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use super::{Backend, Changes, Records, SignInWrite};
+use super::{Backend, Changes, Records, SignInWrite, Touch};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
 use crate::{Error, secret};
 
@@ -173,12 +173,34 @@ pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store)
     let moved = ActiveSession {
         ip_address: "10.0.0.2".into(),
         updated_at: at(2),
+        created_at: at(2),
         ..stored.clone()
     };
-    assert!(store.touch(&stored, &moved).unwrap());
+    assert_eq!(
+        store.touch(&moved, Some(at(0))).unwrap(),
+        Touch::Touched {
+            created_at: stored.created_at
+        }
+    );
+    let kept = ActiveSession {
+        created_at: stored.created_at,
+        ..moved.clone()
+    };
     assert_eq!(
         store.session(alice.id, &stored.session_private_id).unwrap(),
-        Some(moved.clone())
+        Some(kept.clone()),
+        "a touch moves the session and keeps when it was signed in"
+    );
+    // Expired (last updated at or before `live_after`): a sign-in, not a touch.
+    let later = ActiveSession {
+        updated_at: at(9),
+        ..kept.clone()
+    };
+    assert_eq!(store.touch(&later, Some(at(2))).unwrap(), Touch::Missing);
+    assert_eq!(
+        store.session(alice.id, &stored.session_private_id).unwrap(),
+        Some(kept),
+        "a touch of an expired session wrote"
     );
     store
         .apply(Changes {
@@ -186,7 +208,7 @@ pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store)
             ..Changes::default()
         })
         .unwrap();
-    assert!(!store.touch(&moved, &moved).unwrap());
+    assert_eq!(store.touch(&moved, None).unwrap(), Touch::Missing);
     assert_eq!(
         store.session(alice.id, &stored.session_private_id).unwrap(),
         None
@@ -445,16 +467,18 @@ pub fn a_revoke_racing_a_touch_never_resurrects_the_session(store: Store) {
         let revoked = AtomicBool::new(false);
         race(2, |thread| {
             if thread == 0 {
-                let mut current = stored.clone();
                 for minute in 2..200 {
                     let next = ActiveSession {
                         updated_at: at(minute),
-                        ..current.clone()
+                        ..stored.clone()
                     };
-                    if !store.touch(&current, &next).unwrap() {
+                    if store.touch(&next, None).unwrap()
+                        != (Touch::Touched {
+                            created_at: stored.created_at,
+                        })
+                    {
                         break;
                     }
-                    current = next;
                 }
             } else {
                 store

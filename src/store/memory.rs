@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
-    Stream, UserDirectory,
+    Stream, Touch, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
@@ -292,15 +292,19 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn touch(&self, _stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
+    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
         self.write(|s| {
             let key = (updated.user_id, updated.session_private_id.clone());
             Ok(match s.sessions.get_mut(&key) {
-                Some(session) => {
-                    *session = updated.clone();
-                    true
+                Some(session) if live_after.is_none_or(|after| session.updated_at > after) => {
+                    let created_at = session.created_at;
+                    *session = ActiveSession {
+                        created_at,
+                        ..updated.clone()
+                    };
+                    Touch::Touched { created_at }
                 }
-                None => false,
+                _ => Touch::Missing,
             })
         })
     }

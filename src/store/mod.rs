@@ -15,6 +15,8 @@ mod sled_store;
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use crate::Result;
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Settings, User};
 
@@ -41,7 +43,7 @@ pub struct Changes {
     /// Users whose `last_sign_in_at` is set (only that field is written: whatever else a
     /// concurrent writer changed in the record stays). A blocked user aborts everything
     /// ([`crate::Error::UserBlocked`]): a sign-in racing a block never lands after it.
-    pub signed_in: Vec<(u64, chrono::DateTime<chrono::Utc>)>,
+    pub signed_in: Vec<(u64, DateTime<Utc>)>,
     /// A guard: the write fails with [`crate::Error::WriteConflict`] unless the user's stored
     /// session count is `count` before it and at most `limit` after it.
     pub expect_sessions: Option<SessionGuard>,
@@ -85,7 +87,7 @@ pub struct SessionGuard {
 pub struct SignInWrite {
     pub session: ActiveSession,
     pub limit: u32,
-    pub now: chrono::DateTime<chrono::Utc>,
+    pub now: DateTime<Utc>,
     pub expire_delay: chrono::Duration,
     /// Completed with the eviction count ([`AuditEntry::with_evicted`]).
     pub audit: Option<AuditEntry>,
@@ -134,6 +136,18 @@ impl SignInWrite {
         };
         Ok((changes, outcome))
     }
+}
+
+/// What [`SessionStore::touch`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    /// The session was live and now holds the new values; it was signed in at `created_at`.
+    Touched { created_at: DateTime<Utc> },
+    /// No live session has this id (never stored, revoked or expired): nothing written.
+    Missing,
+    /// The session was there when read and gone when written (revoked in between): nothing
+    /// written.
+    Revoked,
 }
 
 /// What a sign-in removed.
@@ -225,17 +239,18 @@ pub trait SessionStore {
     fn session_totals(&self) -> Result<(u64, u64)>;
     /// How many stored sessions were last updated after `after` (the live ones, for the
     /// registry's expiry rule). Reads every session, writes nothing.
-    fn count_sessions_updated_after(&self, after: chrono::DateTime<chrono::Utc>) -> Result<u64>;
+    fn count_sessions_updated_after(&self, after: DateTime<Utc>) -> Result<u64>;
     fn remember_tokens(&self, user_id: u64) -> Result<Vec<RememberToken>>;
 
     /// Signs a user in: see [`SignInWrite`]. Never leaves the user above the limit, whatever
     /// runs at the same time.
     fn sign_in(&self, write: SignInWrite) -> Result<SignInOutcome>;
 
-    /// An authenticated request on a stored session: replaces `stored` (exactly as read) by
-    /// `updated` in one atomic single-key write. Returns false, writing nothing, when the
-    /// session is gone (revoked a moment before): a touch never brings a session back.
-    fn touch(&self, stored: &ActiveSession, updated: &ActiveSession) -> Result<bool>;
+    /// An authenticated request on a stored session: the live session with `updated`'s user
+    /// and private id (live: last updated after `live_after`, if given) takes `updated`'s
+    /// values but keeps its `created_at`, in one atomic single-key write checked against what
+    /// was read (a compare-and-swap). A session revoked a moment before is never brought back.
+    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch>;
 
     /// Removes every session and every remember-me token of every user, returning how many
     /// sessions of how many users were removed. The audit entry, completed with those counts

@@ -233,18 +233,34 @@ struct SessionRecord<'a> {
 
 /// A session record's `updated_at` in microseconds, read without copying anything out.
 pub fn session_updated_at(key: &[u8], bytes: &[u8]) -> Result<i64> {
-    postcard::from_bytes::<SessionRecord<'_>>(bytes)
-        .map(|r| r.updated_at)
-        .map_err(|e| {
-            let place = decode_session_key(key).map_or_else(
-                |_| hex::encode(key),
-                |(user, id)| format!("user id={user}, session {id}"),
-            );
-            corrupt("session", place, &e)
-        })
+    decode_session_record(key, bytes).map(|r| r.updated_at)
+}
+
+/// What a touch reads of a stored session, copying nothing out: when it was signed in, and
+/// its `updated_at` in microseconds.
+pub fn session_times(key: &[u8], bytes: &[u8]) -> Result<(DateTime<Utc>, i64)> {
+    let r = decode_session_record(key, bytes)?;
+    let created_at = time(r.created_at, "session", &|| describe_session_key(key))?;
+    Ok((created_at, r.updated_at))
+}
+
+fn decode_session_record<'a>(key: &[u8], bytes: &'a [u8]) -> Result<SessionRecord<'a>> {
+    postcard::from_bytes(bytes).map_err(|e| corrupt("session", describe_session_key(key), &e))
+}
+
+fn describe_session_key(key: &[u8]) -> String {
+    decode_session_key(key).map_or_else(
+        |_| hex::encode(key),
+        |(user, id)| format!("user id={user}, session {id}"),
+    )
 }
 
 pub fn encode_session(session: &ActiveSession) -> Vec<u8> {
+    encode_session_created_at(session, micros(session.created_at))
+}
+
+/// [`encode_session`] with another `created_at` (microseconds): a touch keeps the stored one.
+pub fn encode_session_created_at(session: &ActiveSession, created_at: i64) -> Vec<u8> {
     let record = SessionRecord {
         ip_address: &session.ip_address,
         browser: &session.browser,
@@ -253,7 +269,7 @@ pub fn encode_session(session: &ActiveSession) -> Vec<u8> {
         device_type: &session.device_type,
         is_impersonated: session.is_impersonated,
         admin_mode: session.admin_mode,
-        created_at: micros(session.created_at),
+        created_at,
         updated_at: micros(session.updated_at),
     };
     postcard::to_stdvec(&record).expect("encoding to memory cannot fail")

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Applied, Backend, Changes, Disagreement, Progress, Records, SessionStore, SignInOutcome,
-    SignInWrite, Stream, UserDirectory,
+    SignInWrite, Stream, Touch, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
@@ -1028,9 +1028,21 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn touch(&self, _stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
-        // One round trip: the write with the last TTL seen, and the setting; when it changed,
-        // the TTL is corrected (`EXPIRE` never recreates a key revoked in between).
+    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
+        let Some(stored) = self
+            .session(updated.user_id, &updated.session_private_id)?
+            .filter(|s| live_after.is_none_or(|after| s.updated_at > after))
+        else {
+            return Ok(Touch::Missing);
+        };
+        let created_at = stored.created_at;
+        let updated = &ActiveSession {
+            created_at,
+            ..updated.clone()
+        };
+        // One round trip: the write (`XX`: only over the entry read, never recreating one
+        // revoked since) with the last TTL seen, and the setting; when it changed, the TTL is
+        // corrected (`EXPIRE` never recreates a key either).
         let key = entry_key(updated.user_id, &updated.session_private_id);
         let ttl = self.touch_ttl.load(Ordering::Relaxed);
         let (set, delay): (Option<String>, Option<u64>) = self.with(|c| {
@@ -1049,7 +1061,11 @@ impl SessionStore for RedisStore {
             self.touch_ttl.store(current, Ordering::Relaxed);
             self.with(|c| c.expire::<_, ()>(&key, current as i64))?;
         }
-        Ok(set.is_some())
+        Ok(if set.is_some() {
+            Touch::Touched { created_at }
+        } else {
+            Touch::Revoked
+        })
     }
 
     /// Not one transaction (a million keys would block the server): the session entries (v2
@@ -1611,7 +1627,10 @@ mod tests {
         let ttl: i64 = raw.ttl(&key).unwrap();
         assert!((1790..=1800).contains(&ttl), "sign-in TTL {ttl}");
         let _: () = raw.expire(&key, 5).unwrap();
-        assert!(store.touch(&first, &first).unwrap());
+        assert!(matches!(
+            store.touch(&first, None).unwrap(),
+            Touch::Touched { .. }
+        ));
         let ttl: i64 = raw.ttl(&key).unwrap();
         assert!((1790..=1800).contains(&ttl), "touch TTL {ttl}");
         assert!(matches!(

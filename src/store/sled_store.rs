@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
@@ -31,7 +32,7 @@ use super::record::{
 };
 use super::{
     Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
-    Stream, UserDirectory,
+    Stream, Touch, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
@@ -719,29 +720,38 @@ impl SessionStore for SledStore {
         })
     }
 
-    fn touch(&self, stored: &ActiveSession, updated: &ActiveSession) -> Result<bool> {
+    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
         let Some(key) = session_key(updated.user_id, &updated.session_private_id) else {
-            return Ok(false);
+            return Ok(Touch::Missing);
         };
+        let live_after = live_after.map(|at| at.timestamp_micros());
         let generation = self.current();
-        let new = record::encode_session(updated);
-        let mut old = record::encode_session(stored);
+        // Only the times are read out, and the bytes read are what the write is checked
+        // against: no decoding or encoding of the stored session.
+        let Some(mut old) = generation.sessions.get(key).map_err(storage)? else {
+            return Ok(Touch::Missing);
+        };
         for _ in 0..MAX_ATTEMPTS {
+            let (created_at, updated_at) = record::session_times(&key, &old)?;
+            if live_after.is_some_and(|after| updated_at <= after) {
+                return Ok(Touch::Missing);
+            }
+            let new = record::encode_session_created_at(updated, created_at.timestamp_micros());
             let swapped = self.write(|| {
                 generation
                     .sessions
-                    .compare_and_swap(key, Some(old.as_slice()), Some(new.as_slice()))
+                    .compare_and_swap(key, Some(&old), Some(new))
                     .map_err(storage)
             })?;
             match swapped {
-                Ok(()) => return Ok(true),
-                // Revoked: never brought back.
-                Err(sled::CompareAndSwapError { current: None, .. }) => return Ok(false),
+                Ok(()) => return Ok(Touch::Touched { created_at }),
+                // Revoked since it was read: never brought back.
+                Err(sled::CompareAndSwapError { current: None, .. }) => return Ok(Touch::Revoked),
                 // Touched by another request meanwhile: the newer request wins.
                 Err(sled::CompareAndSwapError {
                     current: Some(current),
                     ..
-                }) => old = current.to_vec(),
+                }) => old = current,
             }
         }
         Err(Error::Storage {
