@@ -1,7 +1,8 @@
 //! Sign-ins and touches. A sign-in of a new session through the store
 //! (`SessionStore::sign_in`: the limit checked and the write made atomically) against a raw
-//! `MULTI` pipeline of the same writes (`SET … EX` of the entry, `SADD` to the lookup set,
-//! `HSET` of the user's last sign-in, `XADD` of the audit entry), and GitLab's own `set`
+//! `MULTI` pipeline of the same commands as its script runs (`HGET` of the user, `SCARD` of
+//! the lookup set, `HGET` of the expiry setting, then `SET … EX` of the entry, `SADD` to the
+//! lookup set, `HSET` of the user's last sign-in, `XADD` of the audit entry), and GitLab's own `set`
 //! (`SETEX` + `SADD`, pipelined, not atomic) beside them; a touch (`SessionStore::touch`)
 //! against a raw `GET` and `SET … XX EX` of the same key and value (the same work: the entry
 //! read, then the write that never recreates it). Each side signs in its own users, who
@@ -141,13 +142,16 @@ impl Bench {
     fn write_notes(&mut self, k: usize, loaded: &Loaded) {
         let limit = self.options.limit();
         self.notes.push(format!(
-            "sign-in baseline: {k} MULTI/EXEC pipelines (one round trip each) of SET entry EX \
-             {ttl}, SADD lookup, HSET {last} <user id> <time>, XADD {audit} * entry <json>: the \
-             writes of ours (RedisStore::sign_in of a SignInWrite with an audit entry, below the \
-             limit of {limit}), without its checks (the user exists, the user's live sessions \
-             counted against the limit); GitLab's set: {k} pipelines of SETEX + SADD (no MULTI), \
+            "sign-in baseline: {k} MULTI/EXEC pipelines (one round trip each) of the commands \
+             ours runs in its script (RedisStore::sign_in of a SignInWrite with an audit entry, \
+             below the limit of {limit}): HGET {users} <user id>, SCARD lookup, HGET {settings} \
+             session_expire_delay, SET entry EX {ttl}, SADD lookup, HSET {last} <user id> \
+             <time>, XADD {audit} * entry <json>; without the script's decisions on what they \
+             read (the user exists and is not blocked, room below the limit); GitLab's set: {k} pipelines of SETEX + SADD (no MULTI), \
              as ActiveSession.set sends them; each side on its own {k} users of {m} sessions",
             ttl = loaded.ttl,
+            users = key("users"),
+            settings = key("settings"),
             last = key("last_sign_in"),
             audit = key("audit"),
             m = self.options.sessions,
@@ -215,6 +219,9 @@ fn raw_sign_ins(c: &mut redis::Connection, inputs: &[RawSignIn], ttl: u64) -> Du
     for (session, entry, audit) in inputs {
         redis::pipe()
             .atomic()
+            .hget(key("users"), session.user_id)
+            .scard(lookup_key(session.user_id))
+            .hget(key("settings"), "session_expire_delay")
             .set_ex(
                 entry_key(session.user_id, &session.session_private_id),
                 entry,
@@ -292,7 +299,6 @@ fn touched_values(inputs: &[RawSignIn], later: chrono::DateTime<Utc>) -> Vec<(St
         .collect()
 }
 
-/// `SET key value XX EX ttl` of each.
 /// `sessions` as a request at `at` leaves them.
 fn updated_at(sessions: &[ActiveSession], at: chrono::DateTime<Utc>) -> Vec<ActiveSession> {
     sessions
@@ -314,6 +320,7 @@ fn store_touches(store: &RedisStore, touched: &[ActiveSession]) -> Duration {
     started.elapsed()
 }
 
+/// `GET key`, then `SET key value XX EX ttl`, of each.
 fn raw_sets(c: &mut redis::Connection, values: &[(String, String)], ttl: u64) -> Duration {
     let started = Instant::now();
     for (key, value) in values {
