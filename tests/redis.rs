@@ -596,3 +596,36 @@ fn a_legacy_session_written_by_gitlab_is_listed_and_revoked() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(server.eval("ActiveSession.count()"), "0");
 }
+
+/// Found while making the touch one store call (#11): a request on a session that only has a
+/// legacy v1 entry was refused as revoked; GitLab's `set` writes its v2 entry.
+#[test]
+fn a_request_on_a_legacy_session_writes_its_v2_entry() {
+    let Some(server) = Redis::start() else { return };
+    server.eval(r#"User.create(#{username: "alice", email: "a@x.org"}); 1"#);
+    let public = "0123456789abcdef0123456789abcdef";
+    let id = sessionctl::secret::private_id(public);
+    let mut c = server.connection();
+    redis::pipe()
+        .set_ex(
+            format!("session:user:gitlab:1:{id}"),
+            b"\x04\x08o:\x12ActiveSession\x00".as_slice(),
+            6 * 86400,
+        )
+        .sadd("session:lookup:user:gitlab:1", &id)
+        .exec(&mut c)
+        .unwrap();
+    let set = server.eval(&format!(
+        r#"let s = ActiveSession.set(User.find(1), #{{public_id: "{public}", ip_address: "10.0.0.9", user_agent: "curl/8.7.1"}}); s.ip_address"#
+    ));
+    assert_eq!(set, "10.0.0.9");
+    let entry: Option<String> = c.get(format!("session:user:gitlab::v2:1:{id}")).unwrap();
+    assert!(
+        entry.is_some_and(|e| e.starts_with("v2:{") && e.contains("10.0.0.9")),
+        "no v2 entry"
+    );
+    assert_eq!(
+        server.eval("let s = ActiveSession.list(User.find(1)); `${s.len()} ${s[0].ip_address}`"),
+        "1 10.0.0.9"
+    );
+}

@@ -1029,8 +1029,16 @@ impl SessionStore for RedisStore {
     }
 
     fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
-        let Some(stored) = self
-            .session(updated.user_id, &updated.session_private_id)?
+        let stored = self.with(|c| {
+            self.entries_on(c, updated.user_id, vec![updated.session_private_id.clone()])
+        })?;
+        // A legacy v1 entry is not touched: the request signs in anew, writing the v2 entry
+        // (as GitLab's `set` does).
+        let Some(stored) = stored
+            .into_iter()
+            .find(|s| matches!(s, Stored::V2 { .. }))
+            .map(|s| s.decode(updated.user_id))
+            .transpose()?
             .filter(|s| live_after.is_none_or(|after| s.updated_at > after))
         else {
             return Ok(Touch::Missing);
