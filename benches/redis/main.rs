@@ -8,7 +8,7 @@
 //! commands directly, in GitLab's key layout (`load` writes the data that way too, so the store
 //! is measured reading what GitLab writes).
 //!
-//! Modules: `server` (the private server), `load` (the data, pipelined raw writes), `list` (list
+//! The server is `sessionctl::store::redis_server`, the tests' own. Modules: `load` (the data, pipelined raw writes), `list` (list
 //! all), `writes` (sign-in, GitLab's `set`, touch), `destroy` (`destroy_all`).
 //!
 //! Run: `cargo bench --bench redis [-- --quick | --users N --sessions M]`.
@@ -18,12 +18,12 @@ mod list;
 mod load;
 #[path = "../store/report.rs"]
 mod report;
-mod server;
 mod writes;
 
 use std::time::Instant;
 
 use chrono::Utc;
+use sessionctl::store::redis_server::Server;
 use sessionctl::store::redis_store::RedisStore;
 
 use report::{cpu_model, nproc, print_table, ram};
@@ -103,14 +103,13 @@ impl Bench {
 
 fn main() {
     let options = Options::from_args();
-    let Some(server) = server::start() else {
-        eprintln!("SKIPPED: redis-server is not installed; the Redis bench did not run");
+    let Some(server) = Server::start(&[]) else {
         return;
     };
     let started = Instant::now();
     let mut bench = Bench {
         options,
-        url: server.url.clone(),
+        url: server.url(),
         notes: Vec::new(),
     };
     let o = &bench.options;
@@ -126,7 +125,7 @@ fn main() {
         nproc(),
         cpu_model(),
         ram(),
-        server.version
+        sessionctl::store::redis_server::version().unwrap_or_default()
     );
     println!("sessionctl Redis bench (benches/redis/)");
     println!("{sizes}");

@@ -594,9 +594,9 @@ conformance!(memory, {
 });
 
 conformance!(redis, {
-    let Some(server) = crate::store::redis_store::test_server::start() else {
+    let Some(server) = crate::store::redis_server::Server::start(&[]) else {
         return;
     };
-    let store = crate::store::redis_store::RedisStore::open(&server.url, "sessionctl:").unwrap();
+    let store = crate::store::redis_store::RedisStore::open(&server.url(), "sessionctl:").unwrap();
     (std::sync::Arc::new(store) as suite::Store, server)
 });

@@ -9,6 +9,8 @@ mod memory;
 /// The on-disk encoding, for the bench's raw baselines (not an API).
 #[doc(hidden)]
 pub mod record;
+#[doc(hidden)]
+pub mod redis_server;
 pub mod redis_store;
 pub mod seal;
 mod sled_store;

@@ -1248,69 +1248,6 @@ impl Backend for RedisStore {
 }
 
 #[cfg(test)]
-pub(crate) mod test_server {
-    //! A private `redis-server` per test, on a Unix socket in a temporary directory.
-
-    use std::process::{Child, Command, Stdio};
-
-    /// A running server; stopped when dropped.
-    pub struct Server {
-        child: Child,
-        pub url: String,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// Starts one, or says loudly that the Redis tests are skipped when `redis-server` is
-    /// not installed.
-    pub fn start() -> Option<Server> {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("redis.sock");
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            eprintln!("SKIPPED: redis-server is not installed; the Redis tests did not run");
-            return None;
-        };
-        let server = Server {
-            child,
-            url: format!("redis+unix://{}", socket.display()),
-            _dir: dir,
-        };
-        // Ready once it accepts a connection: the socket file appears at bind, before listen.
-        // A panic here drops `server`, which stops the child.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not accept connections on {} within 20 s",
-                socket.display()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        Some(server)
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1351,9 +1288,13 @@ mod tests {
     const SPEC_ID: &str = "2::418729c72310bbf349a032f0bb6e3fce9f5a69df8f000d8ae0ac5d159d8f21ae";
 
     /// A store on a fresh server with one user, alice (id 1); `None` without redis-server.
-    fn store_with_alice() -> Option<(RedisStore, test_server::Server, redis::Connection)> {
-        let server = test_server::start()?;
-        let store = RedisStore::open(&server.url, "sessionctl:").unwrap();
+    fn store_with_alice() -> Option<(
+        RedisStore,
+        crate::store::redis_server::Server,
+        redis::Connection,
+    )> {
+        let server = crate::store::redis_server::Server::start(&[])?;
+        let store = RedisStore::open(&server.url(), "sessionctl:").unwrap();
         let alice = User {
             id: 0,
             username: "alice".into(),
@@ -1370,7 +1311,7 @@ mod tests {
                 ..Changes::default()
             })
             .unwrap();
-        let connection = redis::Client::open(server.url.as_str())
+        let connection = redis::Client::open(server.url().as_str())
             .unwrap()
             .get_connection()
             .unwrap();
@@ -1577,11 +1518,11 @@ mod tests {
     /// GitLab's session keys go.
     #[test]
     fn one_round_trip_writes_keep_the_ttl_and_destroy_all_takes_only_session_keys() {
-        let Some(server) = test_server::start() else {
+        let Some(server) = crate::store::redis_server::Server::start(&[]) else {
             return;
         };
-        let store = RedisStore::open(&server.url, "sessionctl:").unwrap();
-        let mut raw = redis::Client::open(server.url.as_str())
+        let store = RedisStore::open(&server.url(), "sessionctl:").unwrap();
+        let mut raw = redis::Client::open(server.url().as_str())
             .unwrap()
             .get_connection()
             .unwrap();

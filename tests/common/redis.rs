@@ -3,15 +3,12 @@
 //! it. Without `redis-server` installed, [`Redis::start`] says loudly that the test is skipped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use sessionctl::store::redis_server::Server;
 
 /// A running server.
 pub struct Redis {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    /// Extra `redis-server` arguments (a password, ACL users, TLS), kept for restarts.
-    args: Vec<String>,
+    server: Server,
     /// The URL `sessionctl` is given (may hold a password).
     pub url: String,
 }
@@ -25,75 +22,29 @@ impl Redis {
 
     /// A server started with `args` added, reached at `url(socket path)`.
     pub fn start_with(args: &[&str], url: impl FnOnce(&Path) -> String) -> Option<Self> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            eprintln!("SKIPPED: redis-server is not installed; this Redis test did not run");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = url(&dir.path().join("redis.sock"));
-        let mut server = Self {
-            child: None,
-            dir,
-            args: args.iter().map(ToString::to_string).collect(),
-            url,
-        };
-        server.restart();
-        Some(server)
+        let server = Server::start(args)?;
+        let url = url(&server.socket());
+        Some(Self { server, url })
     }
 
     /// The socket's path.
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("redis.sock")
+        self.server.socket()
     }
 
     /// A directory beside the socket for files a test writes.
     pub fn scratch(&self) -> &Path {
-        self.dir.path()
+        self.server.dir()
     }
 
     /// Stops the server (its data is lost: it keeps nothing on disk).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_file(self.socket());
+        self.server.stop();
     }
 
     /// Starts the server (again) on the same socket, and waits until it answers.
     pub fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(self.socket())
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(&self.args)
-            .current_dir(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        let start = Instant::now();
-        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.server.restart();
     }
 
     /// A direct connection to the server as its administrator (over the socket, with the
@@ -135,11 +86,5 @@ impl Redis {
         String::from_utf8_lossy(&output.stdout)
             .trim_end()
             .to_owned()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
