@@ -16,6 +16,8 @@
 mod destroy;
 mod list;
 mod load;
+#[path = "../store/options.rs"]
+mod options;
 #[path = "../store/report.rs"]
 mod report;
 mod writes;
@@ -26,60 +28,13 @@ use chrono::Utc;
 use sessionctl::store::redis_server::Server;
 use sessionctl::store::redis_store::RedisStore;
 
+use options::Options;
 use report::{cpu_model, nproc, print_table, ram};
 
 /// sessionctl's own keys in the bench (the store's default prefix).
 const PREFIX: &str = "sessionctl:";
 /// Repetitions of the list measurement and of `destroy_all` (the median is reported).
 const RUNS: usize = 3;
-struct Options {
-    users: u64,
-    sessions: u32,
-    quick: bool,
-}
-
-impl Options {
-    /// Reads `--quick`, `--users N` and `--sessions M`; ignores what cargo adds (`--bench`).
-    fn from_args() -> Self {
-        let mut options = Options {
-            users: 100_000,
-            sessions: 10,
-            quick: false,
-        };
-        let mut args = std::env::args().skip(1);
-        let number = |flag: &str, value: Option<String>| -> u64 {
-            value
-                .and_then(|v| v.replace('_', "").parse().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or_else(|| panic!("{flag} needs a positive whole number"))
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--quick" => {
-                    options.quick = true;
-                    options.users = 5_000;
-                }
-                "--users" => options.users = number("--users", args.next()),
-                "--sessions" => {
-                    options.sessions = u32::try_from(number("--sessions", args.next()))
-                        .expect("--sessions fits 32 bits");
-                }
-                _ => {}
-            }
-        }
-        options
-    }
-
-    /// The session limit: twice the sessions each user has, so no measured sign-in evicts.
-    fn limit(&self) -> u32 {
-        self.sessions * 2
-    }
-
-    /// Sign-ins (and touches) measured per row, each side on its own users.
-    fn sign_ins(&self) -> usize {
-        (self.users / 10).clamp(1, 10_000) as usize
-    }
-}
 
 /// What every measurement needs.
 struct Bench {
@@ -102,7 +57,7 @@ impl Bench {
 }
 
 fn main() {
-    let options = Options::from_args();
+    let options = Options::from_args(5_000);
     let Some(server) = Server::start(&[]) else {
         return;
     };

@@ -102,3 +102,10 @@ impl Bench {
         ]
     }
 }
+
+impl crate::Options {
+    /// Username look-ups measured per run.
+    fn lookups(&self) -> usize {
+        self.users.min(100_000) as usize
+    }
+}

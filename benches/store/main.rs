@@ -22,6 +22,7 @@ mod build;
 mod destroy;
 mod lookups;
 mod memory;
+mod options;
 mod raw;
 mod report;
 mod scans;
@@ -40,6 +41,7 @@ use sessionctl::registry::{Actor, Registry};
 use sessionctl::script::{Evaluator, Limits, Output};
 
 use build::{copy_dir, dir_size};
+use options::Options;
 use report::{MIB, cpu_model, nproc, print_table, ram};
 
 /// Repetitions of the non-destructive read measurements (the median is reported).
@@ -50,66 +52,6 @@ const RATIOS: &str = "time ours/raw for list, destroy, -e 1 start-up and in-use,
      ours/raw for memory";
 /// Runs of the process start-up measurements (the median is reported).
 const STARTUP_RUNS: usize = 7;
-
-struct Options {
-    users: u64,
-    sessions: u32,
-    memory_users: u64,
-    quick: bool,
-}
-
-impl Options {
-    /// Reads `--quick`, `--users N`, `--sessions M` and `--memory-users U`; ignores what cargo
-    /// adds (`--bench`).
-    fn from_args() -> Self {
-        let mut options = Options {
-            users: 100_000,
-            sessions: 10,
-            memory_users: 1_000_000,
-            quick: false,
-        };
-        let mut args = std::env::args().skip(1);
-        let number = |flag: &str, value: Option<String>| -> u64 {
-            value
-                .and_then(|v| v.replace('_', "").parse().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or_else(|| panic!("{flag} needs a positive whole number"))
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--quick" => {
-                    options.quick = true;
-                    options.users = 10_000;
-                    options.memory_users = 100_000;
-                }
-                "--users" => options.users = number("--users", args.next()),
-                "--sessions" => {
-                    options.sessions = u32::try_from(number("--sessions", args.next()))
-                        .expect("--sessions fits 32 bits");
-                }
-                "--memory-users" => options.memory_users = number("--memory-users", args.next()),
-                _ => {}
-            }
-        }
-        options
-    }
-
-    /// The session limit of the bench database: twice the average, the most the generator
-    /// gives one user, so about one user in 2M+1 is exactly at the limit.
-    fn limit(&self) -> u32 {
-        self.sessions * 2
-    }
-
-    /// Sign-ins measured per sign-in row.
-    fn sign_ins(&self) -> usize {
-        (self.users / 10).clamp(1, 10_000) as usize
-    }
-
-    /// Username look-ups measured per run.
-    fn lookups(&self) -> usize {
-        self.users.min(100_000) as usize
-    }
-}
 
 /// What every measurement needs.
 struct Bench {
@@ -150,7 +92,7 @@ fn main() {
     }
     let started = Instant::now();
     let mut bench = Bench {
-        options: Options::from_args(),
+        options: Options::from_args(10_000),
         // A fixed time: nothing expires while the bench runs, whatever its length.
         clock: Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
