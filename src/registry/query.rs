@@ -484,10 +484,7 @@ pub fn tally<E>(
 
 /// `text` cut to 60 characters with an ellipsis, for error messages.
 pub fn cut(text: &str) -> String {
-    match text.char_indices().nth(60) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
+    super::validate::cut(text, 60)
 }
 
 #[cfg(test)]

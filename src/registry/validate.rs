@@ -22,6 +22,15 @@ fn invalid(field: &'static str, value: &str, reason: &str) -> Error {
     }
 }
 
+/// `text` cut to `max` characters, ending with `…` when it was cut: what error messages
+/// show of a long input.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// `value` quoted, cut to [`SHOWN_CHARS`] characters with its length when longer.
 pub fn shown(value: &str) -> String {
     let length = value.chars().count();

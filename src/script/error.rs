@@ -388,10 +388,7 @@ const MAX_LINE: usize = 120;
 
 /// `text` cut to `max` characters, ending with `…` when it was cut.
 pub(crate) fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
+    crate::registry::validate::cut(text, max)
 }
 
 /// rhai's message without the ` (line L, position P)` it appends.
