@@ -654,10 +654,26 @@ fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), Cl
                 }
             }
             let settings = registry.set_setting(&key, &value)?;
+            if registry.is_dry_run() {
+                // One line, on standard error: what the change would do, never "key = value".
+                if let Some(summary) = registry.take_planned_summary() {
+                    stdout::warn(if ended.sessions > 0 {
+                        format!(
+                            "{summary}, ending {} session{} of {} user{}",
+                            ended.sessions,
+                            if ended.sessions == 1 { "" } else { "s" },
+                            ended.users,
+                            if ended.users == 1 { "" } else { "s" },
+                        )
+                    } else {
+                        summary
+                    });
+                }
+                return Ok(());
+            }
             if ended.sessions > 0 {
                 registry.end_sessions_beyond_settings()?;
             }
-            report_dry_run(registry);
             registry.flush()?;
             stdout::line(format_args!("{key} = {}", settings.get(&key)?))
         }
