@@ -735,8 +735,20 @@ fn audit(
             let users = if entry.user_ids.is_empty() {
                 String::new()
             } else {
-                let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
-                format!(" users={}", ids.join(","))
+                // One line an entry: a run's hundreds of users are in `--format json`.
+                let ids: Vec<String> = entry
+                    .user_ids
+                    .iter()
+                    .take(10)
+                    .map(ToString::to_string)
+                    .collect();
+                let more = entry.user_ids.len().saturating_sub(10);
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!(" users={}{more}", ids.join(","))
             };
             writeln!(
                 out,

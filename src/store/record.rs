@@ -326,6 +326,8 @@ struct AuditRecord {
     detail: String,
 }
 
+/// An audit entry: the record, then (when there are any) the removed sessions' ids, which a
+/// record written before they were kept lacks, and which older readers ignore.
 pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
     let record = AuditRecord {
         at: micros(entry.at),
@@ -336,13 +338,26 @@ pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
         sessions: entry.sessions,
         detail: entry.detail.clone(),
     };
-    postcard::to_stdvec(&record).expect("encoding to memory cannot fail")
+    let mut bytes = postcard::to_stdvec(&record).expect("encoding to memory cannot fail");
+    if !entry.session_ids.is_empty() {
+        bytes.extend(
+            postcard::to_stdvec(&entry.session_ids).expect("encoding to memory cannot fail"),
+        );
+    }
+    bytes
 }
 
 pub fn decode_audit(seq: u64, bytes: &[u8]) -> Result<AuditEntry> {
     let key = || format!("audit entry {seq}");
-    let r: AuditRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("audit", key(), &e))?;
+    let (r, rest): (AuditRecord, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt("audit", key(), &e))?;
+    let session_ids = if rest.is_empty() {
+        Vec::new()
+    } else {
+        postcard::from_bytes(rest).map_err(|e| corrupt("audit", key(), &e))?
+    };
     Ok(AuditEntry {
+        session_ids,
         at: time(r.at, "audit", &key)?,
         os_user: r.os_user,
         origin: r.origin,
