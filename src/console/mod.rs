@@ -29,7 +29,7 @@ use crate::registry::Registry;
 use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
-use pager::{Paged, Pager};
+use pager::{Pager, Paging};
 use ruby_hint::ruby_hint;
 pub use table::thousands;
 use table::{Expanded, Layout};
@@ -243,24 +243,23 @@ impl View {
                 return Ok(());
             }
         };
-        match said {
-            Some(said) => stdout::line(said),
-            None => {
-                stdout::warn(format_args!(
-                    "{name} takes on, off{}, not {arg:?}",
-                    if name == "\\x" { " or auto" } else { "" }
-                ));
-                Ok(())
-            }
+        if let Some(said) = said {
+            stdout::line(said)
+        } else {
+            stdout::warn(format_args!(
+                "{name} takes on, off{}, not {arg:?}",
+                if name == "\\x" { " or auto" } else { "" }
+            ));
+            Ok(())
         }
     }
 
     /// Prints a result: through the pager when it is longer than the terminal.
     fn show(&self, text: &str, evaluator: &Evaluator, color_err: bool) {
         match self.pager.page(text) {
-            Paged::Shown => {}
-            Paged::NotPaged => evaluator.output().line(text),
-            Paged::Failed(why) => {
+            Paging::Shown => {}
+            Paging::Skipped => evaluator.output().line(text),
+            Paging::Failed(why) => {
                 warn(&why, color_err);
                 evaluator.output().line(text);
             }

@@ -14,11 +14,11 @@ pub struct Pager {
 }
 
 /// What a write through the pager came to.
-pub enum Paged {
+pub enum Paging {
     /// The pager showed it (or its reader quit early).
     Shown,
     /// Not paged: too short, paging off, or not a terminal; the caller prints it.
-    NotPaged,
+    Skipped,
     /// The pager could not be run: why; the caller prints the text itself.
     Failed(String),
 }
@@ -60,21 +60,21 @@ impl Pager {
 
     /// Shows `text` (and a newline) through the pager when paging is on, standard output is a
     /// terminal and `text` has more lines than it has rows.
-    pub fn page(&self, text: &str) -> Paged {
+    pub fn page(&self, text: &str) -> Paging {
         let Some(command) = &self.command else {
-            return Paged::NotPaged;
+            return Paging::Skipped;
         };
         let stdout = std::io::stdout();
         if !stdout.is_terminal() {
-            return Paged::NotPaged;
+            return Paging::Skipped;
         }
         let Some((_, terminal_size::Height(rows))) = terminal_size::terminal_size_of(&stdout)
         else {
-            return Paged::NotPaged;
+            return Paging::Skipped;
         };
         // The prompt takes the last row.
         if text.lines().count() < usize::from(rows) {
-            return Paged::NotPaged;
+            return Paging::Skipped;
         }
         let mut pager = Command::new("sh");
         pager.arg("-c").arg(command).stdin(Stdio::piped());
@@ -84,7 +84,7 @@ impl Pager {
         let mut child = match pager.spawn() {
             Ok(child) => child,
             Err(error) => {
-                return Paged::Failed(format!("cannot run the pager {command:?}: {error}"));
+                return Paging::Failed(format!("cannot run the pager {command:?}: {error}"));
             }
         };
         if let Some(mut stdin) = child.stdin.take() {
@@ -95,12 +95,12 @@ impl Pager {
         }
         match child.wait() {
             // sh's "command not found" and "cannot execute": nothing was shown.
-            Ok(status) if matches!(status.code(), Some(126 | 127)) => Paged::Failed(format!(
+            Ok(status) if matches!(status.code(), Some(126 | 127)) => Paging::Failed(format!(
                 "the pager {command:?} did not run (exit {}); \\pager off turns paging off",
                 status.code().unwrap_or_default()
             )),
-            Ok(_) => Paged::Shown,
-            Err(error) => Paged::Failed(format!("the pager {command:?} failed: {error}")),
+            Ok(_) => Paging::Shown,
+            Err(error) => Paging::Failed(format!("the pager {command:?} failed: {error}")),
         }
     }
 }

@@ -1758,5 +1758,8 @@ fn a_runs_revocations_are_one_entry_continued_after_the_cap() {
         (newest.action.as_str(), newest.sessions),
         ("destroy_session", 1)
     );
-    assert_eq!(newest.session_ids, [s.session_private_id.clone()]);
+    assert_eq!(
+        newest.session_ids,
+        std::slice::from_ref(&s.session_private_id)
+    );
 }

@@ -546,35 +546,7 @@ impl RedisStore {
             )
             .ignore();
         }
-        if let Some(entry) = &changes.audit {
-            let mut entry = entry.clone();
-            entry
-                .user_ids
-                .extend(applied.created_users.iter().map(|u| u.id));
-            match changes.audit_key {
-                None => self.audit_command(pipe, &entry),
-                Some(key) => {
-                    // A stream entry cannot be rewritten: the entry lives in the `audit_runs`
-                    // hash (watched), and the stream lists its key once, at its first write.
-                    let runs = self.key("audit_runs");
-                    let listed: bool = c.hexists(&runs, key).map_err(fail)?;
-                    if !listed {
-                        pipe.cmd("XADD")
-                            .arg(self.key("audit"))
-                            .arg("*")
-                            .arg("run")
-                            .arg(key)
-                            .ignore();
-                    }
-                    pipe.hset(
-                        runs,
-                        key,
-                        serde_json::to_string(&entry).expect("an entry serializes"),
-                    )
-                    .ignore();
-                }
-            }
-        }
+        self.plan_audit(c, changes, &applied, pipe)?;
         Ok(applied)
     }
 
@@ -693,6 +665,46 @@ impl RedisStore {
             )
             .ignore();
         }
+        Ok(())
+    }
+
+    /// Adds the audit entry of `changes` to `pipe`, with the ids of the users created. A run's
+    /// entry under its key: a stream entry cannot be rewritten, so the entry lives in the
+    /// `audit_runs` hash (watched), and the stream lists its key once, from its first write.
+    fn plan_audit(
+        &self,
+        c: &mut Connection,
+        changes: &Changes,
+        applied: &Applied,
+        pipe: &mut Pipeline,
+    ) -> Result<()> {
+        let Some(entry) = &changes.audit else {
+            return Ok(());
+        };
+        let mut entry = entry.clone();
+        entry
+            .user_ids
+            .extend(applied.created_users.iter().map(|u| u.id));
+        let Some(key) = changes.audit_key else {
+            self.audit_command(pipe, &entry);
+            return Ok(());
+        };
+        let runs = self.key("audit_runs");
+        let listed: bool = c.hexists(&runs, key).map_err(redis_error(&self.server))?;
+        if !listed {
+            pipe.cmd("XADD")
+                .arg(self.key("audit"))
+                .arg("*")
+                .arg("run")
+                .arg(key)
+                .ignore();
+        }
+        pipe.hset(
+            runs,
+            key,
+            serde_json::to_string(&entry).expect("an entry serializes"),
+        )
+        .ignore();
         Ok(())
     }
 
