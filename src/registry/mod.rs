@@ -368,10 +368,11 @@ impl Registry {
             return Ok((entry, None));
         };
         // The action's latest entry, while it has room.
-        let current = run.iter().rev().find(|r| {
-            r.entry.action == entry.action
-                && r.entry.session_ids.len() + private_ids.len() <= RUN_ENTRY_IDS
-        });
+        let current = run
+            .iter()
+            .rev()
+            .find(|r| r.entry.action == entry.action)
+            .filter(|r| r.entry.session_ids.len() + private_ids.len() <= RUN_ENTRY_IDS);
         let (key, mut summed) = match current {
             Some(r) => (r.key, r.entry.clone()),
             None => (

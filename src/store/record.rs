@@ -384,6 +384,34 @@ mod tests {
     }
 
     #[test]
+    fn an_audit_entry_keeps_its_session_ids_and_older_readers_ignore_them() {
+        let entry = AuditEntry {
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            os_user: "root".into(),
+            origin: "-e".into(),
+            action: "destroy_session".into(),
+            user_ids: vec![1, 2],
+            sessions: 2,
+            detail: "2 sessions".into(),
+            session_ids: vec![private_id("a"), private_id("b")],
+        };
+        let bytes = encode_audit(&entry);
+        assert_eq!(decode_audit(1, &bytes).unwrap(), entry);
+        // A reader of the record alone (an older build) finds the entry without the ids.
+        let older: AuditRecord = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(older.sessions, 2);
+        // An entry without ids is the record alone, as older builds wrote it.
+        let plain = AuditEntry {
+            session_ids: Vec::new(),
+            ..entry
+        };
+        let bytes = encode_audit(&plain);
+        let (_, rest): (AuditRecord, &[u8]) = postcard::take_from_bytes(&bytes).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(decode_audit(1, &bytes).unwrap(), plain);
+    }
+
+    #[test]
     fn corrupt_bytes_name_the_record() {
         let key = session_key(9, &private_id("x")).unwrap();
         let error = decode_session(&key, &[0xff, 0xff, 0xff]).unwrap_err();
