@@ -654,10 +654,26 @@ fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), Cl
                 }
             }
             let settings = registry.set_setting(&key, &value)?;
+            if registry.is_dry_run() {
+                // One line, on standard error: what the change would do, never "key = value".
+                if let Some(summary) = registry.take_planned_summary() {
+                    stdout::warn(if ended.sessions > 0 {
+                        format!(
+                            "{summary}, ending {} session{} of {} user{}",
+                            ended.sessions,
+                            if ended.sessions == 1 { "" } else { "s" },
+                            ended.users,
+                            if ended.users == 1 { "" } else { "s" },
+                        )
+                    } else {
+                        summary
+                    });
+                }
+                return Ok(());
+            }
             if ended.sessions > 0 {
                 registry.end_sessions_beyond_settings()?;
             }
-            report_dry_run(registry);
             registry.flush()?;
             stdout::line(format_args!("{key} = {}", settings.get(&key)?))
         }
@@ -719,8 +735,20 @@ fn audit(
             let users = if entry.user_ids.is_empty() {
                 String::new()
             } else {
-                let ids: Vec<String> = entry.user_ids.iter().map(ToString::to_string).collect();
-                format!(" users={}", ids.join(","))
+                // One line an entry: a run's hundreds of users are in `--format json`.
+                let ids: Vec<String> = entry
+                    .user_ids
+                    .iter()
+                    .take(10)
+                    .map(ToString::to_string)
+                    .collect();
+                let more = entry.user_ids.len().saturating_sub(10);
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!(" users={}{more}", ids.join(","))
             };
             writeln!(
                 out,

@@ -198,6 +198,10 @@ pub struct AuditEntry {
     pub sessions: u64,
     /// A short human description.
     pub detail: String,
+    /// The sessions removed (their stored, hashed ids), when the entry sums up many
+    /// revocations (a script run's); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_ids: Vec<String>,
 }
 
 /// Totals returned by bulk revocations.

@@ -1,9 +1,17 @@
-//! `sessionctl audit` through the real binary: text, JSON Lines and CSV, and the `--user`,
-//! `--since` and `--action` filters.
+//! `sessionctl audit` through the real binary: text, JSON Lines and CSV, the `--user`,
+//! `--since` and `--action` filters, and a script run's revocations as one entry (on sled and
+//! on Redis), also when the run is killed.
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+use assert_cmd::Command;
 use common::Db;
+use common::redis::Redis;
 use predicates::prelude::*;
 
 /// A database whose audit log holds, oldest first: create alice, create bob, sign-ins of
@@ -86,4 +94,130 @@ fn filters_by_user_action_and_time() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no user with username \"nobody\""));
+}
+
+/// 10 users with 69 sessions each: 690 sessions.
+const SIGN_IN_690: &str = "for n in 0..10 {
+     let u = User.create(#{username: `user${n}`, email: `u${n}@x.org`});
+     for i in 0..69 { ActiveSession.set(u, #{ip_address: `10.0.${n}.${i}`, user_agent: \"x\"}); }
+ }";
+
+const IDS: &str = "ActiveSession.list(User.all).map(|s| s.session_private_id)";
+
+fn script(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `command` with `args` and returns its standard output; it must succeed.
+fn stdout(mut command: Command, args: &[&str]) -> String {
+    let output = command.args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Revokes 690 sessions one `destroy()` at a time with `scripts/revoke_idle.rhai`, on the
+/// store `cmd` opens, and checks that the log holds one entry of it, with the count and ids.
+fn a_690_revocation_run_is_one_entry(cmd: impl Fn() -> Command) {
+    stdout(cmd(), &["-e", SIGN_IN_690]);
+    let before: BTreeSet<String> = stdout(cmd(), &["-e", IDS])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(before.len(), 690);
+    let out = stdout(cmd(), &["run", &script("revoke_idle.rhai"), "0"]);
+    assert!(out.starts_with("revoked 690 sessions"), "{out}");
+    let entries: Vec<serde_json::Value> = stdout(
+        cmd(),
+        &["audit", "--action", "destroy_session", "--format", "json"],
+    )
+    .lines()
+    .map(|line| serde_json::from_str(line).unwrap())
+    .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!(entry["sessions"], 690);
+    assert_eq!(entry["user_ids"].as_array().unwrap().len(), 10);
+    let ids: BTreeSet<String> = entry["session_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, before);
+    // The newest entry, on one line with its count.
+    let text = stdout(cmd(), &["audit", "--limit", "1"]);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("destroy_session users=")
+            && text.contains("690 sessions of 10 users in one run"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_script_run_revoking_690_sessions_is_one_audit_entry() {
+    let db = Db::new();
+    a_690_revocation_run_is_one_entry(|| db.cmd());
+}
+
+#[test]
+fn a_script_run_revoking_690_sessions_is_one_audit_entry_on_redis() {
+    let Some(server) = Redis::start() else { return };
+    a_690_revocation_run_is_one_entry(|| server.cmd());
+}
+
+#[test]
+fn a_killed_run_leaves_an_entry_of_exactly_what_it_revoked() {
+    let db = Db::new();
+    db.eval(SIGN_IN_690);
+    let before: BTreeSet<String> = db.eval(IDS).lines().map(str::to_owned).collect();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .env_remove("SESSIONCTL_DB")
+        .arg("--db")
+        .arg(db.path())
+        .arg("-e")
+        .arg("for s in ActiveSession.list(User.all).to_array() { s.destroy(); puts(s.session_private_id); }")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed (SIGKILL) once it has reported 100 revocations: in the middle of the run.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..100 {
+        lines.next().expect("a revocation reported").unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after: BTreeSet<String> = db.eval(IDS).lines().map(str::to_owned).collect();
+    let gone: BTreeSet<String> = before.difference(&after).cloned().collect();
+    assert!(
+        gone.len() >= 100 && gone.len() < 690,
+        "{} revoked",
+        gone.len()
+    );
+    let log = stdout(
+        db.cmd(),
+        &["audit", "--action", "destroy_session", "--format", "json"],
+    );
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["sessions"], gone.len());
+    let ids: BTreeSet<String> = entries[0]["session_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, gone);
 }

@@ -35,10 +35,23 @@ impl Console {
     }
 
     fn open_with(db: &Db, history: &Path, args: &[&str], no_color: bool) -> Self {
+        Self::open_env(db, history, args, no_color, &[])
+    }
+
+    /// [`Console::open_with`], with `env` set: paging is off (`PAGER` empty) unless `env` says.
+    fn open_env(
+        db: &Db,
+        history: &Path,
+        args: &[&str],
+        no_color: bool,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
         command
             .env_remove("SESSIONCTL_DB")
             .env_remove("NO_COLOR")
+            .env("PAGER", "")
+            .envs(env.iter().copied())
             .env("TERM", "xterm-256color")
             .env("SESSIONCTL_HISTORY", history)
             .arg("--db")
@@ -583,4 +596,142 @@ fn no_color_means_no_colour_escapes() {
     }
     assert!(has_sgr(&coloured.raw));
     assert!(exited_ok(coloured.exit()));
+}
+
+#[test]
+fn output_taller_than_the_terminal_goes_through_the_pager() {
+    let db = Db::seeded(25, 1);
+    let pager = [("PAGER", "sed s/^/PAGED:/")];
+    let mut console = Console::open_env(&db, &history_file(&db), &[], true, &pager);
+    // Short output is printed as is.
+    console.send("[User.find(1)]\r");
+    let out = console.expect(PROMPT);
+    assert!(out.contains("│ 0 "), "{out}");
+    assert!(!out.contains("PAGED:"), "{out}");
+    // 20 rows and more in a terminal of 10 rows: every line through the pager.
+    console
+        .session
+        .get_process_mut()
+        .set_window_size(200, 10)
+        .expect("set the pty size");
+    let out = console.run("User.all");
+    assert!(out.contains("PAGED:… 5 more (25 users in all)"), "{out}");
+    assert!(out.contains("PAGED:│ 19 "), "{out}");
+    assert!(
+        !out.contains("\n│"),
+        "a line printed around the pager:\n{out}"
+    );
+    let out = console.run("1 + 1");
+    assert!(out.contains("=> 2") && !out.contains("PAGED:"), "{out}");
+    // \\pager off prints it all directly; \\pager on pages again.
+    assert!(console.run("\\pager off").contains("Pager usage is off."));
+    let out = console.run("User.all");
+    assert!(out.contains("│ 19 ") && !out.contains("PAGED:"), "{out}");
+    assert!(
+        console
+            .run("\\pager")
+            .contains("Pager is used for long output: sed s/^/PAGED:/")
+    );
+    assert!(console.run("User.all").contains("PAGED:│ 19 "));
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn an_empty_pager_variable_turns_paging_off() {
+    let db = Db::seeded(25, 1);
+    let mut console = Console::open(&db, &history_file(&db));
+    console
+        .session
+        .get_process_mut()
+        .set_window_size(200, 10)
+        .expect("set the pty size");
+    let out = console.run("User.all");
+    assert!(out.contains("│ 19 ") && out.contains("… 5 more"), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn output_to_a_pipe_is_never_paged() {
+    let db = Db::seeded(25, 1);
+    let output = db
+        .cmd()
+        .env("PAGER", "sed s/^/PAGED:/")
+        .env("LINES", "5")
+        .arg("console")
+        .write_stdin("User.all\n")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("… 5 more") && !out.contains("PAGED:"), "{out}");
+}
+
+#[test]
+fn expanded_view_shows_one_block_per_record() {
+    let db = Db::seeded(3, 2);
+    let username = db.eval("User.find(1).username");
+    let mut console = Console::open(&db, &history_file(&db));
+    assert!(console.run("\\x").contains("Expanded display is on."));
+    let out = console.run("User.all");
+    let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+    let record = lines
+        .iter()
+        .position(|l| l.starts_with("-[ RECORD 0 ]-") && l.contains('+'))
+        .unwrap_or_else(|| panic!("no record 0 in\n{out}"));
+    assert!(lines[record + 1].starts_with("ID "), "{out}");
+    assert!(
+        lines[record + 2].starts_with("Username ")
+            && lines[record + 2].ends_with(&format!("| {username}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("-[ RECORD 2 ]-") && out.contains("3 users"),
+        "{out}"
+    );
+    assert!(!out.contains('│'), "{out}");
+    // Values other than lists are unchanged.
+    assert!(console.run("1 + 1").contains("=> 2"));
+    assert!(console.run("\\x").contains("Expanded display is off."));
+    assert!(console.run("User.all").contains("│ 0 "));
+    // auto: a table that fits stays a table; one that does not is expanded.
+    assert!(
+        console
+            .run("\\x auto")
+            .contains("Expanded display is auto.")
+    );
+    assert!(console.run("User.all").contains("│ 0 "));
+    console
+        .session
+        .get_process_mut()
+        .set_window_size(40, 50)
+        .expect("set the pty size");
+    let out = console.run("ActiveSession.list(User.all)");
+    assert!(
+        out.contains("-[ RECORD 0 ]-") && !out.contains('│'),
+        "{out}"
+    );
+    let out = console.run("\\x sideways");
+    assert!(out.contains("\\x takes on, off or auto"), "{out}");
+    assert!(exited_ok(console.exit()));
+}
+
+#[test]
+fn tables_show_times_in_the_tz_zone_with_its_offset() {
+    let db = Db::seeded(1, 1);
+    let utc: chrono::DateTime<chrono::Utc> = db
+        .eval("User.find(1).last_sign_in_at")
+        .parse()
+        .expect("RFC 3339");
+    for (tz, hours, offset) in [("UTC", 0, "+00:00"), ("Asia/Tokyo", 9, "+09:00")] {
+        let zone = chrono::FixedOffset::east_opt(hours * 3600).unwrap();
+        let shown = format!(
+            "{} {offset}",
+            utc.with_timezone(&zone).format("%Y-%m-%d %H:%M")
+        );
+        let mut console = Console::open_env(&db, &history_file(&db), &[], true, &[("TZ", tz)]);
+        console.send("User.all\r");
+        let out = console.expect(PROMPT);
+        assert!(out.contains(&shown), "{tz}: {shown} not in\n{out}");
+        assert!(exited_ok(console.exit()));
+    }
 }

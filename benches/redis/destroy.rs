@@ -62,6 +62,7 @@ fn through_store(store: &dyn SessionStore, loaded: &Loaded) -> Duration {
         user_ids: vec![],
         sessions: 0,
         detail: String::new(),
+        session_ids: Vec::new(),
     };
     let started = Instant::now();
     let revoked = store.remove_all_sessions(Some(audit)).expect("destroy all");

@@ -211,6 +211,7 @@ fn audit_entry(session: &ActiveSession) -> AuditEntry {
             "user{} from {} ({} on {})",
             session.user_id, session.ip_address, session.browser, session.os
         ),
+        session_ids: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::script::catalogue::{Kind, Member, members};
 pub const TOPICS: &[&str] = &["User", "ActiveSession", "Audit", "functions", "Time"];
 
 /// Words the console itself understands, outside rhai.
-pub const COMMANDS: &[&str] = &["help", "exit", "quit"];
+pub const COMMANDS: &[&str] = &["help", "exit", "quit", "\\x", "\\pager"];
 
 const OVERVIEW: &str = "\
 Type rhai code; its value is printed as `=> value`, lists of users or sessions as a table.
@@ -31,6 +31,8 @@ Examples:
 
 Commands:
   help [User|ActiveSession|Audit|functions]   this text, or an object's methods
+  \\x [on|off|auto]                             one block per record (auto: when a table is too wide)
+  \\pager [on|off]                              long results through $PAGER (default less)
   exit, quit, Ctrl-D                          leave
   Tab completes, Ctrl-C clears the line or stops what runs, Ctrl-R searches history.";
 

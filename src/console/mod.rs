@@ -5,6 +5,7 @@
 
 mod editor;
 mod help;
+mod pager;
 mod ruby_hint;
 mod table;
 
@@ -28,8 +29,10 @@ use crate::registry::Registry;
 use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
+use pager::{Pager, Paging};
 use ruby_hint::ruby_hint;
 pub use table::thousands;
+use table::{Expanded, Layout};
 
 const PROMPT: &str = "sessionctl> ";
 
@@ -113,6 +116,11 @@ fn read_eval_print(
     color: bool,
     color_err: bool,
 ) -> Result<(), CliError> {
+    let mut view = View {
+        pager: Pager::from_env(),
+        expanded: Expanded::Off,
+        color,
+    };
     loop {
         let line = match editor.readline(PROMPT) {
             Ok(line) => line,
@@ -145,7 +153,8 @@ fn read_eval_print(
                     )),
                 }
             }
-            _ => evaluate(&mut evaluator.borrow_mut(), &line, color, color_err)?,
+            _ if input.starts_with('\\') => view.command(input)?,
+            _ => evaluate(&mut evaluator.borrow_mut(), &line, &view, color_err)?,
         }
     }
 }
@@ -202,21 +211,80 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// How results are shown: through which pager, expanded or not (psql's `\pager`, `\x`).
+struct View {
+    pager: Pager,
+    expanded: Expanded,
+    color: bool,
+}
+
+impl View {
+    fn layout(&self) -> Layout {
+        Layout {
+            color: self.color,
+            width: None,
+            expanded: self.expanded,
+        }
+    }
+
+    /// A backslash command: `\x [on|off|auto]`, `\pager [on|off]`.
+    fn command(&mut self, input: &str) -> Result<(), CliError> {
+        let (name, arg) = input.split_once(char::is_whitespace).unwrap_or((input, ""));
+        let said = match name {
+            "\\x" => self.expanded.after(arg.trim()).map(|expanded| {
+                self.expanded = expanded;
+                format!("Expanded display is {}.", expanded.as_str())
+            }),
+            "\\pager" => self.pager.set(arg.trim()),
+            _ => {
+                stdout::warn(format_args!(
+                    "Unknown command {name}: the console knows \\x [on|off|auto] and \\pager [on|off]; help lists the rest."
+                ));
+                return Ok(());
+            }
+        };
+        if let Some(said) = said {
+            stdout::line(said)
+        } else {
+            stdout::warn(format_args!(
+                "{name} takes on, off{}, not {arg:?}",
+                if name == "\\x" { " or auto" } else { "" }
+            ));
+            Ok(())
+        }
+    }
+
+    /// Prints a result: through the pager when it is longer than the terminal.
+    fn show(&self, text: &str, evaluator: &Evaluator, color_err: bool) {
+        match self.pager.page(text) {
+            Paging::Shown => {}
+            Paging::Skipped => evaluator.output().line(text),
+            Paging::Failed(why) => {
+                warn(&why, color_err);
+                evaluator.output().line(text);
+            }
+        }
+    }
+}
+
 /// Runs one input and prints its value or its error. A failed standard output ends the
 /// console (see `stdout::check`); the error its closing caused is not the input's.
 fn evaluate(
     evaluator: &mut Evaluator,
     code: &str,
-    color: bool,
+    view: &View,
     color_err: bool,
 ) -> Result<(), CliError> {
+    let color = view.color;
     let result = evaluator.eval_shown(SOURCE, code);
     stdout::check(&evaluator.output())?;
     let text = match result {
         Ok(Shown::Nothing) => None,
-        Ok(Shown::Users(rows)) => Some(table::users(rows, color)),
-        Ok(Shown::Sessions(rows)) => Some(table::sessions(rows, evaluator.registry(), color)),
-        Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, color)),
+        Ok(Shown::Users(rows)) => Some(table::users(rows, view.layout())),
+        Ok(Shown::Sessions(rows)) => {
+            Some(table::sessions(rows, evaluator.registry(), view.layout()))
+        }
+        Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, view.layout())),
         Ok(Shown::Value(inspected)) => Some(if color {
             format!("{} {inspected}", "=>".dimmed())
         } else {
@@ -231,7 +299,7 @@ fn evaluate(
         warn_hint(&note, color_err);
     }
     if let Some(text) = text {
-        evaluator.output().line(&text);
+        view.show(&text, evaluator, color_err);
     }
     stdout::check(&evaluator.output())
 }

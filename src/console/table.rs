@@ -11,14 +11,59 @@ use std::collections::HashMap;
 
 use crate::model::{ActiveSession, User};
 use crate::registry::Registry;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, Utc};
 use comfy_table::{Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
+use owo_colors::OwoColorize;
 
 /// How many rows a table shows.
 pub const ROWS: usize = 20;
 
+/// How tables are laid out: colour, the width to fit (the terminal's when `None`), and psql's
+/// expanded view (`\x`).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub color: bool,
+    pub width: Option<u16>,
+    pub expanded: Expanded,
+}
+
+/// psql's `\x`: a table, one block per record, or a block per record when the table would
+/// not fit the width whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expanded {
+    #[default]
+    Off,
+    On,
+    Auto,
+}
+
+impl Expanded {
+    /// The mode `\x ARG` sets from this one: no argument toggles on and off.
+    pub fn after(self, arg: &str) -> Option<Self> {
+        match arg {
+            "" => Some(if self == Self::Off {
+                Self::On
+            } else {
+                Self::Off
+            }),
+            "on" => Some(Self::On),
+            "off" => Some(Self::Off),
+            "auto" => Some(Self::Auto),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::On => "on",
+            Self::Auto => "auto",
+        }
+    }
+}
+
 /// A table of users.
-pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> String {
+pub fn users(users: impl Iterator<Item = Result<User, String>>, layout: Layout) -> String {
     let header = [
         "ID",
         "Username",
@@ -44,14 +89,14 @@ pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> 
         })
         .collect();
     let droppable = ["Admin", "State", "Name", "Last sign-in"];
-    finish(&header, rows, &droppable, rest, "users", color, None)
+    finish(&header, rows, &droppable, rest, "users", layout)
 }
 
 /// A table of sessions; `registry` names their users.
 pub fn sessions(
     sessions: impl Iterator<Item = Result<ActiveSession, String>>,
     registry: &Registry,
-    color: bool,
+    layout: Layout,
 ) -> String {
     let header = [
         "User",
@@ -113,20 +158,15 @@ pub fn sessions(
         what = format!("sessions of {first}");
     }
     let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
-    finish(&header, rows, &droppable, rest, &what, color, None)
+    finish(&header, rows, &droppable, rest, &what, layout)
 }
 
 /// A table of records (maps with the same keys, e.g. `Audit.recent(5)`): every column is
 /// kept (which to drop is not known), cells wrap between words.
-pub fn records(header: &[String], rows: Vec<Vec<String>>, color: bool) -> String {
+pub fn records(header: &[String], rows: Vec<Vec<String>>, layout: Layout) -> String {
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let (rows, rest) = take_rows(rows.into_iter().map(Ok));
-    let what = if rows.len() == 1 && matches!(rest, Rest::More(0)) {
-        "record"
-    } else {
-        "records"
-    };
-    finish(&header, rows, &[], rest, what, color, None)
+    finish(&header, rows, &[], rest, "records", layout)
 }
 
 /// What follows the rows shown: how many more, or why the stream stopped.
@@ -149,16 +189,16 @@ fn take_rows<T>(items: impl Iterator<Item = Result<T, String>>) -> (Vec<T>, Rest
     (rows, Rest::More(more))
 }
 
-/// Lays the rows out under `header`, numbered, in `width` columns (the terminal's when
+/// Lays the rows out under `header`, numbered, in the layout's width (the terminal's when
 /// `None`): while the words do not fit, the columns named in `droppable` go, in that order.
+/// Expanded (or, with `Auto`, when the whole table does not fit), one block per record.
 fn finish(
     header: &[&str],
     mut rows: Vec<Vec<String>>,
     droppable: &[&str],
     rest: Rest,
     what: &str,
-    color: bool,
-    width: Option<u16>,
+    layout: Layout,
 ) -> String {
     let mut header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
     header.insert(0, "#".to_owned());
@@ -169,53 +209,45 @@ fn finish(
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(width) = width {
+    if let Some(width) = layout.width {
         table.set_width(width);
     }
-    // The widest cell (`whole`) or word of each column.
-    let widest = |header: &[String], rows: &[Vec<String>], whole: bool| -> Vec<usize> {
-        (0..header.len())
-            .map(|column| {
-                std::iter::once(&header[column])
-                    .chain(rows.iter().map(|row| &row[column]))
-                    .flat_map(|cell| {
-                        if whole {
-                            vec![cell.as_str()]
-                        } else {
-                            cell.split_whitespace().collect()
-                        }
-                    })
-                    .map(|text| text.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect()
+    let footer = footer(rows.len(), rest, what);
+    let fits = |header: &[String], rows: &[Vec<String>]| {
+        table.width().is_none_or(|width| {
+            widest(header, rows, true)
+                .iter()
+                .map(|w| w + 3)
+                .sum::<usize>()
+                < usize::from(width)
+        })
     };
+    if layout.expanded == Expanded::On
+        || (layout.expanded == Expanded::Auto && !fits(&header, &rows))
+    {
+        return format!("{}{footer}", expanded(&header, &rows, layout.color));
+    }
     // Columns go before any cell wraps.
-    if let Some(width) = table.width() {
-        let needed = |widths: Vec<usize>| widths.iter().map(|w| w + 3).sum::<usize>() + 1;
-        for name in droppable {
-            if needed(widest(&header, &rows, true)) <= usize::from(width) {
-                break;
-            }
-            if let Some(column) = header.iter().position(|h| h == name) {
-                header.remove(column);
-                for row in &mut rows {
-                    row.remove(column);
-                }
+    for name in droppable {
+        if fits(&header, &rows) {
+            break;
+        }
+        if let Some(column) = header.iter().position(|h| h == name) {
+            header.remove(column);
+            for row in &mut rows {
+                row.remove(column);
             }
         }
     }
     // No cell is narrower than its longest word, so no word is ever broken.
     let longest = widest(&header, &rows, false);
     table.set_header(header.iter().map(|h| {
-        if color {
+        if layout.color {
             Cell::new(h).add_attribute(Attribute::Bold)
         } else {
             Cell::new(h)
         }
     }));
-    let shown = rows.len();
     for row in rows {
         table.add_row(row);
     }
@@ -223,7 +255,74 @@ fn finish(
     table.set_constraints(longest.iter().map(|&word| {
         ColumnConstraint::LowerBoundary(Width::Fixed(u16::try_from(word + 2).unwrap_or(u16::MAX)))
     }));
-    let footer = match rest {
+    format!("{table}\n{footer}")
+}
+
+/// The widest cell (`whole`) or word of each column.
+fn widest(header: &[String], rows: &[Vec<String>], whole: bool) -> Vec<usize> {
+    (0..header.len())
+        .map(|column| {
+            std::iter::once(&header[column])
+                .chain(rows.iter().map(|row| &row[column]))
+                .flat_map(|cell| {
+                    if whole {
+                        vec![cell.as_str()]
+                    } else {
+                        cell.split_whitespace().collect()
+                    }
+                })
+                .map(|text| text.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// psql's expanded view: each row (numbered in `header[0]`, `#`) a block headed
+/// `-[ RECORD n ]`, then `field | value` a line. Every field is kept; a long value runs on.
+fn expanded(header: &[String], rows: &[Vec<String>], color: bool) -> String {
+    let names = &header[1..];
+    let name_width = names.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .flat_map(|row| row[1..].iter().map(|v| v.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for row in rows {
+        let title = format!("-[ RECORD {} ]", row[0]);
+        let left = (name_width + 1).max(title.chars().count() + 1);
+        let rule = format!(
+            "{title}{}+{}",
+            "-".repeat(left - title.chars().count()),
+            "-".repeat(value_width + 1)
+        );
+        out.push_str(&rule);
+        out.push('\n');
+        for (name, value) in names.iter().zip(&row[1..]) {
+            let pad = " ".repeat(left - 1 - name.chars().count());
+            let line = if color {
+                format!("{}{pad} | {value}", name.bold())
+            } else {
+                format!("{name}{pad} | {value}")
+            };
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The line under a table: how many rows, or how many more and how to see them, or why the
+/// stream stopped.
+fn footer(shown: usize, rest: Rest, what: &str) -> String {
+    match rest {
+        // "1 user", "1 session of #2 x", "1 record".
+        Rest::More(0) if shown == 1 => {
+            let (noun, rest) = what.split_once(' ').unwrap_or((what, ""));
+            let noun = noun.strip_suffix('s').unwrap_or(noun);
+            format!("1 {noun} {rest}").trim_end().to_owned()
+        }
         Rest::More(0) => format!("{shown} {what}"),
         Rest::More(more) => format!(
             "… {} more ({} {what} in all): puts(_) prints every one",
@@ -231,12 +330,14 @@ fn finish(
             thousands((shown + more) as u64)
         ),
         Rest::Stopped(error) => format!("… stopped: {error}"),
-    };
-    format!("{table}\n{footer}")
+    }
 }
 
+/// A time in the local zone (`TZ`), with its offset: `2026-01-01 22:00 +09:00`.
 fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M").to_string()
+    at.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M %:z")
+        .to_string()
 }
 
 /// `1234567` → `1,234,567`.
@@ -262,6 +363,14 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234), "1,234");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    fn layout(expanded: Expanded, width: u16) -> Layout {
+        Layout {
+            color: false,
+            width: Some(width),
+            expanded,
+        }
     }
 
     fn sessions_header() -> Vec<&'static str> {
@@ -300,8 +409,7 @@ mod tests {
             &droppable,
             Rest::More(0),
             "sessions",
-            false,
-            Some(80),
+            layout(Expanded::Off, 80),
         );
         assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
         for word in ["203.0.113.254", "2026-11-24", "12:56"] {
@@ -314,8 +422,7 @@ mod tests {
             &droppable,
             Rest::More(0),
             "sessions",
-            false,
-            Some(200),
+            layout(Expanded::Off, 200),
         );
         assert!(
             wide.contains("Flags") && wide.contains("impersonated"),
@@ -331,8 +438,7 @@ mod tests {
             &[],
             Rest::More(1_280),
             "sessions",
-            false,
-            Some(80),
+            layout(Expanded::Off, 80),
         );
         let numbered: Vec<&str> = text
             .lines()
@@ -356,5 +462,48 @@ mod tests {
         let (rows, rest) = take_rows([Ok(1), Err("interrupted".to_owned())].into_iter());
         assert_eq!(rows, vec![1]);
         assert!(matches!(rest, Rest::Stopped(e) if e == "interrupted"));
+    }
+
+    #[test]
+    fn the_expanded_view_is_one_block_per_record() {
+        let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
+        let text = finish(
+            &sessions_header(),
+            vec![session_row(), session_row()],
+            &droppable,
+            Rest::More(0),
+            "sessions",
+            layout(Expanded::On, 200),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0], "-[ RECORD 0 ]-+-------------------------",
+            "{text}"
+        );
+        assert_eq!(lines[1], "IP            | 203.0.113.254", "{text}");
+        assert_eq!(
+            lines[7], "Flags         | impersonated, admin mode",
+            "{text}"
+        );
+        assert!(lines[8].starts_with("-[ RECORD 1 ]-+"), "{text}");
+        assert_eq!(lines[16], "2 sessions", "{text}");
+        assert_eq!(lines.len(), 17, "{text}");
+    }
+
+    #[test]
+    fn the_automatic_view_expands_only_a_table_that_does_not_fit() {
+        let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
+        let at = |width| {
+            finish(
+                &sessions_header(),
+                vec![session_row()],
+                &droppable,
+                Rest::More(0),
+                "sessions",
+                layout(Expanded::Auto, width),
+            )
+        };
+        assert!(at(200).starts_with('┌'), "{}", at(200));
+        assert!(at(80).starts_with("-[ RECORD 0 ]"), "{}", at(80));
     }
 }

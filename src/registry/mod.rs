@@ -22,6 +22,10 @@ pub use crate::store::Records as Import;
 /// The longest User-Agent kept; GitLab cuts it the same way before parsing.
 pub const MAX_USER_AGENT_CHARS: usize = 1024;
 
+/// Session ids one run entry of the audit log keeps; a run revoking more continues in another
+/// entry, so that rewriting the entry costs no more than this however long the run.
+pub const RUN_ENTRY_IDS: usize = 1000;
+
 /// Records written per transaction by an import, and expired sessions removed per transaction
 /// by a sweep: bounded memory however large the database.
 const WRITE_CHUNK: usize = 10_000;
@@ -52,6 +56,15 @@ pub struct Registry {
     actor: Option<Actor>,
     dry_run: bool,
     planned: Mutex<Vec<AuditEntry>>,
+    /// The run's entries of the audit log, one per action, while a run is on
+    /// ([`Registry::begin_run`]).
+    run: Mutex<Option<Vec<RunEntry>>>,
+}
+
+/// The audit entry summing up a run's revocations of one action, and its key in the log.
+struct RunEntry {
+    key: u64,
+    entry: AuditEntry,
 }
 
 impl Registry {
@@ -65,6 +78,7 @@ impl Registry {
             actor: None,
             dry_run: false,
             planned: Mutex::new(Vec::new()),
+            run: Mutex::new(None),
         })
     }
 
@@ -85,6 +99,7 @@ impl Registry {
             actor: Some(actor),
             dry_run,
             planned: Mutex::new(Vec::new()),
+            run: Mutex::new(None),
         }
     }
 
@@ -101,6 +116,14 @@ impl Registry {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Starts a run (a script, `-e`, one console input): from now on until the next run, the
+    /// revocations of sessions it makes one by one are one audit entry per action, with their
+    /// count, users and session ids, rewritten by each revocation in the same atomic write
+    /// (after [`RUN_ENTRY_IDS`] ids, the run continues in a new entry).
+    pub fn begin_run(&self) {
+        *self.run.lock().expect("run lock") = Some(Vec::new());
     }
 
     /// The mutations that dry run skipped since the last call, oldest first.
@@ -293,25 +316,89 @@ impl Registry {
             return Ok(0);
         }
         let count = private_ids.len() as u64;
+        let audit = self.audit_entry(
+            action,
+            vec![user.id],
+            count,
+            format!(
+                "{count} session{} of {} (id={}), remember-me tokens revoked",
+                plural(count),
+                user.username,
+                user.id
+            ),
+        );
+        let (audit, audit_key) = match audit {
+            Some(entry) if !self.dry_run => {
+                let (entry, key) = self.run_entry(entry, &private_ids)?;
+                (Some(entry), key)
+            }
+            other => (other, None),
+        };
         let changes = Changes {
             removed_sessions: private_ids.into_iter().map(|id| (user.id, id)).collect(),
             revoke_tokens_of: vec![user.id],
-            audit: self.audit_entry(
-                action,
-                vec![user.id],
-                count,
-                format!(
-                    "{count} session{} of {} (id={}), remember-me tokens revoked",
-                    plural(count),
-                    user.username,
-                    user.id
-                ),
-            ),
+            audit: audit.clone(),
+            audit_key,
             ..Changes::default()
         };
-        Ok(self
+        let removed = self
             .commit_durably(changes)?
-            .map_or(count, |a| a.sessions_removed))
+            .map_or(count, |a| a.sessions_removed);
+        // Written: the run's entry is now what the log holds.
+        if let (Some(entry), Some(key)) = (audit, audit_key)
+            && let Some(run) = self.run.lock().expect("run lock").as_mut()
+        {
+            match run.iter_mut().find(|r| r.key == key) {
+                Some(kept) => kept.entry = entry,
+                None => run.push(RunEntry { key, entry }),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// During a run, `entry` (one revocation of `private_ids`) added to the run's entry of its
+    /// action, and that entry's key; outside a run, `entry` as it is.
+    fn run_entry(
+        &self,
+        entry: AuditEntry,
+        private_ids: &[String],
+    ) -> Result<(AuditEntry, Option<u64>)> {
+        let run = self.run.lock().expect("run lock");
+        let Some(run) = run.as_ref() else {
+            return Ok((entry, None));
+        };
+        // The action's latest entry, while it has room.
+        let current = run
+            .iter()
+            .rev()
+            .find(|r| r.entry.action == entry.action)
+            .filter(|r| r.entry.session_ids.len() + private_ids.len() <= RUN_ENTRY_IDS);
+        let (key, mut summed) = match current {
+            Some(r) => (r.key, r.entry.clone()),
+            None => (
+                self.store.new_audit_key()?,
+                AuditEntry {
+                    user_ids: Vec::new(),
+                    sessions: 0,
+                    ..entry.clone()
+                },
+            ),
+        };
+        summed.sessions += entry.sessions;
+        for id in entry.user_ids {
+            if !summed.user_ids.contains(&id) {
+                summed.user_ids.push(id);
+            }
+        }
+        summed.session_ids.extend(private_ids.iter().cloned());
+        summed.detail = format!(
+            "{} session{} of {} user{} in one run, remember-me tokens revoked",
+            summed.sessions,
+            plural(summed.sessions),
+            summed.user_ids.len(),
+            plural(summed.user_ids.len() as u64)
+        );
+        Ok((summed, Some(key)))
     }
 
     fn split_expired(
@@ -378,6 +465,7 @@ impl Registry {
             user_ids,
             sessions,
             detail,
+            session_ids: Vec::new(),
         })
     }
 }

@@ -1259,6 +1259,7 @@ fn an_import_that_fails_part_way_leaves_nothing_and_can_be_run_again() {
         user_ids: vec![],
         sessions: 0,
         detail: detail.into(),
+        session_ids: Vec::new(),
     };
     store.import(bad, Some(entry("bad"))).unwrap_err();
     assert_eq!(store.user_count().unwrap(), 0);
@@ -1660,5 +1661,105 @@ fn a_view_shares_the_store_with_its_own_actor_and_dry_run() {
     assert_eq!(
         (audit[0].os_user.as_str(), audit[0].origin.as_str()),
         ("www-data", "serve")
+    );
+}
+
+#[test]
+fn a_runs_revocations_are_one_entry_continued_after_the_cap() {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let registry = Registry::new(
+        Box::new(crate::store::memory::MemoryStore::default()),
+        clock,
+    )
+    .unwrap()
+    .audited_as(Actor {
+        os_user: "root".into(),
+        origin: "-e".into(),
+    });
+    let mut sessions = Vec::new();
+    for n in 0..11 {
+        let user = registry
+            .create_user(NewUser {
+                username: format!("u{n}"),
+                email: format!("u{n}@x.org"),
+                ..NewUser::default()
+            })
+            .unwrap();
+        for i in 0..100 {
+            let signed_in = registry
+                .sign_in(
+                    user.id,
+                    SignIn {
+                        ip_address: format!("10.0.{n}.{i}"),
+                        ..SignIn::default()
+                    },
+                )
+                .unwrap();
+            sessions.push(signed_in.session);
+        }
+    }
+    // Outside a run, an entry a revocation.
+    let first = sessions.remove(0);
+    registry
+        .destroy_session(first.user_id, &first.session_private_id)
+        .unwrap();
+    registry.begin_run();
+    for s in &sessions {
+        registry
+            .destroy_session(s.user_id, &s.session_private_id)
+            .unwrap();
+    }
+    let entries: Vec<AuditEntry> = registry
+        .recent_audit(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "destroy_session")
+        .collect();
+    // Newest first: the continuation, the run's first entry (full), the one outside the run.
+    let counts: Vec<u64> = entries.iter().map(|e| e.sessions).collect();
+    assert_eq!(counts, [99, 1000, 1]);
+    assert_eq!(entries[1].session_ids.len(), RUN_ENTRY_IDS);
+    let ids: Vec<String> = entries[1]
+        .session_ids
+        .iter()
+        .chain(&entries[0].session_ids)
+        .cloned()
+        .collect();
+    let expected: Vec<String> = sessions
+        .iter()
+        .map(|s| s.session_private_id.clone())
+        .collect();
+    assert_eq!(ids, expected);
+    assert_eq!(entries[1].user_ids.len(), 11);
+    assert_eq!(
+        entries[0].detail,
+        "99 sessions of 1 user in one run, remember-me tokens revoked"
+    );
+    assert!(entries[2].session_ids.is_empty());
+    // A new run starts a new entry.
+    registry.begin_run();
+    let s = registry
+        .sign_in(
+            first.user_id,
+            SignIn {
+                ip_address: "10.1.1.1".into(),
+                ..SignIn::default()
+            },
+        )
+        .unwrap()
+        .session;
+    registry
+        .destroy_session(s.user_id, &s.session_private_id)
+        .unwrap();
+    let newest = &registry.recent_audit(1).unwrap()[0];
+    assert_eq!(
+        (newest.action.as_str(), newest.sessions),
+        ("destroy_session", 1)
+    );
+    assert_eq!(
+        newest.session_ids,
+        std::slice::from_ref(&s.session_private_id)
     );
 }

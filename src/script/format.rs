@@ -1,5 +1,5 @@
 //! How values look: the plain form (`-e`, `puts`), the inspect form (the console's `=> ...`,
-//! `pp`) and JSON (`--format json`). rhai's own formatting prints custom types as Rust paths,
+//! `pp`; times in the local zone) and JSON (`--format json`; times in UTC). rhai's own formatting prints custom types as Rust paths,
 //! so every value of ours is formatted here.
 
 use rhai::{Array, Dynamic, Map};
@@ -116,7 +116,7 @@ pub fn inspect(value: &Dynamic) -> String {
     } else if let Some(session) = value.read_lock::<SessionValue>() {
         session.inspect()
     } else if let Some(time) = value.read_lock::<Time>() {
-        time.to_string()
+        time.local()
     } else if let Some(span) = value.read_lock::<Span>() {
         span.to_string()
     } else if let Some(users) = value.read_lock::<UserRelation>() {

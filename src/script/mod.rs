@@ -257,8 +257,11 @@ impl Evaluator {
     }
 
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
+    /// Each evaluation (a script, `-e`, a console input) is one run of the audit log
+    /// ([`Registry::begin_run`]).
     pub fn eval(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
         self.context.interrupted.store(false, Ordering::Relaxed);
+        self.context.registry.begin_run();
         self.context
             .deadline
             .set(self.context.timeout.map(|t| Instant::now() + t));

@@ -6,7 +6,7 @@ use rhai::{Array, Dynamic, Map};
 
 use super::format::{inspect, plain};
 use super::scanner::{TokenKind, tokens};
-use super::values::{SessionRelation, SessionValue, UserRelation, UserValue};
+use super::values::{SessionRelation, SessionValue, Time, UserRelation, UserValue};
 use crate::model::{ActiveSession, User};
 
 /// Rows of a table, streamed: lazy results (`User.all`) are read as the table is laid out. An
@@ -135,7 +135,14 @@ fn records(array: &Array) -> Option<Shown> {
         if map.len() != header.len() || !header.iter().all(|key| map.contains_key(key.as_str())) {
             return None;
         }
-        rows.push(header.iter().map(|key| plain(&map[key.as_str()])).collect());
+        rows.push(header.iter().map(|key| cell(&map[key.as_str()])).collect());
     }
     Some(Shown::Records { header, rows })
+}
+
+/// A record's value in a table: its plain form, a time in the local zone.
+fn cell(value: &Dynamic) -> String {
+    value
+        .read_lock::<Time>()
+        .map_or_else(|| plain(value), |time| time.local())
 }

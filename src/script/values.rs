@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Local, SecondsFormat, Utc};
 use rhai::EvalAltResult;
 
 use super::Context;
@@ -23,9 +23,19 @@ pub struct SessionClass;
 #[derive(Debug, Clone, Copy)]
 pub struct AuditClass;
 
-/// A point in time. Prints as ISO 8601 with offset.
+/// A point in time. Prints (plain text, JSON) as RFC 3339 in UTC; its inspect form
+/// ([`Time::local`]) is in the local zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Time(pub DateTime<Utc>);
+
+impl Time {
+    /// RFC 3339 in the local zone (`TZ`), with its offset: `2026-01-01T22:00:00+09:00`.
+    pub fn local(self) -> String {
+        self.0
+            .with_timezone(&Local)
+            .to_rfc3339_opts(SecondsFormat::Secs, false)
+    }
+}
 
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,9 +100,9 @@ impl UserValue {
             u.email,
             u.state.as_str(),
             u.admin,
-            Time(u.created_at),
+            Time(u.created_at).local(),
             u.last_sign_in_at
-                .map_or_else(|| "nil".to_owned(), |t| Time(t).to_string()),
+                .map_or_else(|| "nil".to_owned(), |t| Time(t).local()),
         )
     }
 }
@@ -149,8 +159,8 @@ impl SessionValue {
             s.device_type,
             s.is_impersonated,
             s.admin_mode,
-            Time(s.created_at),
-            Time(s.updated_at),
+            Time(s.created_at).local(),
+            Time(s.updated_at).local(),
             s.session_private_id,
             s.user_id,
         )

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use super::{Backend, Changes, Records, SignInWrite, Touch};
+use super::{Backend, Changes, Records, SessionGuard, SignInWrite, Touch};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
 use crate::{Error, secret};
 
@@ -28,6 +28,7 @@ fn entry(action: &str) -> AuditEntry {
         user_ids: vec![],
         sessions: 0,
         detail: action.into(),
+        session_ids: Vec::new(),
     }
 }
 
@@ -214,6 +215,65 @@ pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store)
         None
     );
     assert_eq!(store.session_count_of(alice.id).unwrap(), 0);
+}
+
+/// A run's revocations, each rewriting one entry under its key with what the run removed so
+/// far, in the write of the revocation: one entry, in the place of its first write.
+pub fn an_entry_rewritten_under_its_key_keeps_its_place(store: Store) {
+    let alice = create(&store, "alice");
+    for n in ["a", "b", "c"] {
+        sign_in(&store, &session(alice.id, n, 1), 10);
+    }
+    let key = store.new_audit_key().unwrap();
+    assert_ne!(store.new_audit_key().unwrap(), key);
+    let revoke = |public: &[&str], guard: Option<SessionGuard>| {
+        let session_ids: Vec<String> = public.iter().map(|p| secret::private_id(p)).collect();
+        store.apply(Changes {
+            removed_sessions: vec![(alice.id, session_ids.last().unwrap().clone())],
+            expect_sessions: guard,
+            audit: Some(AuditEntry {
+                sessions: public.len() as u64,
+                session_ids,
+                ..entry("destroy_session")
+            }),
+            audit_key: Some(key),
+            ..Changes::default()
+        })
+    };
+    revoke(&["a"], None).unwrap();
+    store
+        .apply(Changes {
+            revoke_tokens_of: vec![alice.id],
+            audit: Some(entry("between")),
+            ..Changes::default()
+        })
+        .unwrap();
+    revoke(&["a", "b"], None).unwrap();
+    // A write that fails leaves the entry as it was.
+    let stale = SessionGuard {
+        user_id: alice.id,
+        count: 3,
+        limit: 10,
+    };
+    assert!(revoke(&["a", "b", "c"], Some(stale)).is_err());
+    let log = store.recent_audit(10).unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "between",
+            "destroy_session",
+            "sign_in",
+            "sign_in",
+            "sign_in"
+        ]
+    );
+    assert_eq!(log[1].sessions, 2);
+    assert_eq!(
+        log[1].session_ids,
+        [secret::private_id("a"), secret::private_id("b")]
+    );
+    assert_eq!(ids(&store, alice.id), [secret::private_id("c")]);
 }
 
 pub fn a_revoke_removes_the_sessions_and_the_remember_me_tokens_together(store: Store) {
@@ -558,6 +618,7 @@ macro_rules! conformance {
                 a_sign_in_removes_expired_sessions_first
                 a_touch_moves_a_session_and_never_brings_back_a_revoked_one
                 a_revoke_removes_the_sessions_and_the_remember_me_tokens_together
+                an_entry_rewritten_under_its_key_keeps_its_place
                 destroy_all_reports_and_audits_what_it_removed
                 an_import_is_all_or_nothing
                 a_settings_change_is_written_with_its_audit_entry

@@ -24,7 +24,9 @@ struct State {
     by_email: HashMap<String, u64>,
     sessions: BTreeMap<(u64, String), ActiveSession>,
     tokens: HashMap<u64, Vec<RememberToken>>,
-    audit: Vec<AuditEntry>,
+    /// The log, oldest first, each entry with its key when written under one.
+    audit: Vec<(Option<u64>, AuditEntry)>,
+    next_audit_key: u64,
 }
 
 impl State {
@@ -175,7 +177,15 @@ impl State {
             entry
                 .user_ids
                 .extend(applied.created_users.iter().map(|u| u.id));
-            self.audit.push(entry);
+            let earlier = changes.audit_key.and_then(|key| {
+                self.audit
+                    .iter()
+                    .rposition(|(written, _)| *written == Some(key))
+            });
+            match earlier {
+                Some(at) => self.audit[at].1 = entry,
+                None => self.audit.push((changes.audit_key, entry)),
+            }
         }
         Ok(applied)
     }
@@ -314,7 +324,8 @@ impl SessionStore for MemoryStore {
             let revoked = s.totals();
             s.sessions.clear();
             s.tokens.clear();
-            s.audit.extend(audit.map(|a| a.with_revoked(revoked)));
+            s.audit
+                .extend(audit.map(|a| (None, a.with_revoked(revoked))));
             Ok(revoked)
         })
     }
@@ -328,7 +339,7 @@ impl Backend for MemoryStore {
     fn put_settings(&self, settings: &Settings, audit: Option<&AuditEntry>) -> Result<()> {
         self.write(|s| {
             s.settings = *settings;
-            s.audit.extend(audit.cloned());
+            s.audit.extend(audit.map(|a| (None, a.clone())));
             Ok(())
         })
     }
@@ -353,13 +364,26 @@ impl Backend for MemoryStore {
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         self.write(|s| {
-            s.audit.push(entry.clone());
+            s.audit.push((None, entry.clone()));
             Ok(())
         })
     }
 
     fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        Ok(self.read(|s| s.audit.iter().rev().take(limit).cloned().collect()))
+        Ok(self.read(|s| {
+            s.audit
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|(_, entry)| entry.clone())
+                .collect()
+        }))
+    }
+
+    fn new_audit_key(&self) -> Result<u64> {
+        let mut state = self.state.lock().expect("state lock");
+        state.next_audit_key += 1;
+        Ok(state.next_audit_key)
     }
 
     fn flush(&self) -> Result<()> {

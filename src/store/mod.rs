@@ -5,7 +5,7 @@
 #[cfg(test)]
 pub mod conformance;
 #[cfg(test)]
-mod memory;
+pub(crate) mod memory;
 /// The on-disk encoding, for the bench's raw baselines (not an API).
 #[doc(hidden)]
 pub mod record;
@@ -60,6 +60,11 @@ pub struct Changes {
     /// The audit entry recording this change; the ids of `new_users` are added to its users
     /// once assigned.
     pub audit: Option<AuditEntry>,
+    /// Where `audit` goes: `None`, appended; `Some(key)` (from [`Backend::new_audit_key`]),
+    /// written under `key`, replacing the entry an earlier write put there, which keeps its
+    /// place in the log. A run's many revocations are one entry this way, rewritten by each
+    /// in the same atomic write as the revocation.
+    pub audit_key: Option<u64>,
 }
 
 impl Changes {
@@ -275,6 +280,8 @@ pub trait Backend: UserDirectory + SessionStore {
     fn import(&self, records: Records, audit: Option<AuditEntry>) -> Result<Applied>;
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// A key no audit entry has had, for [`Changes::audit_key`].
+    fn new_audit_key(&self) -> Result<u64>;
     /// The newest `limit` audit entries, newest first.
     fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>>;
 

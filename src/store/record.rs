@@ -342,6 +342,8 @@ struct AuditRecord {
     detail: String,
 }
 
+/// An audit entry: the record, then (when there are any) the removed sessions' ids, which a
+/// record written before they were kept lacks, and which older readers ignore.
 pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
     let record = AuditRecord {
         at: micros(entry.at),
@@ -352,13 +354,26 @@ pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
         sessions: entry.sessions,
         detail: entry.detail.clone(),
     };
-    postcard::to_stdvec(&record).expect("encoding to memory cannot fail")
+    let mut bytes = postcard::to_stdvec(&record).expect("encoding to memory cannot fail");
+    if !entry.session_ids.is_empty() {
+        bytes.extend(
+            postcard::to_stdvec(&entry.session_ids).expect("encoding to memory cannot fail"),
+        );
+    }
+    bytes
 }
 
 pub fn decode_audit(seq: u64, bytes: &[u8]) -> Result<AuditEntry> {
     let key = || format!("audit entry {seq}");
-    let r: AuditRecord = postcard::from_bytes(bytes).map_err(|e| corrupt("audit", key(), &e))?;
+    let (r, rest): (AuditRecord, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt("audit", key(), &e))?;
+    let session_ids = if rest.is_empty() {
+        Vec::new()
+    } else {
+        postcard::from_bytes(rest).map_err(|e| corrupt("audit", key(), &e))?
+    };
     Ok(AuditEntry {
+        session_ids,
         at: time(r.at, "audit", &key)?,
         os_user: r.os_user,
         origin: r.origin,
@@ -382,6 +397,34 @@ mod tests {
         assert!(session_key(7, "2::nothex").is_none());
         assert!(session_key(7, "no-prefix").is_none());
         assert!(decode_session_key(b"short").is_err());
+    }
+
+    #[test]
+    fn an_audit_entry_keeps_its_session_ids_and_older_readers_ignore_them() {
+        let entry = AuditEntry {
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            os_user: "root".into(),
+            origin: "-e".into(),
+            action: "destroy_session".into(),
+            user_ids: vec![1, 2],
+            sessions: 2,
+            detail: "2 sessions".into(),
+            session_ids: vec![private_id("a"), private_id("b")],
+        };
+        let bytes = encode_audit(&entry);
+        assert_eq!(decode_audit(1, &bytes).unwrap(), entry);
+        // A reader of the record alone (an older build) finds the entry without the ids.
+        let older: AuditRecord = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(older.sessions, 2);
+        // An entry without ids is the record alone, as older builds wrote it.
+        let plain = AuditEntry {
+            session_ids: Vec::new(),
+            ..entry
+        };
+        let bytes = encode_audit(&plain);
+        let (_, rest): (AuditRecord, &[u8]) = postcard::take_from_bytes(&bytes).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(decode_audit(1, &bytes).unwrap(), plain);
     }
 
     #[test]

@@ -546,13 +546,7 @@ impl RedisStore {
             )
             .ignore();
         }
-        if let Some(entry) = &changes.audit {
-            let mut entry = entry.clone();
-            entry
-                .user_ids
-                .extend(applied.created_users.iter().map(|u| u.id));
-            self.audit_command(pipe, &entry);
-        }
+        self.plan_audit(c, changes, &applied, pipe)?;
         Ok(applied)
     }
 
@@ -674,6 +668,46 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Adds the audit entry of `changes` to `pipe`, with the ids of the users created. A run's
+    /// entry under its key: a stream entry cannot be rewritten, so the entry lives in the
+    /// `audit_runs` hash (watched), and the stream lists its key once, from its first write.
+    fn plan_audit(
+        &self,
+        c: &mut Connection,
+        changes: &Changes,
+        applied: &Applied,
+        pipe: &mut Pipeline,
+    ) -> Result<()> {
+        let Some(entry) = &changes.audit else {
+            return Ok(());
+        };
+        let mut entry = entry.clone();
+        entry
+            .user_ids
+            .extend(applied.created_users.iter().map(|u| u.id));
+        let Some(key) = changes.audit_key else {
+            self.audit_command(pipe, &entry);
+            return Ok(());
+        };
+        let runs = self.key("audit_runs");
+        let listed: bool = c.hexists(&runs, key).map_err(redis_error(&self.server))?;
+        if !listed {
+            pipe.cmd("XADD")
+                .arg(self.key("audit"))
+                .arg("*")
+                .arg("run")
+                .arg(key)
+                .ignore();
+        }
+        pipe.hset(
+            runs,
+            key,
+            serde_json::to_string(&entry).expect("an entry serializes"),
+        )
+        .ignore();
+        Ok(())
+    }
+
     fn audit_command(&self, pipe: &mut Pipeline, entry: &AuditEntry) {
         pipe.cmd("XADD")
             .arg(self.key("audit"))
@@ -703,6 +737,9 @@ impl RedisStore {
         }
         for user_id in &changes.revoke_tokens_of {
             watched.push(self.tokens_key(*user_id));
+        }
+        if changes.audit_key.is_some() {
+            watched.push(self.key("audit_runs"));
         }
         for _ in 0..1000 {
             let outcome = self.with(|c| {
@@ -1184,11 +1221,35 @@ impl Backend for RedisStore {
                 .arg(limit.min(1_000_000))
                 .query(c)
         })?;
+        // A run's entry is in the `audit_runs` hash, under the key the stream lists.
+        let runs: Vec<String> = reply
+            .ids
+            .iter()
+            .filter_map(|id| id.get::<String>("run"))
+            .collect();
+        let mut run_entries: HashMap<String, String> = HashMap::new();
+        for keys in runs.chunks(1000) {
+            let jsons: Vec<Option<String>> = self.with(|c| {
+                redis::cmd("HMGET")
+                    .arg(self.key("audit_runs"))
+                    .arg(keys)
+                    .query(c)
+            })?;
+            run_entries.extend(
+                keys.iter()
+                    .cloned()
+                    .zip(jsons)
+                    .filter_map(|(key, json)| Some((key, json?))),
+            );
+        }
         reply
             .ids
             .into_iter()
             .map(|id| {
-                let json: String = id.get("entry").unwrap_or_default();
+                let json = match id.get::<String>("run") {
+                    Some(run) => run_entries.remove(&run).unwrap_or_default(),
+                    None => id.get("entry").unwrap_or_default(),
+                };
                 serde_json::from_str(&json).map_err(|e| Error::CorruptRecord {
                     what: "audit",
                     key: id.id.clone(),
@@ -1196,6 +1257,10 @@ impl Backend for RedisStore {
                 })
             })
             .collect()
+    }
+
+    fn new_audit_key(&self) -> Result<u64> {
+        self.with(|c| c.incr(self.key("audit_run_seq"), 1))
     }
 
     fn flush(&self) -> Result<()> {

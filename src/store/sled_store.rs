@@ -567,7 +567,10 @@ impl<'a> Tx<'a> {
                 .user_ids
                 .extend(applied.created_users.iter().map(|u| u.id));
             let audit = self.tree(Role::Audit);
-            let seq = audit.generate_id()?;
+            let seq = match changes.audit_key {
+                Some(key) => key,
+                None => audit.generate_id()?,
+            };
             audit.insert(&seq.to_be_bytes(), record::encode_audit(&entry))?;
         }
         Ok(applied)
@@ -861,6 +864,13 @@ impl Backend for SledStore {
                 .map_err(storage)?;
             Ok(())
         })
+    }
+
+    /// A sequence number as the audit tree's keys are: later keys sort after it, so an entry
+    /// rewritten under it keeps the place it had when the key was taken. (sled persists its
+    /// counter: a write.)
+    fn new_audit_key(&self) -> Result<u64> {
+        self.write(|| self.db.generate_id().map_err(storage))
     }
 
     fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
