@@ -17,8 +17,12 @@ use comfy_table::{Attribute, Cell, ColumnConstraint, ContentArrangement, Table, 
 /// How many rows a table shows.
 pub const ROWS: usize = 20;
 
-/// A table of users.
-pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> String {
+/// A table of users, `width` columns wide (the terminal's when `None`).
+pub fn users(
+    users: impl Iterator<Item = Result<User, String>>,
+    color: bool,
+    width: Option<u16>,
+) -> String {
     let header = [
         "ID",
         "Username",
@@ -44,7 +48,7 @@ pub fn users(users: impl Iterator<Item = Result<User, String>>, color: bool) -> 
         })
         .collect();
     let droppable = ["Admin", "State", "Name", "Last sign-in"];
-    finish(&header, rows, &droppable, rest, "users", color, None)
+    finish(&header, rows, &droppable, rest, "users", color, width)
 }
 
 /// A table of sessions; `registry` names their users.
@@ -52,6 +56,7 @@ pub fn sessions(
     sessions: impl Iterator<Item = Result<ActiveSession, String>>,
     registry: &Registry,
     color: bool,
+    width: Option<u16>,
 ) -> String {
     let header = [
         "User",
@@ -113,12 +118,17 @@ pub fn sessions(
         what = format!("sessions of {first}");
     }
     let droppable = ["Flags", "Device", "Signed in", "OS", "Browser"];
-    finish(&header, rows, &droppable, rest, &what, color, None)
+    finish(&header, rows, &droppable, rest, &what, color, width)
 }
 
 /// A table of records (maps with the same keys, e.g. `Audit.recent(5)`): every column is
 /// kept (which to drop is not known), cells wrap between words.
-pub fn records(header: &[String], rows: Vec<Vec<String>>, color: bool) -> String {
+pub fn records(
+    header: &[String],
+    rows: Vec<Vec<String>>,
+    color: bool,
+    width: Option<u16>,
+) -> String {
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let (rows, rest) = take_rows(rows.into_iter().map(Ok));
     let what = if rows.len() == 1 && matches!(rest, Rest::More(0)) {
@@ -126,7 +136,7 @@ pub fn records(header: &[String], rows: Vec<Vec<String>>, color: bool) -> String
     } else {
         "records"
     };
-    finish(&header, rows, &[], rest, what, color, None)
+    finish(&header, rows, &[], rest, what, color, width)
 }
 
 /// What follows the rows shown: how many more, or why the stream stopped.
