@@ -123,7 +123,7 @@ fn the_socket_is_the_owners_alone_and_goes_with_its_holder() {
 fn eval_and_run_attached_behave_as_on_a_free_store() {
     let db = Db::seeded(4, 2);
     let script = db.scratch().join("args.rhai");
-    std::fs::write(&script, "puts(`args: ${ARGV}`);\nlet x = 1 +\n  ;\n").unwrap();
+    std::fs::write(&script, "puts(`args: ${ARGV}`);\nlet x = 1;\nx.nonsense()\n").unwrap();
     let fine = db.scratch().join("fine.rhai");
     std::fs::write(&fine, "puts(`args: ${ARGV}`);\nUser.all.to_array().map(|u| u.username)\n").unwrap();
     let (script, fine) = (script.display().to_string(), fine.display().to_string());
@@ -436,7 +436,8 @@ fn consoles_attach_to_a_console_and_work_as_on_a_free_store() {
     // Every console sees the same store.
     assert!(second.run("ActiveSession.count").contains("=> 0"));
     assert!(holder.run("ActiveSession.count").contains("=> 0"));
-    let audited = holder.run("Audit.recent(1)[0].origin");
+    holder.send("Audit.recent(1)[0].origin\r");
+    let audited = holder.expect(PROMPT);
     assert!(audited.contains("=> \"console\""), "{audited}");
 
     assert_eq!(second.exit(), Some(0));

@@ -189,8 +189,17 @@ pub(super) fn admit(stream: &UnixStream, uid: u32) -> Result<(), String> {
     }
 }
 
-/// One client, from its hello to its end.
+/// One client, from its hello to its end; then its connection is closed (the holder keeps
+/// another handle on it).
 fn serve(stream: UnixStream, shared: &Shared) {
+    let Ok(handle) = stream.try_clone() else {
+        return;
+    };
+    converse(stream, shared);
+    let _ = handle.shutdown(Shutdown::Both);
+}
+
+fn converse(stream: UnixStream, shared: &Shared) {
     let Ok(reading) = stream.try_clone() else {
         return;
     };
