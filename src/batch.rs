@@ -104,7 +104,10 @@ pub fn read_script(file: &Path) -> Result<(String, String), CliError> {
 /// what the drop would add is sled freeing its page table, about a quarter of a one-shot
 /// `-e` on a million sessions (docs/performance.md), and the OS frees the memory and
 /// releases the database lock at exit. Only for a process that exits next.
-pub(crate) fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(), CliError> {
+pub(crate) fn leave_to_exit(
+    evaluator: Evaluator,
+    done: Result<(), CliError>,
+) -> Result<(), CliError> {
     let closed = if evaluator.registry().needs_closing() {
         evaluator.close()
     } else {

@@ -46,15 +46,30 @@ impl Holding {
     /// Gives the holder `script`, and waits for it to end.
     fn finish(mut self, script: &str) -> Output {
         let mut stdin = self.stdin.take().expect("stdin");
-        stdin.write_all(script.as_bytes()).expect("write the script");
+        stdin
+            .write_all(script.as_bytes())
+            .expect("write the script");
         drop(stdin);
-        self.child.wait_with_output().expect("wait for the holder")
+        wait_within(self.child, TIMEOUT)
     }
 
     fn kill(mut self) {
         self.child.kill().expect("kill the holder");
         self.child.wait().expect("wait for the holder");
     }
+}
+
+/// Waits for `child` to end, at most `limit` (then kills it and fails).
+fn wait_within(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the process did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.wait_with_output().expect("wait")
 }
 
 fn wait_for_socket(db: &Db) {
@@ -123,21 +138,41 @@ fn the_socket_is_the_owners_alone_and_goes_with_its_holder() {
 fn eval_and_run_attached_behave_as_on_a_free_store() {
     let db = Db::seeded(4, 2);
     let script = db.scratch().join("args.rhai");
-    std::fs::write(&script, "puts(`args: ${ARGV}`);\nlet x = 1;\nx.nonsense()\n").unwrap();
+    std::fs::write(
+        &script,
+        "puts(`args: ${ARGV}`);\nlet x = 1;\nx.nonsense()\n",
+    )
+    .unwrap();
     let fine = db.scratch().join("fine.rhai");
-    std::fs::write(&fine, "puts(`args: ${ARGV}`);\nUser.all.to_array().map(|u| u.username)\n").unwrap();
+    std::fs::write(
+        &fine,
+        "puts(`args: ${ARGV}`);\nUser.all.to_array().map(|u| u.username)\n",
+    )
+    .unwrap();
     let (script, fine) = (script.display().to_string(), fine.display().to_string());
     let cases: Vec<Vec<&str>> = vec![
         vec!["-e", "User.count"],
-        vec!["-e", "puts(\"one\"); puts(\"two\"); User.find_by_username(\"nobody\")"],
+        vec![
+            "-e",
+            "puts(\"one\"); puts(\"two\"); User.find_by_username(\"nobody\")",
+        ],
         vec!["-e", "User.all"],
         vec!["-e", "1 +"],
         vec!["-e", "User.find(1).nonsense()"],
         vec!["-e", "throw \"stop here\""],
-        vec!["--format", "json", "-e", "puts(\"aside\"); User.all.to_array()"],
+        vec![
+            "--format",
+            "json",
+            "-e",
+            "puts(\"aside\"); User.all.to_array()",
+        ],
         vec!["--format", "csv", "-e", "User.all.to_array()"],
         vec!["--format", "csv", "-e", "42"],
-        vec!["--dry-run", "-e", "ActiveSession.destroy_all(); ActiveSession.count"],
+        vec![
+            "--dry-run",
+            "-e",
+            "ActiveSession.destroy_all(); ActiveSession.count",
+        ],
         vec!["--max-operations", "1000", "-e", "loop { }"],
         vec!["--timeout", "300ms", "-e", "loop { }"],
         vec!["run", &script, "a", "b"],
@@ -158,7 +193,11 @@ fn eval_and_run_attached_behave_as_on_a_free_store() {
     assert_eq!(free[3].0, 1);
     assert!(free[3].2.starts_with("-e:1:"), "{}", free[3].2);
     assert!(free[12].2.contains("args.rhai:3:"), "{}", free[12].2);
-    assert!(free[12].1.contains("args: [\"a\", \"b\"]"), "{}", free[12].1);
+    assert!(
+        free[12].1.contains("args: [\"a\", \"b\"]"),
+        "{}",
+        free[12].1
+    );
     assert!(free[9].2.contains("dry run: would"), "{}", free[9].2);
 }
 
@@ -171,7 +210,10 @@ fn attached_writes_land_in_the_held_store_audited_as_the_attaching_user() {
     assert!(out.contains("sessions:"), "{out}");
     let (_, out, _) = run(
         &db,
-        &["-e", "let a = Audit.recent(1)[0]; `${a.action} ${a.origin} ${a.os_user}`"],
+        &[
+            "-e",
+            "let a = Audit.recent(1)[0]; `${a.action} ${a.origin} ${a.os_user}`",
+        ],
     );
     let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
     assert_eq!(out, format!("destroy_all -e {}\n", user.trim()));
@@ -188,7 +230,7 @@ fn ctrl_c_stops_a_remote_loop_within_100_ms() {
     let (child, _out) = spawn_printing(&db, "puts(\"started\"); loop { }");
     let sent = Instant::now();
     signal(&child, "-INT");
-    let output = child.wait_with_output().expect("wait");
+    let output = wait_within(child, TIMEOUT);
     let delay = sent.elapsed();
     eprintln!("Ctrl-C to the attached client's exit: {delay:?}");
     assert_eq!(output.status.code(), Some(130), "{output:?}");
@@ -206,7 +248,8 @@ fn a_client_gone_mid_script_stops_its_evaluation_and_leaves_the_store_consistent
     let holder = Holding::start(&db);
     let sign_in =
         r#"ActiveSession.set(User.find(2), #{ip_address: "10.1.1.1", user_agent: "curl/8"})"#;
-    let (mut child, _out) = spawn_printing(&db, &format!("puts(\"started\"); loop {{ {sign_in}; }}"));
+    let (mut child, _out) =
+        spawn_printing(&db, &format!("puts(\"started\"); loop {{ {sign_in}; }}"));
     std::thread::sleep(Duration::from_millis(200));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -214,7 +257,11 @@ fn a_client_gone_mid_script_stops_its_evaluation_and_leaves_the_store_consistent
     let started = Instant::now();
     let output = holder.finish("User.count");
     assert!(output.status.success(), "{output:?}");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     db.cmd().arg("check").assert().success();
 }
 
@@ -224,10 +271,13 @@ fn the_holder_exiting_stops_attached_clients_with_a_clear_error() {
     let holder = Holding::start(&db);
     let (child, _out) = spawn_printing(&db, "puts(\"started\"); loop { }");
     assert!(holder.finish("1").status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = wait_within(child, TIMEOUT);
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
-    assert!(err.contains("is exiting") && err.contains("run it again"), "{err}");
+    assert!(
+        err.contains("is exiting") && err.contains("run it again"),
+        "{err}"
+    );
     db.cmd().arg("check").assert().success();
 }
 
@@ -237,7 +287,10 @@ fn a_stale_socket_of_a_dead_holder_is_replaced() {
     Holding::start(&db).kill();
     assert!(socket(&db).exists(), "SIGKILL leaves the socket");
     // Nobody listens: the next command opens the store itself...
-    assert_eq!(run(&db, &["-e", "User.count"]), (0, "2\n".into(), String::new()));
+    assert_eq!(
+        run(&db, &["-e", "User.count"]),
+        (0, "2\n".into(), String::new())
+    );
     // ...and the next holder listens on a fresh socket.
     let holder = Holding::start(&db);
     assert_eq!(run(&db, &["-e", "User.count"]).1, "2\n");
@@ -255,10 +308,16 @@ fn a_protocol_mismatch_is_a_clear_error_on_both_sides() {
         .unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
-    assert!(reply.contains("\"refused\"") && reply.contains("version 999"), "{reply}");
+    assert!(
+        reply.contains("\"refused\"") && reply.contains("version 999"),
+        "{reply}"
+    );
     let output = holder.finish("1");
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("refused an attached client") && err.contains("version 999"), "{err}");
+    assert!(
+        err.contains("refused an attached client") && err.contains("version 999"),
+        "{err}"
+    );
 
     // A holder of another version, answering a real client.
     let db = Db::seeded(2, 1);
@@ -276,7 +335,10 @@ fn a_protocol_mismatch_is_a_clear_error_on_both_sides() {
     let (code, _, err) = run(&db, &["-e", "1"]);
     assert!(fake.join().unwrap().contains("\"version\":1"));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("protocol version 999") && err.contains("version 1;"), "{err}");
+    assert!(
+        err.contains("protocol version 999") && err.contains("version 1;"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -285,7 +347,11 @@ fn data_commands_on_a_held_store_say_why_they_cannot_run() {
     let holder = Holding::start(&db);
     let (code, _, err) = run(&db, &["export"]);
     assert_eq!(code, 2);
-    assert!(err.contains("in use by another process (pid") && err.contains("`export` does not run attached"), "{err}");
+    assert!(
+        err.contains("in use by another process (pid")
+            && err.contains("`export` does not run attached"),
+        "{err}"
+    );
     assert!(holder.finish("1").status.success());
 }
 
@@ -400,12 +466,18 @@ fn consoles_attach_to_a_console_and_work_as_on_a_free_store() {
 
     let mut first = Console::open(&db);
     let banner = first.text();
-    assert!(banner.contains("attached to pid") && banner.contains("(console)"), "{banner}");
+    assert!(
+        banner.contains("attached to pid") && banner.contains("(console)"),
+        "{banner}"
+    );
     let mut second = Console::open(&db);
 
     // Tables, `_`, variables of one's own, completion of the remote variables.
     let table = first.run("User.all");
-    assert!(table.contains("Username") && table.contains("5 users"), "{table}");
+    assert!(
+        table.contains("Username") && table.contains("5 users"),
+        "{table}"
+    );
     let name = first.run("_[0].username");
     assert!(name.contains("=> \""), "{name}");
     first.run("let remote_only = 42");
@@ -414,7 +486,10 @@ fn consoles_attach_to_a_console_and_work_as_on_a_free_store() {
     first.send("\r");
     assert!(first.expect(PROMPT).contains("=> 42"));
     let other = second.run("remote_only");
-    assert!(other.contains("not found") || other.contains("Unknown"), "{other}");
+    assert!(
+        other.contains("not found") || other.contains("Unknown"),
+        "{other}"
+    );
 
     // Ctrl-C stops a remote loop.
     second.send("puts(\"looping\"); loop { }\r");
@@ -426,7 +501,10 @@ fn consoles_attach_to_a_console_and_work_as_on_a_free_store() {
     // The destroy_all question is the attached person's.
     first.send("ActiveSession.destroy_all\r");
     let question = first.expect("? [y/N]");
-    assert!(question.contains(&format!("Revoke {sessions} sessions")), "{question}");
+    assert!(
+        question.contains(&format!("Revoke {sessions} sessions")),
+        "{question}"
+    );
     first.send("n\r");
     assert!(first.expect(PROMPT).contains("Nothing revoked."));
     first.send("ActiveSession.destroy_all\r");

@@ -15,11 +15,11 @@ use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+use super::Evaluate;
 use super::help::{COMMANDS, TOPICS};
+use crate::script::KEYWORDS;
 use crate::script::catalogue::{Kind, classes, members};
 use crate::script::scanner::{self, TokenKind};
-use super::Evaluate;
-use crate::script::KEYWORDS;
 
 /// The helper the console's editor runs with.
 #[derive(Helper)]

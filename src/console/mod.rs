@@ -168,7 +168,7 @@ pub fn run(evaluator: Box<dyn Evaluate>, global: &Global, database: &str) -> Res
     banner(&*evaluator, database, color)?;
 
     let interrupt = evaluator.interrupter();
-    if let Err(error) = ctrlc::set_handler(move || interrupt()) {
+    if let Err(error) = ctrlc::set_handler(interrupt) {
         warn(
             &format!("Ctrl-C will not stop a running statement: {error}"),
             color_err,
@@ -341,12 +341,9 @@ pub fn show(evaluator: &mut Evaluator, code: &str, look: Look) -> Result<(), Cli
     let text = match result {
         Ok(Shown::Nothing) => None,
         Ok(Shown::Users(rows)) => Some(table::users(rows, color, width)),
-        Ok(Shown::Sessions(rows)) => Some(table::sessions(
-            rows,
-            evaluator.registry(),
-            color,
-            width,
-        )),
+        Ok(Shown::Sessions(rows)) => {
+            Some(table::sessions(rows, evaluator.registry(), color, width))
+        }
         Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, color, width)),
         Ok(Shown::Value(inspected)) => Some(if color {
             format!("{} {inspected}", "=>".dimmed())

@@ -36,10 +36,8 @@ pub fn connect(db: &Path) -> Result<Option<Connection>, Error> {
     let Ok(stream) = UnixStream::connect(socket_path(db)) else {
         return Ok(None);
     };
-    let (Ok(reading), Ok(())) = (
-        stream.try_clone(),
-        stream.set_read_timeout(Some(HANDSHAKE)),
-    ) else {
+    let (Ok(reading), Ok(())) = (stream.try_clone(), stream.set_read_timeout(Some(HANDSHAKE)))
+    else {
         return Ok(None);
     };
     let mut reader = BufReader::new(reading);
@@ -117,14 +115,13 @@ impl Connection {
         }
     }
 
-
     /// Runs a batch job (`-e`, `run`) in the holder: its output printed as it comes, its
     /// value as `format` says, its error and exit code as locally. Ctrl-C stops it there.
     pub fn run_batch(mut self, request: Request, format: Format) -> Result<(), CliError> {
         self.send(&ToHolder::Start { request })
             .map_err(|e| fail(&e))?;
         let interrupt = interrupter(&self.writer);
-        if let Err(error) = ctrlc::set_handler(move || interrupt()) {
+        if let Err(error) = ctrlc::set_handler(interrupt) {
             stdout::warn(format_args!(
                 "warning: Ctrl-C will not stop the script in the holder: {error}"
             ));
@@ -142,8 +139,7 @@ impl Connection {
                 }
                 ToClient::Ask { question } => {
                     let yes = console::ask(&question);
-                    self.send(&ToHolder::Answer { yes })
-                        .map_err(|e| fail(&e))?;
+                    self.send(&ToHolder::Answer { yes }).map_err(|e| fail(&e))?;
                 }
                 ToClient::Value { json, type_name } => {
                     crate::batch::print_record(json, &type_name, format)?;

@@ -174,7 +174,7 @@ fn accept(listener: &UnixListener, shared: &Arc<Shared>) {
     }
 }
 
-/// Whether the peer of `stream` runs as `uid`, by its credentials (SO_PEERCRED).
+/// Whether the peer of `stream` runs as `uid`, by its credentials (`SO_PEERCRED`).
 pub(super) fn admit(stream: &UnixStream, uid: u32) -> Result<(), String> {
     let peer = rustix::net::sockopt::socket_peercred(stream)
         .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;

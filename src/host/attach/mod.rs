@@ -5,7 +5,7 @@
 //! with the client's own dry run, and their output streamed back as printed.
 //!
 //! Safety: the directory must be 0700 (else the holder does not listen, and says so), the
-//! socket is 0600, and a peer whose credentials (SO_PEERCRED) name another uid is refused. The
+//! socket is 0600, and a peer whose credentials (`SO_PEERCRED`) name another uid is refused. The
 //! protocol ([`wire`]) is versioned: a holder and a client of different versions refuse each
 //! other with a message naming both. The holder listens only while it holds the store's lock,
 //! so a socket found by a process that took the lock was left by a holder that died: it is
@@ -74,7 +74,9 @@ pub enum Error {
     #[error("the process holding {} refused to attach this one: {reason}", db.display())]
     Refused { db: PathBuf, reason: String },
 
-    #[error("{reason}: this command was stopped; run it again (it opens the database itself once free)")]
+    #[error(
+        "{reason}: this command was stopped; run it again (it opens the database itself once free)"
+    )]
     Closing { reason: String },
 
     #[error("lost the process holding {} ({holder}): {problem}", db.display())]

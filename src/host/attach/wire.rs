@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::console::Look;
 use crate::options::Format;
-use crate::script::catalogue::Kind;
 use crate::script::ScriptError;
+use crate::script::catalogue::Kind;
 
 /// The protocol's version: a holder and a client of different versions refuse each other.
 pub const VERSION: u32 = 1;
@@ -28,17 +28,27 @@ const MAX_FRAME: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToHolder {
-    Hello { version: u32 },
-    Start { request: Request },
+    Hello {
+        version: u32,
+    },
+    Start {
+        request: Request,
+    },
     /// A console input to evaluate and show.
-    Eval { code: String },
+    Eval {
+        code: String,
+    },
     Variables,
-    Incomplete { code: String },
+    Incomplete {
+        code: String,
+    },
     Counts,
     /// Ctrl-C: stop the running evaluation.
     Interrupt,
     /// The answer to [`ToClient::Ask`].
-    Answer { yes: bool },
+    Answer {
+        yes: bool,
+    },
 }
 
 /// What a client asks the holder to do, and how.
@@ -76,25 +86,46 @@ pub enum Job {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToClient {
     /// `holder` says which process holds the store: `pid 4242 (console)`.
-    Welcome { version: u32, holder: String },
-    Refused { reason: String },
+    Welcome {
+        version: u32,
+        holder: String,
+    },
+    Refused {
+        reason: String,
+    },
     /// Text for the client's standard output or error, as printed.
-    Out { text: String },
-    Err { text: String },
+    Out {
+        text: String,
+    },
+    Err {
+        text: String,
+    },
     /// A question for the person at the client's terminal (`Revoke 3 sessions of 2 users? [y/N] `).
-    Ask { question: String },
+    Ask {
+        question: String,
+    },
     /// A batch job's value for `--format json` or `csv`: its JSON (or why it has none) and
     /// the name of its type.
     Value {
         json: Result<serde_json::Value, String>,
         type_name: String,
     },
-    Done { outcome: Outcome },
-    Variables { names: Vec<(String, Kind)> },
-    Incomplete { incomplete: bool },
-    Counts { line: String },
+    Done {
+        outcome: Outcome,
+    },
+    Variables {
+        names: Vec<(String, Kind)>,
+    },
+    Incomplete {
+        incomplete: bool,
+    },
+    Counts {
+        line: String,
+    },
     /// The holder is exiting: its evaluations were stopped.
-    Closing { reason: String },
+    Closing {
+        reason: String,
+    },
 }
 
 /// How an evaluation ended.
@@ -102,9 +133,14 @@ pub enum ToClient {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
-    Script { error: ScriptError },
+    Script {
+        error: ScriptError,
+    },
     /// Another failure: its message and exit code.
-    Failed { message: String, code: u8 },
+    Failed {
+        message: String,
+        code: u8,
+    },
 }
 
 /// Writes one frame.
@@ -118,7 +154,10 @@ pub fn send(writer: &mut impl Write, frame: &impl Serialize) -> io::Result<()> {
 /// Reads one frame; `Ok(None)` at the end of the stream.
 pub fn receive<T: for<'a> Deserialize<'a>>(reader: &mut impl BufRead) -> io::Result<Option<T>> {
     let mut line = Vec::new();
-    reader.by_ref().take(MAX_FRAME).read_until(b'\n', &mut line)?;
+    reader
+        .by_ref()
+        .take(MAX_FRAME)
+        .read_until(b'\n', &mut line)?;
     if line.is_empty() {
         return Ok(None);
     }
@@ -141,8 +180,17 @@ mod tests {
     fn frames_round_trip_one_a_line() {
         let mut buffer = Vec::new();
         send(&mut buffer, &ToHolder::Hello { version: VERSION }).unwrap();
-        send(&mut buffer, &ToHolder::Eval { code: "1\n+1".into() }).unwrap();
-        assert_eq!(buffer.iter().filter(|&&b| b == b'\n').count(), 2);
+        send(
+            &mut buffer,
+            &ToHolder::Eval {
+                code: "1\n+1".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(buffer.clone()).unwrap().lines().count(),
+            2
+        );
         let mut reader = io::BufReader::new(&buffer[..]);
         assert!(matches!(
             receive::<ToHolder>(&mut reader).unwrap(),
