@@ -23,19 +23,31 @@ pub(crate) fn script_output(format: Format) -> Output {
 }
 
 /// `-e CODE`: evaluates and prints the value as plain text (nothing for `()`), JSON or CSV.
-/// The process is expected to exit next (see [`leave_to_exit`]).
-pub(crate) fn eval(mut evaluator: Evaluator, code: &str, format: Format) -> Result<(), CliError> {
-    stop_on_ctrl_c(&evaluator);
-    let result = evaluator.evaluate("-e", code);
-    // An expression's `()` (a user not found) is shown, as IRB shows `nil`.
-    if format == Format::Text
+/// The caller ends the evaluator next with [`leave_to_exit`].
+pub(crate) fn eval(evaluator: &mut Evaluator, code: &str, format: Format) -> Result<(), CliError> {
+    stop_on_ctrl_c(evaluator);
+    let result = evaluate(evaluator, "-e", code, format, true);
+    finish(evaluator, result, format)
+}
+
+/// Evaluates `code` (named `source` in errors) as batch mode does. With `show_unit` (`-e`), an
+/// expression's `()` (a user not found) is printed, as IRB shows `nil`.
+pub fn evaluate(
+    evaluator: &mut Evaluator,
+    source: &str,
+    code: &str,
+    format: Format,
+    show_unit: bool,
+) -> Result<Evaluated, ScriptError> {
+    let result = evaluator.evaluate(source, code);
+    if show_unit
+        && format == Format::Text
         && result.as_ref().is_ok_and(Evaluated::is_unit)
         && script::shows_unit(code)
     {
         evaluator.output().line("()");
     }
-    let done = finish(&evaluator, result, format);
-    leave_to_exit(evaluator, done)
+    result
 }
 
 /// Ctrl-C stops the running script as it does in the console (the store is left consistent
@@ -52,14 +64,23 @@ fn stop_on_ctrl_c(evaluator: &Evaluator) {
 }
 
 /// `run FILE [ARGS...]`: runs a script with `ARGV` and prints its final value as `-e` does.
-/// A UTF-8 byte-order mark at the start of the file is skipped. The process is expected to
-/// exit next (see [`leave_to_exit`]).
+/// The caller ends the evaluator next with [`leave_to_exit`].
 pub(crate) fn run_file(
-    mut evaluator: Evaluator,
+    evaluator: &mut Evaluator,
     file: &Path,
     args: Vec<String>,
     format: Format,
 ) -> Result<(), CliError> {
+    let (name, code) = read_script(file)?;
+    evaluator.set_args(args);
+    stop_on_ctrl_c(evaluator);
+    let result = evaluate(evaluator, &name, &code, format, false);
+    finish(evaluator, result, format)
+}
+
+/// The name and text of the script `file` (`-` for standard input). A UTF-8 byte-order mark
+/// at the start is skipped.
+pub fn read_script(file: &Path) -> Result<(String, String), CliError> {
     let (name, code) = if file == Path::new("-") {
         let mut code = String::new();
         std::io::stdin().read_to_string(&mut code).map_err(|e| {
@@ -71,12 +92,11 @@ pub(crate) fn run_file(
             .map_err(|e| CliError::Usage(format!("cannot read script {}: {e}", file.display())))?;
         (file.display().to_string(), code)
     };
-    let code = code.strip_prefix('\u{feff}').unwrap_or(&code);
-    evaluator.set_args(args);
-    stop_on_ctrl_c(&evaluator);
-    let result = evaluator.evaluate(&name, code);
-    let done = finish(&evaluator, result, format);
-    leave_to_exit(evaluator, done)
+    let code = match code.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => code,
+    };
+    Ok((name, code))
 }
 
 /// Ends a batch job's evaluator. A job that wrote closes its store cleanly (so that the next
@@ -84,7 +104,10 @@ pub(crate) fn run_file(
 /// what the drop would add is sled freeing its page table, about a quarter of a one-shot
 /// `-e` on a million sessions (docs/performance.md), and the OS frees the memory and
 /// releases the database lock at exit. Only for a process that exits next.
-fn leave_to_exit(evaluator: Evaluator, done: Result<(), CliError>) -> Result<(), CliError> {
+pub(crate) fn leave_to_exit(
+    evaluator: Evaluator,
+    done: Result<(), CliError>,
+) -> Result<(), CliError> {
     let closed = if evaluator.registry().needs_closing() {
         evaluator.close()
     } else {
@@ -119,31 +142,40 @@ fn print(
         return Ok(());
     }
     let value = result.map_err(CliError::Script)?;
-    let json = || {
-        value
-            .to_json()
-            .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write the value: {e}")))
-    };
     match format {
-        Format::Json => {
-            stdout::line(serde_json::to_string_pretty(&json()?).expect("JSON values serialize"))
-        }
-        Format::Csv => match json()? {
-            serde_json::Value::Array(rows) => stdout::csv(&rows),
-            _ => Err(CliError::Usage(format!(
-                "--format csv prints a list of records (users, sessions, maps), and the value is {}: use --format json or text",
-                value.type_name()
-            ))),
-        },
+        Format::Json | Format::Csv => print_record(value.to_json(), &value.type_name(), format),
         Format::Text => value
             .write_plain(out)
             .map_err(|e| CliError::Other(anyhow::anyhow!(e))),
     }
 }
 
+/// Prints a value (`json`, of type `type_name`) as `--format json` (one document) or `csv` (a
+/// list of records) prints it.
+pub fn print_record(
+    json: Result<serde_json::Value, String>,
+    type_name: &str,
+    format: Format,
+) -> Result<(), CliError> {
+    let json = json.map_err(|e| CliError::Other(anyhow::anyhow!("cannot write the value: {e}")))?;
+    match (format, json) {
+        (Format::Csv, serde_json::Value::Array(rows)) => stdout::csv(&rows),
+        (Format::Csv, _) => Err(CliError::Usage(format!(
+            "--format csv prints a list of records (users, sessions, maps), and the value is {type_name}: use --format json or text"
+        ))),
+        (_, json) => {
+            stdout::line(serde_json::to_string_pretty(&json).expect("JSON values serialize"))
+        }
+    }
+}
+
 /// Prints a script error to standard error: `FILE:LINE:COL: message`, the line, a caret.
 pub fn report_error(error: &ScriptError, color: bool) {
-    let err = Output::stderr();
+    report_error_to(&Output::stderr(), error, color);
+}
+
+/// Prints a script error to `err` as [`report_error`] does.
+pub fn report_error_to(err: &Output, error: &ScriptError, color: bool) {
     if color {
         err.line(&format!("{}", error.headline().red().bold()));
     } else {

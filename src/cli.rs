@@ -13,6 +13,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::clock::SystemClock;
 use crate::exit::CliError;
+use crate::host::attach;
 use crate::options::{DryRun, Format, FormatArg, Global, ScriptLimits};
 use crate::registry::{Actor, AuditFilter, Registry};
 use crate::script::{Evaluator, Limits, Output};
@@ -310,18 +311,23 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         return demo_database(&cli);
     }
     let location = crate::paths::location(global)?;
+    if let Location::Sled(dir) = &location
+        && let Some(connection) = attach::connect(dir).map_err(|e| attach::fail(&e))?
+    {
+        return attached(connection, cli, &location);
+    }
     if let Some(code) = &cli.eval {
-        return batch::eval(
-            evaluator(
-                &location,
-                "-e",
-                global,
-                limits(global),
-                batch::script_output(global.format),
-            )?,
-            code,
-            global.format,
-        );
+        let mut evaluator = evaluator(
+            &location,
+            "-e",
+            global,
+            limits(global),
+            batch::script_output(global.format),
+        )?;
+        let holder = hold(&evaluator, &location, "-e");
+        let done = batch::eval(&mut evaluator, code, global.format);
+        drop(holder);
+        return batch::leave_to_exit(evaluator, done);
     }
     let read = Mode::Read;
     let write = if global.dry_run {
@@ -333,10 +339,18 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
         )),
-        None | Some(Command::Console { .. }) => console::run(evaluator(&location, "console", global, Limits::CONSOLE, Output::stdout())?, global, &location.describe()),
+        None | Some(Command::Console { .. }) => {
+            let evaluator = evaluator(&location, "console", global, Limits::CONSOLE, Output::stdout())?;
+            let holder = hold(&evaluator, &location, "console");
+            let local = console::Local::new(evaluator, global).before_close(move || drop(holder));
+            console::run(Box::new(local), global, &location.describe())
+        }
         Some(Command::Run { file, args, .. }) => {
-            let origin = if file == Path::new("-") { "stdin".to_owned() } else { file.display().to_string() };
-            batch::run_file(evaluator(&location, &origin, global, limits(global), batch::script_output(global.format))?, &file, args, global.format)
+            let mut evaluator = evaluator(&location, &run_origin(&file), global, limits(global), batch::script_output(global.format))?;
+            let holder = hold(&evaluator, &location, "run");
+            let done = batch::run_file(&mut evaluator, &file, args, global.format);
+            drop(holder);
+            batch::leave_to_exit(evaluator, done)
         }
         Some(Command::Init) => init(sled_only(&location, "init", "a Redis server needs no creating")?, global.dry_run),
         Some(Command::Seed { users, sessions_per_user, seed, .. }) => {
@@ -401,28 +415,28 @@ fn demo_database(cli: &Cli) -> Result<(), CliError> {
         },
     )?;
     match (&cli.eval, &cli.command) {
-        (Some(code), _) => batch::eval(
-            evaluator(
+        (Some(code), _) => {
+            let mut evaluator = evaluator(
                 &location,
                 "-e",
                 global,
                 Limits::BATCH,
                 batch::script_output(global.format),
-            )?,
-            code,
-            global.format,
-        ),
-        (None, None | Some(Command::Console { .. })) => console::run(
-            evaluator(
+            )?;
+            let done = batch::eval(&mut evaluator, code, global.format);
+            batch::leave_to_exit(evaluator, done)
+        }
+        (None, None | Some(Command::Console { .. })) => {
+            let evaluator = evaluator(
                 &location,
                 "console",
                 global,
                 Limits::CONSOLE,
                 Output::stdout(),
-            )?,
-            global,
-            "a temporary demo database",
-        ),
+            )?;
+            let local = console::Local::new(evaluator, global);
+            console::run(Box::new(local), global, "a temporary demo database")
+        }
         (None, Some(_)) => Err(CliError::Usage(
             "--demo opens the console or runs -e; give --db for other commands".into(),
         )),
@@ -607,6 +621,87 @@ fn evaluator(
         out,
         Output::stderr(),
     ))
+}
+
+/// The audit origin of `run FILE`: the path, or `stdin`.
+fn run_origin(file: &Path) -> String {
+    if file == Path::new("-") {
+        "stdin".to_owned()
+    } else {
+        file.display().to_string()
+    }
+}
+
+/// Listens for processes attaching to the sled store the evaluator holds (see
+/// [`attach`]), as `role`, until the holder is dropped. A failure to listen is a warning: the
+/// command works on, alone.
+fn hold(evaluator: &Evaluator, location: &Location, role: &str) -> Option<attach::Holder> {
+    let Location::Sled(dir) = location else {
+        return None;
+    };
+    let registry = evaluator.registry();
+    let base = registry.view(Actor::current(role), registry.is_dry_run());
+    attach::Holder::start(base, dir, role)
+        .inspect_err(|error| stdout::warn(format_args!("warning: {error}")))
+        .ok()
+}
+
+/// The command on a store another process holds, through that process (see [`attach`]):
+/// `-e`, `run` and the console; the data commands are refused, naming the holder.
+fn attached(connection: attach::Connection, cli: Cli, location: &Location) -> Result<(), CliError> {
+    let global = &cli.global;
+    let terminal = std::io::stdin().is_terminal();
+    let look = console::Look {
+        width: Some(attach::terminal_width()),
+        ..console::Look::of_terminal(global)
+    };
+    let request = |origin: String, job| attach::wire::Request {
+        origin,
+        dry_run: global.dry_run,
+        yes: global.yes,
+        terminal,
+        look,
+        job,
+    };
+    let batch = |source: String, code: String, args: Option<Vec<String>>| {
+        let limits = limits(global);
+        attach::wire::Job::Batch {
+            show_unit: args.is_none(),
+            source,
+            code,
+            args,
+            format: global.format,
+            max_operations: limits.max_operations,
+            timeout_ms: limits.timeout.map(|t| t.as_millis() as u64),
+        }
+    };
+    if let Some(code) = cli.eval {
+        let job = batch("-e".into(), code, None);
+        return connection.run_batch(request("-e".into(), job), global.format);
+    }
+    match cli.command {
+        None if !terminal => Err(CliError::Usage(
+            "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
+        )),
+        None | Some(Command::Console { .. }) => {
+            let remote = attach::Remote::start(connection, request("console".into(), attach::wire::Job::Console))?;
+            console::run(Box::new(remote), global, &location.describe())
+        }
+        Some(Command::Run { file, args, .. }) => {
+            let (source, code) = batch::read_script(&file)?;
+            let job = batch(source, code, Some(args));
+            connection.run_batch(request(run_origin(&file), job), global.format)
+        }
+        Some(command) => {
+            let name = format!("{command:?}");
+            let name = name.split([' ', '{', '(']).next().unwrap_or_default().to_lowercase();
+            Err(CliError::Usage(format!(
+                "database {} is in use by another process ({}): `{name}` does not run attached; run it once that process has ended (-e, run and the console attach to it)",
+                location.describe(),
+                connection.holder()
+            )))
+        }
+    }
 }
 
 /// Prints what dry run skipped, in one line.

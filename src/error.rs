@@ -43,7 +43,7 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("database {} is in use by another process", path.display())]
+    #[error("database {} is in use by another process that takes no attached clients (a data command such as import, backup or check works alone): run the command again once it has ended", path.display())]
     DatabaseInUse { path: PathBuf },
 
     #[error(

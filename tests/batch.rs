@@ -117,7 +117,7 @@ fn a_second_process_gets_the_in_use_error_instead_of_hanging() {
         .assert()
         .code(2)
         .stderr(format!(
-            "sessionctl: database {} is in use by another process\n",
+            "sessionctl: database {} is in use by another process that takes no attached clients (a data command such as import, backup or check works alone): run the command again once it has ended\n",
             db.path().display()
         ));
     drop(holder);

@@ -15,15 +15,16 @@ use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+use super::Evaluate;
 use super::help::{COMMANDS, TOPICS};
+use crate::script::KEYWORDS;
 use crate::script::catalogue::{Kind, classes, members};
 use crate::script::scanner::{self, TokenKind};
-use crate::script::{Evaluator, KEYWORDS};
 
 /// The helper the console's editor runs with.
 #[derive(Helper)]
 pub struct ConsoleHelper {
-    evaluator: Rc<RefCell<Evaluator>>,
+    evaluator: Rc<RefCell<Box<dyn Evaluate>>>,
     /// Whether the next highlight marks the bracket matching the one at the cursor.
     match_bracket: Cell<bool>,
     /// Told once, when the first prompt is drawn (the terminal is then in raw mode).
@@ -31,7 +32,7 @@ pub struct ConsoleHelper {
 }
 
 impl ConsoleHelper {
-    pub fn new(evaluator: Rc<RefCell<Evaluator>>) -> Self {
+    pub fn new(evaluator: Rc<RefCell<Box<dyn Evaluate>>>) -> Self {
         Self {
             evaluator,
             match_bracket: Cell::new(false),
@@ -500,7 +501,8 @@ mod tests {
     fn helper_after(setup: &str) -> (tempfile::TempDir, ConsoleHelper) {
         let (dir, mut evaluator) = crate::console::testing::evaluator();
         evaluator.eval_shown("setup", setup).unwrap();
-        (dir, ConsoleHelper::new(Rc::new(RefCell::new(evaluator))))
+        let local: Box<dyn Evaluate> = Box::new(crate::console::testing::local(evaluator));
+        (dir, ConsoleHelper::new(Rc::new(RefCell::new(local))))
     }
 
     fn complete(helper: &ConsoleHelper, line: &str) -> Vec<String> {

@@ -25,40 +25,170 @@ use rustyline::{DefaultEditor, Editor, ExternalPrinter as _};
 use crate::exit::CliError;
 use crate::model::Revoked;
 use crate::options::Global;
-use crate::registry::Registry;
-use crate::script::{Confirm, ErrorKind, Evaluator, ScriptError, Shown};
+use crate::registry::{Actor, Registry};
+use crate::script::catalogue::Kind;
+use crate::script::{Confirm, ErrorKind, Evaluator, Output, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
-use pager::{Pager, Paging};
+pub use pager::Pager;
+use pager::Paging;
 use ruby_hint::ruby_hint;
+pub use table::Expanded;
+use table::Layout;
 pub use table::thousands;
-use table::{Expanded, Layout};
 
 const PROMPT: &str = "sessionctl> ";
 
 /// The name of errors' source, as in `console:1:5: ...`.
 const SOURCE: &str = "console";
 
-/// Runs the console on `evaluator` until Ctrl-D, `exit` or `quit`; `database` names the
-/// database in the banner.
+/// How results are shown: colour on standard output and error, the width tables fit (the
+/// terminal's when `None`), and psql's expanded view (`\x`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Look {
+    pub color: bool,
+    pub color_err: bool,
+    pub width: Option<u16>,
+    #[serde(default)]
+    pub expanded: Expanded,
+}
+
+impl Look {
+    /// The look of this process's terminal, as `global` asks.
+    pub fn of_terminal(global: &Global) -> Self {
+        Self {
+            color: global.color.enabled(std::io::stdout().is_terminal()),
+            color_err: global.color.enabled(std::io::stderr().is_terminal()),
+            width: None,
+            expanded: Expanded::Off,
+        }
+    }
+}
+
+/// What the console evaluates through: the [`Evaluator`] of this process ([`Local`]), or that
+/// of the process holding the store, when attached (`crate::host::attach`). The REPL, its
+/// editor and its help are the same either way.
+pub trait Evaluate {
+    /// Whether mutations only report what they would do.
+    fn is_dry_run(&self) -> bool;
+    /// For the banner: the process this console is attached to, if any.
+    fn attached_to(&self) -> Option<String>;
+    /// Evaluates one input and prints its result or its error as the console shows them, as
+    /// `view` (the pager, the expanded view) says.
+    fn run(&mut self, code: &str, view: &View) -> Result<(), CliError>;
+    /// The variables defined so far and the kinds of their values, for completion.
+    fn variables(&self) -> Vec<(String, Kind)>;
+    /// Whether `code` is an unfinished snippet that more lines could complete.
+    fn is_incomplete(&self, code: &str) -> bool;
+    /// What stops the running input (Ctrl-C), called from another thread.
+    fn interrupter(&self) -> Box<dyn Fn() + Send>;
+    /// The banner's counts ("30 users, 1,234 live sessions"), computed on another thread.
+    fn counter(&self) -> Box<dyn FnOnce(bool) -> String + Send>;
+    /// Ends the console's evaluation (the local store is closed cleanly).
+    fn close(self: Box<Self>) -> Result<(), CliError>;
+}
+
+/// The console's evaluation in this process.
+pub struct Local {
+    evaluator: Evaluator,
+    look: Look,
+    /// Run before the store is closed (a holder stops serving its clients).
+    before_close: Option<Box<dyn FnOnce()>>,
+}
+
+impl Local {
+    /// The console on `evaluator`, asking before mass revocation as `global` says.
+    pub fn new(evaluator: Evaluator, global: &Global) -> Self {
+        evaluator.confirm_destroy_all(confirmation(
+            global.yes,
+            std::io::stdin().is_terminal(),
+            global.dry_run,
+            |question| ask(&question),
+        ));
+        Self {
+            evaluator,
+            look: Look::of_terminal(global),
+            before_close: None,
+        }
+    }
+
+    /// Runs `stop` before the store is closed.
+    #[must_use]
+    pub fn before_close(mut self, stop: impl FnOnce() + 'static) -> Self {
+        self.before_close = Some(Box::new(stop));
+        self
+    }
+}
+
+impl Evaluate for Local {
+    fn is_dry_run(&self) -> bool {
+        self.evaluator.registry().is_dry_run()
+    }
+
+    fn attached_to(&self) -> Option<String> {
+        None
+    }
+
+    fn run(&mut self, code: &str, view: &View) -> Result<(), CliError> {
+        let look = Look {
+            expanded: view.expanded,
+            ..self.look
+        };
+        show(&mut self.evaluator, code, look, Some(&view.pager))
+    }
+
+    fn variables(&self) -> Vec<(String, Kind)> {
+        self.evaluator.variables()
+    }
+
+    fn is_incomplete(&self, code: &str) -> bool {
+        self.evaluator.is_incomplete(code)
+    }
+
+    fn interrupter(&self) -> Box<dyn Fn() + Send> {
+        let flag = self.evaluator.interrupt_flag();
+        Box::new(move || flag.store(true, Ordering::Relaxed))
+    }
+
+    fn counter(&self) -> Box<dyn FnOnce(bool) -> String + Send> {
+        let registry = self.evaluator.registry();
+        let view = registry.view(Actor::current(SOURCE), registry.is_dry_run());
+        Box::new(move |color| counts(&view, color))
+    }
+
+    fn close(self: Box<Self>) -> Result<(), CliError> {
+        let Local {
+            evaluator,
+            before_close,
+            ..
+        } = *self;
+        if let Some(stop) = before_close {
+            stop();
+        }
+        evaluator.close().map_err(CliError::from)
+    }
+}
+
+/// Runs the console until Ctrl-D, `exit` or `quit`; `database` names the database in the
+/// banner.
 ///
 /// The prompt does not wait for the banner's counts (reading every session takes a while on a
 /// large database): they are counted on another thread and printed above the prompt.
-pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), CliError> {
-    let color = global.color.enabled(std::io::stdout().is_terminal());
-    let color_err = global.color.enabled(std::io::stderr().is_terminal());
-    banner(evaluator.registry(), database, color)?;
+pub fn run(evaluator: Box<dyn Evaluate>, global: &Global, database: &str) -> Result<(), CliError> {
+    let Look {
+        color, color_err, ..
+    } = Look::of_terminal(global);
+    banner(&*evaluator, database, color)?;
 
-    let flag = evaluator.interrupt_flag();
-    if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+    let interrupt = evaluator.interrupter();
+    if let Err(error) = ctrlc::set_handler(interrupt) {
         warn(
             &format!("Ctrl-C will not stop a running statement: {error}"),
             color_err,
         );
     }
-    evaluator.confirm_destroy_all(confirmation(global));
 
-    let registry = evaluator.shared_registry();
+    let counter = evaluator.counter();
     let evaluator = Rc::new(RefCell::new(evaluator));
     let config = Config::builder()
         .max_history_size(10_000)
@@ -79,7 +209,6 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
     editor.set_helper(Some(helper));
     let history = History::open(&mut editor, color_err);
 
-    let counting: &Registry = &registry;
     let done = std::thread::scope(|scope| {
         match editor.create_external_printer() {
             Ok(mut printer) => {
@@ -87,39 +216,37 @@ pub fn run(evaluator: Evaluator, global: &Global, database: &str) -> Result<(), 
                     // Counted once the prompt is up (so that the count does not slow the
                     // start down), and printed above it; not at all if the console ended first.
                     if prompt_shown.recv().is_ok() {
-                        let _ = printer.print(counts(counting, color));
+                        let _ = printer.print(counter(color));
                     }
                 });
             }
             // Not a terminal: nobody waits for a prompt.
-            Err(_) => stdout::line(counts(counting, color))?,
+            Err(_) => stdout::line(counter(color))?,
         }
-        let done = read_eval_print(&mut editor, history, &evaluator, color, color_err);
+        let done = read_eval_print(&mut editor, history, &evaluator, color_err);
         // The editor's helper shares the evaluator and tells the counting thread about the
         // prompt: once it is gone, that thread ends and the store can be closed.
         drop(editor);
         done
     });
-    drop(registry);
-    done?;
-    match Rc::try_unwrap(evaluator) {
-        Ok(evaluator) => evaluator.into_inner().close().map_err(CliError::from),
+    let closed = match Rc::try_unwrap(evaluator) {
+        Ok(evaluator) => evaluator.into_inner().close(),
         Err(_) => Ok(()),
-    }
+    };
+    done?;
+    closed
 }
 
 /// Reads, evaluates and prints until Ctrl-D, `exit` or `quit`.
 fn read_eval_print(
     editor: &mut Editor<ConsoleHelper, FileHistory>,
     mut history: History,
-    evaluator: &RefCell<Evaluator>,
-    color: bool,
+    evaluator: &RefCell<Box<dyn Evaluate>>,
     color_err: bool,
 ) -> Result<(), CliError> {
     let mut view = View {
         pager: Pager::from_env(),
         expanded: Expanded::Off,
-        color,
     };
     loop {
         let line = match editor.readline(PROMPT) {
@@ -154,7 +281,7 @@ fn read_eval_print(
                 }
             }
             _ if input.starts_with('\\') => view.command(input)?,
-            _ => evaluate(&mut evaluator.borrow_mut(), &line, &view, color_err)?,
+            _ => evaluator.borrow_mut().run(&line, &view)?,
         }
     }
 }
@@ -166,11 +293,16 @@ fn is_exit(input: &str) -> bool {
     matches!(word, "exit" | "quit" | "\\q")
 }
 
-/// The banner: which database, whether this is a dry run, how to get help.
-fn banner(registry: &Registry, database: &str, color: bool) -> Result<(), CliError> {
+/// The banner: which database (and, attached, which process holds it), whether this is a dry
+/// run, how to get help.
+fn banner(evaluator: &dyn Evaluate, database: &str, color: bool) -> Result<(), CliError> {
     let first = format!(
-        "sessionctl console on {database}{}",
-        if registry.is_dry_run() {
+        "sessionctl console on {database}{}{}",
+        evaluator
+            .attached_to()
+            .map(|holder| format!(", attached to {holder}"))
+            .unwrap_or_default(),
+        if evaluator.is_dry_run() {
             " (dry run: nothing is written)"
         } else {
             ""
@@ -185,7 +317,7 @@ fn banner(registry: &Registry, database: &str, color: bool) -> Result<(), CliErr
 }
 
 /// How much is in the database: "30 users, 1,234 live sessions" (reads every session).
-fn counts(registry: &Registry, color: bool) -> String {
+pub fn counts(registry: &Registry, color: bool) -> String {
     let counted = registry.user_count().and_then(|users| {
         let sessions = registry.live_session_count()?;
         Ok(format!(
@@ -211,20 +343,17 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// How results are shown: through which pager, expanded or not (psql's `\pager`, `\x`).
-struct View {
+/// What the person at the console chose for results: the pager and the expanded view (psql's
+/// `\pager` and `\x`).
+pub struct View {
     pager: Pager,
     expanded: Expanded,
-    color: bool,
 }
 
 impl View {
-    fn layout(&self) -> Layout {
-        Layout {
-            color: self.color,
-            width: None,
-            expanded: self.expanded,
-        }
+    /// The expanded view chosen.
+    pub fn expanded(&self) -> Expanded {
+        self.expanded
     }
 
     /// A backslash command: `\x [on|off|auto]`, `\pager [on|off]`.
@@ -253,95 +382,104 @@ impl View {
             Ok(())
         }
     }
-
-    /// Prints a result: through the pager when it is longer than the terminal.
-    fn show(&self, text: &str, evaluator: &Evaluator, color_err: bool) {
-        match self.pager.page(text) {
-            Paging::Shown => {}
-            Paging::Skipped => evaluator.output().line(text),
-            Paging::Failed(why) => {
-                warn(&why, color_err);
-                evaluator.output().line(text);
-            }
-        }
-    }
 }
 
-/// Runs one input and prints its value or its error. A failed standard output ends the
-/// console (see `stdout::check`); the error its closing caused is not the input's.
-fn evaluate(
+/// Runs one console input on `evaluator` and writes its value (a table, `=> …`), its error
+/// and any Ruby-habit hint to the evaluator's outputs, as `look` says; a value taller than
+/// the terminal through `pager`, when given. A failed output ends the console (see
+/// `stdout::check`); the error its closing caused is not the input's.
+pub fn show(
     evaluator: &mut Evaluator,
     code: &str,
-    view: &View,
-    color_err: bool,
+    look: Look,
+    pager: Option<&Pager>,
 ) -> Result<(), CliError> {
-    let color = view.color;
+    let Look {
+        color,
+        color_err,
+        width,
+        expanded,
+    } = look;
+    let layout = Layout {
+        color,
+        width,
+        expanded,
+    };
     let result = evaluator.eval_shown(SOURCE, code);
-    stdout::check(&evaluator.output())?;
+    let out = evaluator.output();
+    let err = evaluator.error_output();
+    stdout::check(&out)?;
     let text = match result {
         Ok(Shown::Nothing) => None,
-        Ok(Shown::Users(rows)) => Some(table::users(rows, view.layout())),
-        Ok(Shown::Sessions(rows)) => {
-            Some(table::sessions(rows, evaluator.registry(), view.layout()))
-        }
-        Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, view.layout())),
+        Ok(Shown::Users(rows)) => Some(table::users(rows, layout)),
+        Ok(Shown::Sessions(rows)) => Some(table::sessions(rows, evaluator.registry(), layout)),
+        Ok(Shown::Records { header, rows }) => Some(table::records(&header, rows, layout)),
         Ok(Shown::Value(inspected)) => Some(if color {
             format!("{} {inspected}", "=>".dimmed())
         } else {
             format!("=> {inspected}")
         }),
         Err(error) => {
-            report(&error, code, color_err);
+            report(&err, &error, code, color_err);
             None
         }
     };
     for note in ruby_hint::notes(code) {
-        warn_hint(&note, color_err);
+        err.line(&if color_err {
+            note.yellow().to_string()
+        } else {
+            note
+        });
     }
     if let Some(text) = text {
-        view.show(&text, evaluator, color_err);
+        match pager.map_or(Paging::Skipped, |pager| pager.page(&text)) {
+            Paging::Shown => {}
+            Paging::Skipped => out.line(&text),
+            Paging::Failed(why) => {
+                warn(&why, color_err);
+                out.line(&text);
+            }
+        }
     }
-    stdout::check(&evaluator.output())
+    stdout::check(&out)
 }
 
 /// Prints an error with its place and, for a Ruby habit, the rhai spelling.
-fn report(error: &ScriptError, code: &str, color: bool) {
+fn report(err: &Output, error: &ScriptError, code: &str, color: bool) {
     if error.kind == ErrorKind::Interrupted {
-        stdout::warn(if color {
+        err.line(&if color {
             "Interrupted.".yellow().to_string()
         } else {
             "Interrupted.".to_owned()
         });
         return;
     }
-    crate::batch::report_error(error, color);
+    crate::batch::report_error_to(err, error, color);
     if let Some(hint) = ruby_hint(code).filter(|_| error.unknown_name) {
         let label = "In rhai:";
-        if color {
-            stdout::warn(format_args!("{} {}", label.yellow().bold(), hint.yellow()));
+        err.line(&if color {
+            format!("{} {}", label.yellow().bold(), hint.yellow())
         } else {
-            stdout::warn(format_args!("{label} {hint}"));
-        }
+            format!("{label} {hint}")
+        });
     }
 }
 
-fn warn_hint(note: &str, color: bool) {
-    if color {
-        stdout::warn(note.yellow());
-    } else {
-        stdout::warn(note);
-    }
-}
-
-/// What `ActiveSession.destroy_all` asks before revoking: nothing with `--yes` (or in a dry
-/// run when nobody is there to ask), the person at the terminal, else nobody: then it is
-/// refused. An answer is only ever read from a terminal: piped input is code, never an answer.
-fn confirmation(global: &Global) -> Confirm {
-    if global.yes {
+/// What `ActiveSession.destroy_all` asks before revoking: nothing with `yes` (or in a dry
+/// run when nobody is there to ask), the person at the terminal through `ask` (given the
+/// question) when `terminal`, else nobody: then it is refused. An answer is only ever read
+/// from a terminal: piped input is code, never an answer.
+pub fn confirmation(
+    yes: bool,
+    terminal: bool,
+    dry_run: bool,
+    ask: impl Fn(String) -> bool + 'static,
+) -> Confirm {
+    if yes {
         Box::new(|_, _| Ok(true))
-    } else if std::io::stdin().is_terminal() {
-        Box::new(|_, revoked| Ok(ask_destroy_all(revoked)))
-    } else if global.dry_run {
+    } else if terminal {
+        Box::new(move |_, revoked| Ok(revoked.sessions == 0 || ask(question(revoked))))
+    } else if dry_run {
         Box::new(|_, _| Ok(true))
     } else {
         Box::new(refuse_destroy_all)
@@ -359,18 +497,18 @@ fn sessions_of_users(revoked: Revoked) -> String {
     )
 }
 
-/// Asks at the terminal before `ActiveSession.destroy_all` or `.where(..).destroy()`; only
-/// "y" or "yes" goes ahead.
-fn ask_destroy_all(revoked: Revoked) -> bool {
-    if revoked.sessions == 0 {
-        return true;
-    }
-    let question = format!("Revoke {}? [y/N] ", sessions_of_users(revoked));
+/// The question before `ActiveSession.destroy_all` or `.where(..).destroy()` revokes.
+fn question(revoked: Revoked) -> String {
+    format!("Revoke {}? [y/N] ", sessions_of_users(revoked))
+}
+
+/// Asks `question` at the terminal; only "y" or "yes" goes ahead.
+pub fn ask(question: &str) -> bool {
     let Ok(mut editor) = DefaultEditor::new() else {
         return false;
     };
     editor
-        .readline(&question)
+        .readline(question)
         .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
@@ -470,5 +608,19 @@ mod testing {
             dir,
             Evaluator::new(Rc::new(registry), Limits::BATCH, out, err),
         )
+    }
+
+    /// The console's local evaluation on `evaluator`, without colour.
+    pub fn local(evaluator: Evaluator) -> super::Local {
+        super::Local {
+            evaluator,
+            look: super::Look {
+                color: false,
+                color_err: false,
+                width: Some(80),
+                expanded: super::Expanded::Off,
+            },
+            before_close: None,
+        }
     }
 }

@@ -29,7 +29,7 @@ pub struct Layout {
 
 /// psql's `\x`: a table, one block per record, or a block per record when the table would
 /// not fit the width whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Expanded {
     #[default]
     Off,
@@ -166,7 +166,12 @@ pub fn sessions(
 pub fn records(header: &[String], rows: Vec<Vec<String>>, layout: Layout) -> String {
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let (rows, rest) = take_rows(rows.into_iter().map(Ok));
-    finish(&header, rows, &[], rest, "records", layout)
+    let what = if rows.len() == 1 && matches!(rest, Rest::More(0)) {
+        "record"
+    } else {
+        "records"
+    };
+    finish(&header, rows, &[], rest, what, layout)
 }
 
 /// What follows the rows shown: how many more, or why the stream stopped.

@@ -761,7 +761,7 @@ fn a_second_open_is_refused_clearly() {
     assert_eq!(
         error.to_string(),
         format!(
-            "database {} is in use by another process",
+            "database {} is in use by another process that takes no attached clients (a data command such as import, backup or check works alone): run the command again once it has ended",
             f.db_path().display()
         )
     );

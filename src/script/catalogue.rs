@@ -3,7 +3,7 @@
 //! signature hints read it; a test checks that the engine has every entry.
 
 /// The kinds of value the console can describe (and complete after a `.`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// The top level: functions and globals.
     Global,

@@ -55,7 +55,7 @@ pub(super) fn register(engine: &mut Engine) {
 pub struct TimedOut(pub std::time::Duration);
 
 /// What kind of failure ended an evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// The code does not parse.
     Parse,
@@ -67,8 +67,9 @@ pub enum ErrorKind {
     Database,
 }
 
-/// An error of a script, with where it happened.
-#[derive(Debug, Clone)]
+/// An error of a script, with where it happened (serialisable: an attached client reports
+/// the holder's errors itself).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ScriptError {
     pub kind: ErrorKind,
     pub message: String,

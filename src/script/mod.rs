@@ -188,6 +188,11 @@ impl Evaluator {
         self.context.out.clone()
     }
 
+    /// Where errors, notes and what dry run skipped are written.
+    pub fn error_output(&self) -> Output {
+        self.context.err.clone()
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.context.registry
     }
