@@ -13,6 +13,7 @@ pub mod console;
 pub mod demo;
 pub mod error;
 pub mod exit;
+pub mod host;
 pub mod model;
 pub mod options;
 pub mod paths;
