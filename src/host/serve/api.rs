@@ -86,7 +86,7 @@ async fn sign_in(
         };
         // Group commit: this flush makes every write before it durable, this one included.
         registry.flush()?;
-        Ok(created(&user, &signed, remember_token))
+        created(registry, user, &signed, remember_token)
     })
     .await
 }
@@ -117,7 +117,7 @@ async fn remember(
             .sign_in_remembered(user.id, &body.remember_token, request)?
             .ok_or_else(refused)?;
         registry.flush()?;
-        Ok(created(&user, &signed, None))
+        created(registry, user, &signed, None)
     })
     .await
 }
@@ -329,8 +329,15 @@ fn user_named(registry: &Registry, username: &str) -> Result<Option<User>, ApiEr
 }
 
 /// The 201 of a sign-in: the token to put in the cookie (only ever shown here), the session's
-/// private id, the user, and the remember-me token when one was asked for.
-fn created(user: &User, signed: &SignedIn, remember_token: Option<String>) -> Response {
+/// private id, the user as the sign-in left it, and the remember-me token when one was asked
+/// for.
+fn created(
+    registry: &Registry,
+    user: User,
+    signed: &SignedIn,
+    remember_token: Option<String>,
+) -> Result<Response, ApiError> {
+    let user = registry.user(user.id)?.unwrap_or(user);
     let token = SessionToken {
         user_id: user.id,
         public_id: signed.public_id.clone(),
@@ -344,7 +351,7 @@ fn created(user: &User, signed: &SignedIn, remember_token: Option<String>) -> Re
     if let Some(remember_token) = remember_token {
         body["remember_token"] = remember_token.into();
     }
-    (StatusCode::CREATED, axum::Json(body)).into_response()
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 /// A session as the API shows it.
