@@ -11,6 +11,7 @@
 //! console, or `sessionctl seed`). Checking the password is the application's business, not
 //! the session store's: this example asks for none.
 
+use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -199,13 +200,14 @@ fn sessions_page(sessions: &[Value]) -> String {
                 text("private_id")
             )
         };
-        rows.push_str(&format!(
+        let _ = write!(
+            rows,
             "<tr><td>{} on {}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
             text("browser"),
             text("os"),
             text("ip_address"),
             text("updated_at"),
-        ));
+        );
     }
     format!(
         r#"<!doctype html><title>Your sessions</title><h1>Your sessions</h1>

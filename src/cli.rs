@@ -172,7 +172,7 @@ pub enum Command {
         after_help = "Examples:\n  sessionctl --db ./sessions.db serve --listen 127.0.0.1:8080\n  sessionctl --redis redis://127.0.0.1:6379 serve --listen unix:/run/sessionctl/api.sock"
     )]
     Serve {
-        /// Where to listen: 127.0.0.1:PORT, [::1]:PORT (port 0: any free port) or unix:PATH.
+        /// Where to listen: `127.0.0.1:PORT`, `[::1]:PORT` (port 0: any free port) or `unix:PATH`.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Allow an address other than loopback (the API trusts its caller: put it behind

@@ -205,20 +205,12 @@ fn a_remember_me_token_signs_in_again_until_any_revocation() {
     );
     assert_eq!(server.post("/v1/sessions/remember", &body).status, 401);
     // ...revoking the others, and signing out.
-    let revokes: [&dyn Fn(&Value); 2] = [
-        &|caller| assert_eq!(server.delete("/v1/sessions", token(caller)).status, 200),
-        &|caller| {
-            assert_eq!(
-                server.delete("/v1/sessions/current", token(caller)).status,
-                204
-            )
-        },
-    ];
-    for revoke in revokes {
+    let revokes = [("/v1/sessions", 200), ("/v1/sessions/current", 204)];
+    for (path, status) in revokes {
         let caller = server.sign_in("alice", true);
         server.sign_in("alice", false);
         let body = remember_body(&caller);
-        revoke(&caller);
+        assert_eq!(server.delete(path, token(&caller)).status, status);
         let reply = server.post("/v1/sessions/remember", &body);
         assert_eq!(reply.status, 401, "{:?}", reply.body);
         assert_eq!(

@@ -117,7 +117,7 @@ fn sigkill_during_a_storm_of_sign_ins_keeps_every_201() {
                 std::thread::sleep(delay);
                 common::serve::signal(target.pid(), "KILL");
             });
-            storm(&killer, &seen, run % 2 == 1);
+            storm(&killer, seen, run % 2 == 1);
         });
         drop(killer);
         let seen = seen.into_inner().unwrap();

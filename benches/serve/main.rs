@@ -8,6 +8,8 @@
 //!
 //! Run: `cargo bench --bench serve [-- --quick]` (quick: 1 s a measurement instead of 5 s).
 
+// Shared with the store and Redis benches; this one uses only part of it.
+#[allow(dead_code)]
 #[path = "../store/report.rs"]
 mod report;
 #[path = "../redis/server.rs"]

@@ -1726,7 +1726,7 @@ fn sign_out_removes_the_session_revokes_tokens_and_is_audited() {
             .sign_out(alice.id, &signed.session.session_private_id)
             .unwrap()
     );
-    assert_eq!(f.ids(&alice), [other.session.session_private_id.clone()]);
+    assert_eq!(f.ids(&alice), [other.session.session_private_id.as_str()]);
     assert!(!f.registry.verify_remember_token(alice.id, &token).unwrap());
     let entry = &f.registry.recent_audit(1).unwrap()[0];
     assert_eq!(
