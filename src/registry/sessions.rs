@@ -102,7 +102,8 @@ impl Registry {
 
     /// Authenticates one request of an application on the session named by
     /// `request.public_id`: when that session of `user_id` is live, touches it (its last
-    /// activity, address and browser, one unaudited compare-and-swap) and returns it; `None`
+    /// activity, address and browser, one unaudited compare-and-swap; its impersonation and
+    /// admin mode kept) and returns it; `None`
     /// when it is unknown, expired or revoked (a revocation racing the touch wins). Unlike
     /// [`Registry::sign_in`], never creates a session.
     pub fn authenticate(&self, user_id: u64, request: &SignIn) -> Result<Option<ActiveSession>> {
@@ -119,7 +120,12 @@ impl Registry {
         else {
             return Ok(None);
         };
-        let session = described(private_id, user_id, request, stored.created_at, now)?;
+        let session = ActiveSession {
+            // What the request cannot say: kept as signed in.
+            is_impersonated: stored.is_impersonated,
+            admin_mode: stored.admin_mode,
+            ..described(private_id, user_id, request, stored.created_at, now)?
+        };
         if !self.dry_run && !self.store.touch(&stored, &session)? {
             return Ok(None);
         }
