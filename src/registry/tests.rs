@@ -1672,22 +1672,6 @@ fn authenticate_touches_a_live_session_unaudited_and_never_creates_one() {
     assert_eq!(session.updated_at, f.registry.now());
     assert_eq!(session.created_at, signed.session.created_at);
     assert_eq!(f.registry.list(alice.id).unwrap()[0].ip_address, "10.9.9.9");
-    // What a request cannot say is kept: an impersonated session stays impersonated.
-    let impersonated = f.sign_in_as(
-        &alice,
-        SignIn {
-            public_id: None,
-            impersonated: true,
-            admin_mode: true,
-            ..request_on("", "10.0.0.5")
-        },
-    );
-    let touched = f
-        .registry
-        .authenticate(alice.id, &request_on(&impersonated.public_id, "10.0.0.6"))
-        .unwrap()
-        .expect("live");
-    assert!(touched.is_impersonated && touched.admin_mode);
     // A touch (here, and through `sign_in` on a known id) writes no audit entry.
     f.registry
         .sign_in(alice.id, request_on(&signed.public_id, "10.9.9.8"))
@@ -1797,4 +1781,26 @@ fn a_remember_me_token_signs_in_until_any_revocation() {
             .unwrap()
             .is_none()
     );
+}
+
+#[test]
+fn authenticate_keeps_what_a_request_cannot_say() {
+    let f = fixture();
+    let alice = f.user("alice");
+    // An impersonated session in admin mode stays so.
+    let impersonated = f.sign_in_as(
+        &alice,
+        SignIn {
+            public_id: None,
+            impersonated: true,
+            admin_mode: true,
+            ..request_on("", "10.0.0.5")
+        },
+    );
+    let touched = f
+        .registry
+        .authenticate(alice.id, &request_on(&impersonated.public_id, "10.0.0.6"))
+        .unwrap()
+        .expect("live");
+    assert!(touched.is_impersonated && touched.admin_mode);
 }
