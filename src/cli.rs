@@ -167,6 +167,21 @@ pub enum Command {
     #[command(after_help = "Example:\n  sessionctl check --db ./sessions.db")]
     Check,
 
+    /// Serve the HTTP API through which an application signs its users in and authenticates
+    /// their requests (docs/api.md), holding the store until SIGINT or SIGTERM.
+    #[command(
+        after_help = "Examples:\n  sessionctl --db ./sessions.db serve --listen 127.0.0.1:8080\n  sessionctl --redis redis://127.0.0.1:6379 serve --listen unix:/run/sessionctl/api.sock"
+    )]
+    Serve {
+        /// Where to listen: `127.0.0.1:PORT`, `[::1]:PORT` (port 0: any free port) or `unix:PATH`.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Allow an address other than loopback (the API trusts its caller: put it behind
+        /// your own network controls).
+        #[arg(long)]
+        listen_public: bool,
+    },
+
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  sessionctl completions bash > /etc/bash_completion.d/sessionctl"
@@ -395,6 +410,14 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             Err(CliError::Core(error @ crate::Error::Damaged { .. })) => stdout::line(&error).and(Err(CliError::Reported(1))),
             opened => close(opened?, check),
         },
+        Some(Command::Serve { listen, listen_public }) => {
+            let listen = crate::host::serve::Listen::parse(&listen, listen_public)?;
+            let dir = match &location {
+                Location::Sled(dir) => Some(dir.as_path()),
+                Location::Redis { .. } => None,
+            };
+            crate::host::serve::run(open_registry(&location, "serve", Mode::Write)?, location.describe(), dir, &listen)
+        }
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
 }

@@ -1,6 +1,8 @@
 //! Remember-me tokens: issued once, kept as hashes, revoked with every revoked session.
 
-use crate::model::RememberToken;
+use subtle::ConstantTimeEq;
+
+use crate::model::{RememberToken, SignIn, SignedIn};
 use crate::store::Changes;
 use crate::{Result, secret};
 
@@ -27,6 +29,43 @@ impl Registry {
         };
         self.commit(changes)?;
         Ok(token)
+    }
+
+    /// Whether `token` is a live remember-me token of the user. Its hash is compared with
+    /// every stored hash in constant time (no early exit), so the time taken says nothing of
+    /// how much of a hash matched, nor which token it was.
+    pub fn verify_remember_token(&self, user_id: u64, token: &str) -> Result<bool> {
+        let hash = secret::token_hash(token);
+        let found = self
+            .store
+            .remember_tokens(user_id)?
+            .iter()
+            .fold(subtle::Choice::from(0), |found, stored| {
+                found | stored.token_hash.as_bytes().ct_eq(hash.as_bytes())
+            });
+        Ok(found.into())
+    }
+
+    /// A new session from a remember-me token: `None` (and nothing written) when `token` is
+    /// not a live token of the user, else the sign-in of [`Registry::sign_in`] with a fresh
+    /// id, the limit's eviction included. The token stays valid until a revocation.
+    pub fn sign_in_remembered(
+        &self,
+        user_id: u64,
+        token: &str,
+        request: SignIn,
+    ) -> Result<Option<SignedIn>> {
+        if !self.verify_remember_token(user_id, token)? {
+            return Ok(None);
+        }
+        self.sign_in(
+            user_id,
+            SignIn {
+                public_id: None,
+                ..request
+            },
+        )
+        .map(Some)
     }
 
     /// The user's remember-me tokens (hashes only).

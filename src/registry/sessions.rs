@@ -16,12 +16,12 @@ impl Registry {
     /// of the store with the limit's eviction; a request on a live session is a touch, one
     /// single-key write that is not audited (it is what every request of an application
     /// costs) and never brings back a session revoked a moment before.
-    pub fn sign_in(&self, user_id: u64, request: SignIn) -> Result<SignedIn> {
+    pub fn sign_in(&self, user_id: u64, mut request: SignIn) -> Result<SignedIn> {
         let now = self.now();
         let settings = self.settings()?;
         // A freshly generated id cannot be stored yet: no need to look it up.
         let known_id = request.public_id.is_some();
-        let public_id = match request.public_id {
+        let public_id = match request.public_id.take() {
             Some(id) if id.is_empty() => {
                 return Err(Error::InvalidField {
                     field: "public_id",
@@ -32,39 +32,12 @@ impl Registry {
             None => secret::generate_public_id(),
         };
         let private_id = secret::private_id(&public_id);
-        let ip_address = super::validate::ip_address(&request.ip_address)?;
-        let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
-        let device = useragent::parse(user_agent);
-        let mut session = ActiveSession {
-            session_private_id: private_id,
-            user_id,
-            ip_address: ip_address.into(),
-            browser: device.browser,
-            os: device.os,
-            device_name: device.device_name,
-            device_type: device.device_type,
-            is_impersonated: request.impersonated,
-            admin_mode: request.admin_mode,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut session = described(private_id, user_id, &request, now, now)?;
         // A request on a live session is a touch, which reads nothing more (a blocked user's
         // sessions are revoked when the user is blocked); anything else is a sign-in.
         if known_id {
-            let live_after = crate::model::live_after(now, settings.expire_delay());
-            let touched = if self.dry_run {
-                self.store
-                    .session(user_id, &session.session_private_id)?
-                    .filter(|s| !s.is_expired(now, settings.expire_delay()))
-                    .map_or(Touch::Missing, |s| Touch::Touched {
-                        created_at: s.created_at,
-                    })
-            } else {
-                self.store.touch(&session, live_after)?
-            };
-            match touched {
-                Touch::Touched { created_at } => {
-                    session.created_at = created_at;
+            match self.touch(&mut session, now, settings.expire_delay())? {
+                Touch::Touched { .. } => {
                     return Ok(SignedIn {
                         session,
                         public_id,
@@ -118,6 +91,75 @@ impl Registry {
             created: true,
             evicted: outcome.evicted,
         })
+    }
+
+    /// Authenticates one request of an application on the session named by
+    /// `request.public_id`: when that session of `user_id` is live, touches it (its last
+    /// activity, address and browser, one unaudited compare-and-swap; its impersonation and
+    /// admin mode kept) and returns it; `None`
+    /// when it is unknown, expired or revoked (a revocation racing the touch wins). Unlike
+    /// [`Registry::sign_in`], never creates a session.
+    pub fn authenticate(&self, user_id: u64, request: &SignIn) -> Result<Option<ActiveSession>> {
+        let Some(public_id) = request.public_id.as_deref().filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let private_id = secret::private_id(public_id);
+        let delay = self.settings()?.expire_delay();
+        let Some(stored) = self
+            .store
+            .session(user_id, &private_id)?
+            .filter(|s| !s.is_expired(now, delay))
+        else {
+            return Ok(None);
+        };
+        let mut session = ActiveSession {
+            // What the request cannot say: kept as signed in.
+            is_impersonated: stored.is_impersonated,
+            admin_mode: stored.admin_mode,
+            ..described(private_id, user_id, request, stored.created_at, now)?
+        };
+        if !matches!(self.touch(&mut session, now, delay)?, Touch::Touched { .. }) {
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// Signs the session `private_id` of `user_id` out: removes it and revokes the user's
+    /// remember-me tokens (as every revocation does), audited as `sign_out`. Returns whether
+    /// it was there.
+    pub fn sign_out(&self, user_id: u64, private_id: &str) -> Result<bool> {
+        let user = self.find_user(user_id)?;
+        if self.store.session(user_id, private_id)?.is_none() {
+            return Ok(false);
+        }
+        Ok(self.revoke(&user, vec![private_id.to_owned()], "sign_out")? > 0)
+    }
+
+    /// A request on the session `session` names: when it is live, it takes `session`'s
+    /// values in one compare-and-swap (in dry run, it is only looked up), and `session` takes
+    /// its stored `created_at`.
+    fn touch(
+        &self,
+        session: &mut ActiveSession,
+        now: DateTime<Utc>,
+        delay: chrono::Duration,
+    ) -> Result<Touch> {
+        let touched = if self.dry_run {
+            self.store
+                .session(session.user_id, &session.session_private_id)?
+                .filter(|s| !s.is_expired(now, delay))
+                .map_or(Touch::Missing, |s| Touch::Touched {
+                    created_at: s.created_at,
+                })
+        } else {
+            self.store
+                .touch(session, crate::model::live_after(now, delay))?
+        };
+        if let Touch::Touched { created_at } = touched {
+            session.created_at = created_at;
+        }
+        Ok(touched)
     }
 
     /// `ActiveSession.list(user)`: the user's live sessions, most recently active first.
@@ -409,6 +451,33 @@ fn over_limit(mut live: Vec<ActiveSession>, keep: usize) -> Vec<String> {
         .into_iter()
         .map(|s| s.session_private_id)
         .collect()
+}
+
+/// The session record a sign-in or a request on `private_id` stores: the address checked, the
+/// User-Agent cut and parsed.
+fn described(
+    private_id: String,
+    user_id: u64,
+    request: &SignIn,
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ActiveSession> {
+    let ip_address = super::validate::ip_address(&request.ip_address)?;
+    let user_agent = truncate_chars(&request.user_agent, MAX_USER_AGENT_CHARS);
+    let device = useragent::parse(user_agent);
+    Ok(ActiveSession {
+        session_private_id: private_id,
+        user_id,
+        ip_address: ip_address.into(),
+        browser: device.browser,
+        os: device.os,
+        device_name: device.device_name,
+        device_type: device.device_type,
+        is_impersonated: request.impersonated,
+        admin_mode: request.admin_mode,
+        created_at,
+        updated_at: now,
+    })
 }
 
 fn truncate_chars(text: &str, max: usize) -> &str {

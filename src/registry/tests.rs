@@ -13,22 +13,6 @@ use crate::{Error, secret};
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 
-/// Whether `token` is a live remember-me token of the user, from the stored hashes: how these
-/// tests see that a revocation reached the user's tokens.
-trait RememberCheck {
-    fn verify_remember_token(&self, user_id: u64, token: &str) -> Result<bool>;
-}
-
-impl RememberCheck for Registry {
-    fn verify_remember_token(&self, user_id: u64, token: &str) -> Result<bool> {
-        let hash = secret::token_hash(token);
-        Ok(self
-            .remember_tokens(user_id)?
-            .iter()
-            .any(|t| t.token_hash == hash))
-    }
-}
-
 struct Fixture {
     dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
@@ -1762,4 +1746,161 @@ fn a_runs_revocations_are_one_entry_continued_after_the_cap() {
         newest.session_ids,
         std::slice::from_ref(&s.session_private_id)
     );
+}
+/// A request of an application on the session `public_id`, from `ip`.
+fn request_on(public_id: &str, ip: &str) -> SignIn {
+    SignIn {
+        public_id: Some(public_id.into()),
+        ip_address: ip.into(),
+        user_agent: FIREFOX.into(),
+        ..SignIn::default()
+    }
+}
+
+#[test]
+fn authenticate_touches_a_live_session_unaudited_and_never_creates_one() {
+    let f = audited_fixture("api");
+    let alice = f.user("alice");
+    let signed = f.sign_in(&alice);
+    let audited = f.registry.recent_audit(100).unwrap().len();
+    f.clock.advance(Duration::minutes(5));
+    let session = f
+        .registry
+        .authenticate(alice.id, &request_on(&signed.public_id, "10.9.9.9"))
+        .unwrap()
+        .expect("live");
+    assert_eq!(session.updated_at, f.registry.now());
+    assert_eq!(session.created_at, signed.session.created_at);
+    assert_eq!(f.registry.list(alice.id).unwrap()[0].ip_address, "10.9.9.9");
+    // A touch (here, and through `sign_in` on a known id) writes no audit entry.
+    f.registry
+        .sign_in(alice.id, request_on(&signed.public_id, "10.9.9.8"))
+        .unwrap();
+    assert_eq!(f.registry.recent_audit(100).unwrap().len(), audited);
+    // An unknown id, another user's id, an empty id: nothing, and nothing created.
+    let bob = f.user("bob");
+    for (user, id) in [
+        (alice.id, "unknown"),
+        (bob.id, signed.public_id.as_str()),
+        (alice.id, ""),
+    ] {
+        assert!(
+            f.registry
+                .authenticate(user, &request_on(id, "10.0.0.1"))
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(f.registry.list(alice.id).unwrap().len(), 1);
+    assert!(f.registry.list(bob.id).unwrap().is_empty());
+    // Expired, then revoked: nothing.
+    let delay = f.registry.settings().unwrap().expire_delay();
+    f.clock.advance(delay);
+    assert!(
+        f.registry
+            .authenticate(alice.id, &request_on(&signed.public_id, "10.0.0.1"))
+            .unwrap()
+            .is_none()
+    );
+    let fresh = f.sign_in(&alice);
+    f.registry
+        .destroy_session(alice.id, &fresh.session.session_private_id)
+        .unwrap();
+    assert!(
+        f.registry
+            .authenticate(alice.id, &request_on(&fresh.public_id, "10.0.0.1"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn sign_out_removes_the_session_revokes_tokens_and_is_audited() {
+    let f = audited_fixture("api");
+    let alice = f.user("alice");
+    let signed = f.sign_in(&alice);
+    let other = f.sign_in(&alice);
+    let token = f.registry.remember_me(alice.id).unwrap();
+    assert!(
+        f.registry
+            .sign_out(alice.id, &signed.session.session_private_id)
+            .unwrap()
+    );
+    assert_eq!(f.ids(&alice), [other.session.session_private_id.as_str()]);
+    assert!(!f.registry.verify_remember_token(alice.id, &token).unwrap());
+    let entry = &f.registry.recent_audit(1).unwrap()[0];
+    assert_eq!(
+        (entry.action.as_str(), entry.origin.as_str(), entry.sessions),
+        ("sign_out", "api", 1)
+    );
+    // Again: nothing there, nothing written.
+    assert!(
+        !f.registry
+            .sign_out(alice.id, &signed.session.session_private_id)
+            .unwrap()
+    );
+    assert_eq!(f.registry.recent_audit(1).unwrap()[0].action, "sign_out");
+}
+
+#[test]
+fn a_remember_me_token_signs_in_until_any_revocation() {
+    let f = audited_fixture("api");
+    let alice = f.user("alice");
+    let bob = f.user("bob");
+    let first = f.sign_in(&alice);
+    let token = f.registry.remember_me(alice.id).unwrap();
+    let remembered = f
+        .registry
+        .sign_in_remembered(alice.id, &token, request_on("ignored", "10.0.0.2"))
+        .unwrap()
+        .expect("a live token");
+    assert!(remembered.created);
+    assert_ne!(remembered.public_id, "ignored");
+    assert_eq!(f.registry.list(alice.id).unwrap().len(), 2);
+    assert_eq!(f.registry.recent_audit(1).unwrap()[0].action, "sign_in");
+    // Another user's token, a forged one: nothing, nothing written.
+    let writes = f.registry.recent_audit(100).unwrap().len();
+    for (user, token) in [(bob.id, token.as_str()), (alice.id, "forged")] {
+        let request = request_on("x", "10.0.0.3");
+        assert!(
+            f.registry
+                .sign_in_remembered(user, token, request)
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(f.registry.recent_audit(100).unwrap().len(), writes);
+    // Any revocation of the user's sessions ends the token.
+    f.registry
+        .revoke_session(alice.id, &first.session.session_private_id, None)
+        .unwrap();
+    let request = request_on("x", "10.0.0.3");
+    assert!(
+        f.registry
+            .sign_in_remembered(alice.id, &token, request)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn authenticate_keeps_what_a_request_cannot_say() {
+    let f = fixture();
+    let alice = f.user("alice");
+    // An impersonated session in admin mode stays so.
+    let impersonated = f.sign_in_as(
+        &alice,
+        SignIn {
+            public_id: None,
+            impersonated: true,
+            admin_mode: true,
+            ..request_on("", "10.0.0.5")
+        },
+    );
+    let touched = f
+        .registry
+        .authenticate(alice.id, &request_on(&impersonated.public_id, "10.0.0.6"))
+        .unwrap()
+        .expect("live");
+    assert!(touched.is_impersonated && touched.admin_mode);
 }

@@ -11,6 +11,7 @@ use std::process::{ExitStatus, Stdio};
 use assert_cmd::Command;
 
 pub mod redis;
+pub mod serve;
 
 /// A temporary database for one test.
 pub struct Db {
