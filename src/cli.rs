@@ -410,16 +410,20 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             Err(CliError::Core(error @ crate::Error::Damaged { .. })) => stdout::line(&error).and(Err(CliError::Reported(1))),
             opened => close(opened?, check),
         },
-        Some(Command::Serve { listen, listen_public }) => {
-            let listen = crate::host::serve::Listen::parse(&listen, listen_public)?;
-            let dir = match &location {
-                Location::Sled(dir) => Some(dir.as_path()),
-                Location::Redis { .. } => None,
-            };
-            crate::host::serve::run(open_registry(&location, "serve", Mode::Write)?, location.describe(), dir, &listen)
-        }
+        Some(Command::Serve { listen, listen_public }) => serve(&location, &listen, listen_public),
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
+}
+
+/// `serve`: the application API on `listen`; on a sled store, an attach holder too.
+fn serve(location: &Location, listen: &str, public: bool) -> Result<(), CliError> {
+    let listen = crate::host::serve::Listen::parse(listen, public)?;
+    let dir = match location {
+        Location::Sled(dir) => Some(dir.as_path()),
+        Location::Redis { .. } => None,
+    };
+    let registry = open_registry(location, "serve", Mode::Write)?;
+    crate::host::serve::run(registry, location.describe(), dir, &listen)
 }
 
 /// `--demo`: a fresh temporary database of demo data, for the console or `-e`.
