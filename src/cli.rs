@@ -326,6 +326,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         return demo_database(&cli);
     }
     let location = crate::paths::location(global)?;
+    check_arguments(cli.command.as_ref())?;
     if let Location::Sled(dir) = &location
         && let Some(connection) = attach::connect(dir).map_err(|e| attach::fail(&e))?
     {
@@ -394,10 +395,6 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             creating(&location, &origin, global.dry_run, |registry| transfer::restore(registry, &file))
         }
         Some(Command::Config { action }) => {
-            // A bad key or value is refused before a database is opened.
-            if let ConfigAction::Set { key, value, .. } = &action {
-                crate::model::Settings::default().set(key, value)?;
-            }
             let mode = if matches!(action, ConfigAction::Set { .. }) { write } else { read };
             close(open_registry(&location, "config", mode)?.dry_run(global.dry_run), |r| config(r, action, global.yes))
         }
@@ -413,6 +410,26 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve { listen, listen_public }) => serve(&location, &listen, listen_public),
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
+}
+
+/// Refuses bad arguments before a database is opened (or a holder asked): a setting's key or
+/// value, a listening address.
+fn check_arguments(command: Option<&Command>) -> Result<(), CliError> {
+    match command {
+        Some(Command::Config {
+            action: ConfigAction::Set { key, value, .. },
+        }) => {
+            crate::model::Settings::default().set(key, value)?;
+        }
+        Some(Command::Serve {
+            listen,
+            listen_public,
+        }) => {
+            crate::host::serve::Listen::parse(listen, *listen_public)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `serve`: the application API on `listen`; on a sled store, an attach holder too.

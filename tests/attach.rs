@@ -352,6 +352,13 @@ fn data_commands_on_a_held_store_say_why_they_cannot_run() {
             && err.contains("`export` does not run attached"),
         "{err}"
     );
+    // A bad argument is told as such, not as the store being held.
+    let (code, _, err) = run(&db, &["config", "set", "session_limit", "0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("session_limit") && !err.contains("in use"),
+        "{err}"
+    );
     assert!(holder.finish("1").status.success());
 }
 
