@@ -676,18 +676,12 @@ fn run_origin(file: &Path) -> String {
     }
 }
 
-/// Listens for processes attaching to the sled store the evaluator holds (see
-/// [`attach`]), as `role`, until the holder is dropped. A failure to listen is a warning: the
-/// command works on, alone.
+/// [`attach::hold`] on the sled store the evaluator holds (none on Redis).
 fn hold(evaluator: &Evaluator, location: &Location, role: &str) -> Option<attach::Holder> {
     let Location::Sled(dir) = location else {
         return None;
     };
-    let registry = evaluator.registry();
-    let base = registry.view(Actor::current(role), registry.is_dry_run());
-    attach::Holder::start(base, dir, role)
-        .inspect_err(|error| stdout::warn(format_args!("warning: {error}")))
-        .ok()
+    attach::hold(evaluator.registry(), dir, role)
 }
 
 /// The command on a store another process holds, through that process (see [`attach`]):

@@ -24,6 +24,16 @@ pub use holder::Holder;
 /// every `sessionctl.*` name is).
 pub const SOCKET: &str = "sessionctl.sock";
 
+/// Listens for processes attaching to the sled store in `dir` that `registry` holds, as
+/// `role` (their views keep `registry`'s dry run), until the holder is dropped. A failure to
+/// listen is a warning: the command works on, alone.
+pub fn hold(registry: &crate::registry::Registry, dir: &Path, role: &str) -> Option<Holder> {
+    let base = registry.view(crate::registry::Actor::current(role), registry.is_dry_run());
+    Holder::start(base, dir, role)
+        .inspect_err(|error| crate::stdout::warn(format_args!("warning: {error}")))
+        .ok()
+}
+
 /// The socket of the database directory `dir`.
 pub fn socket_path(dir: &Path) -> PathBuf {
     dir.join(SOCKET)

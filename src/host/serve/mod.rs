@@ -35,11 +35,7 @@ pub fn run(
         location,
     };
     // Consoles, `-e` and `run` on the same sled store attach (each with its own view).
-    let holder = dir.and_then(|dir| {
-        attach::Holder::start(registry.view(Actor::current("serve"), false), dir, "serve")
-            .inspect_err(|error| crate::stdout::warn(format_args!("warning: {error}")))
-            .ok()
-    });
+    let holder = dir.and_then(|dir| attach::hold(&registry, dir, "serve"));
     let served = runtime.block_on(serve(api::router(api), listen));
     // Every handle on the store is dropped before the files are sealed.
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
