@@ -6,6 +6,7 @@ use std::fmt;
 use rhai::{Dynamic, Engine, EvalAltResult, ParseError, ParseErrorType, Position};
 
 use super::catalogue::Kind;
+use crate::registry::validate::cut;
 
 /// A database failure (a core error for which [`crate::Error::is_database_error`] holds)
 /// raised inside a native function, as the value of rhai's runtime error. Scripts cannot make
@@ -170,7 +171,7 @@ impl ScriptError {
     }
 
     fn at(kind: ErrorKind, message: String, source: &str, code: &str, position: Position) -> Self {
-        let message = shorten(&message, MAX_MESSAGE);
+        let message = cut(&message, MAX_MESSAGE);
         let line = position.line().unwrap_or(0);
         let column = position.position().unwrap_or(0);
         let line_text = if line > 0 {
@@ -356,7 +357,7 @@ fn empty_origin(code: &str, position: Position) -> Option<String> {
     let set_line = code[..set].matches('\n').count() + 1;
     Some(format!(
         "`{variable}` is (), set by `{}` on line {set_line}",
-        shorten(statement, 80)
+        cut(statement, 80)
     ))
 }
 
@@ -386,11 +387,6 @@ fn rhai_word(rust: &str) -> &str {
 /// The longest message and source line an error shows, in characters.
 const MAX_MESSAGE: usize = 300;
 const MAX_LINE: usize = 120;
-
-/// `text` cut to `max` characters, ending with `…` when it was cut.
-pub(crate) fn shorten(text: &str, max: usize) -> String {
-    crate::registry::validate::cut(text, max)
-}
 
 /// rhai's message without the ` (line L, position P)` it appends.
 fn without_position(message: &str) -> &str {

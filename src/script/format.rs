@@ -21,7 +21,7 @@ pub(crate) fn got(value: &Dynamic) -> String {
         format!(
             "{} {}",
             type_name(value),
-            super::error::shorten(&inspect(value), 80)
+            crate::registry::validate::cut(&inspect(value), 80)
         )
     }
 }
