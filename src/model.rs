@@ -33,7 +33,9 @@ pub struct User {
     pub name: String,
     pub state: UserState,
     pub admin: bool,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::serialize_option")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
 }
 
@@ -61,7 +63,9 @@ pub struct ActiveSession {
     pub device_type: CompactString,
     pub is_impersonated: bool,
     pub admin_mode: bool,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -289,4 +293,65 @@ pub fn sort_most_recent_first(sessions: &mut [ActiveSession]) {
 /// session's `updated_at`.
 pub fn live_after(now: DateTime<Utc>, expire_delay: Duration) -> Option<DateTime<Utc>> {
     now.checked_sub_signed(expire_delay)
+}
+
+/// Times serialized exactly as chrono serializes them (RFC 3339, `Z`, the shortest exact
+/// fraction), but formatted into one string first: chrono's own `Serialize` hands JSON a
+/// piece at a time, and users and sessions (every API answer, every export) carry several.
+pub mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::Serializer;
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `serialize_with` passes a reference
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    #[allow(clippy::ref_option)] // serde's `serialize_with` passes a reference
+    pub fn serialize_option<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serializer.serialize_some(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_serialize_exactly_as_chrono_serializes_them() {
+        for text in [
+            "2026-01-01T00:00:00Z",
+            "2026-11-30T04:05:06.7Z",
+            "2026-11-30T04:05:06.123456Z",
+            "2026-11-30T04:05:06.123456789Z",
+            "1970-01-01T00:00:00.000001Z",
+        ] {
+            let at: DateTime<Utc> = text.parse().unwrap();
+            let chrono = serde_json::to_value(at).unwrap();
+            for last in [Some(at), None] {
+                let user = User {
+                    id: 1,
+                    username: "alice".into(),
+                    email: "alice@example.com".into(),
+                    name: "Alice".into(),
+                    state: UserState::Active,
+                    admin: false,
+                    created_at: at,
+                    last_sign_in_at: last,
+                };
+                let ours = serde_json::to_value(&user).unwrap();
+                assert_eq!(ours["created_at"], chrono, "{text}");
+                let expected = last.map_or(serde_json::Value::Null, |_| chrono.clone());
+                assert_eq!(ours["last_sign_in_at"], expected, "{text}");
+                // And it reads back.
+                assert_eq!(serde_json::from_value::<User>(ours).unwrap(), user);
+            }
+        }
+    }
 }

@@ -20,7 +20,7 @@ use sessionctl::clock::SystemClock;
 use sessionctl::model::{ActiveSession, AuditEntry, SignIn};
 use sessionctl::registry::{Actor, Registry};
 use sessionctl::store::redis_store::RedisStore;
-use sessionctl::store::{SessionStore, SignInWrite, Touch};
+use sessionctl::store::{Keep, SessionStore, SignInWrite, Touch};
 
 use crate::Bench;
 use crate::load::{Loaded, encode, entry_key, key, lookup_key, new_session};
@@ -315,7 +315,7 @@ fn updated_at(sessions: &[ActiveSession], at: chrono::DateTime<Utc>) -> Vec<Acti
 fn store_touches(store: &RedisStore, touched: &[ActiveSession]) -> Duration {
     let started = Instant::now();
     for updated in touched {
-        let touch = store.touch(updated, None).expect("touch");
+        let touch = store.touch(updated, None, Keep::SignInTime).expect("touch");
         assert!(matches!(touch, Touch::Touched { .. }), "touched");
     }
     started.elapsed()

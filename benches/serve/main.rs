@@ -13,8 +13,7 @@
 #[path = "../store/report.rs"]
 mod report;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -178,77 +177,139 @@ fn start_serve(path: &Path) -> (Child, String) {
     (child, address)
 }
 
-/// One keep-alive connection sending the same whoami request again and again.
+/// `route` on `connections` keep-alive connections for `time`, driven by one client thread
+/// (an event loop over all of them, as wrk does), so that the client's own thread switches
+/// take as little as possible of the two sides' shared CPUs. Each connection sends the same
+/// request again and again and reads each answer to its `Content-Length`; anything but a 200
+/// stops the bench.
+fn over_http(
+    address: &str,
+    route: &str,
+    sessions: &[(u64, String)],
+    connections: usize,
+    time: Duration,
+) -> Load {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a client runtime");
+    let started = Instant::now();
+    let parts = runtime.block_on(async {
+        let tasks: Vec<_> = (0..connections)
+            .map(|n| {
+                let (user, id) = &sessions[n % sessions.len()];
+                let request = format!(
+                    "GET {route} HTTP/1.1\r\nHost: {address}\r\nX-Session-Token: {user}.{id}\r\nX-Forwarded-For: 203.0.113.9\r\nUser-Agent: {FIREFOX}\r\n\r\n"
+                );
+                let address = address.to_owned();
+                tokio::spawn(async move {
+                    let mut connection = Connection::new(&address, request.into_bytes()).await;
+                    connection.get().await; // warm-up
+                    let mut latencies = Vec::new();
+                    let end = Instant::now() + time;
+                    while Instant::now() < end {
+                        let start = Instant::now();
+                        connection.get().await;
+                        latencies.push(start.elapsed());
+                    }
+                    Load {
+                        requests: latencies.len() as u64,
+                        elapsed: time,
+                        latencies,
+                    }
+                })
+            })
+            .collect();
+        let mut parts = Vec::new();
+        for task in tasks {
+            parts.push(task.await.expect("a connection's task"));
+        }
+        parts
+    });
+    Load::merge(parts, started.elapsed())
+}
+
+/// One keep-alive connection sending the same request.
 struct Connection {
-    stream: TcpStream,
+    stream: tokio::net::TcpStream,
     request: Vec<u8>,
     buffer: Vec<u8>,
 }
 
 impl Connection {
-    fn new(address: &str, token: &str) -> Self {
-        let stream = TcpStream::connect(address).expect("connect to serve");
+    async fn new(address: &str, request: Vec<u8>) -> Self {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect to serve");
         stream.set_nodelay(true).expect("nodelay");
-        let request = format!(
-            "GET /v1/sessions/whoami HTTP/1.1\r\nHost: {address}\r\nX-Session-Token: {token}\r\nX-Forwarded-For: 203.0.113.9\r\nUser-Agent: {FIREFOX}\r\n\r\n"
-        );
         Self {
             stream,
-            request: request.into_bytes(),
+            request,
             buffer: Vec::with_capacity(4096),
         }
     }
 
     /// Sends the request and reads the whole answer; panics unless it is a 200.
-    fn whoami(&mut self) {
-        self.stream.write_all(&self.request).expect("send");
+    async fn get(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(&self.request).await.expect("send");
         self.buffer.clear();
         let mut chunk = [0u8; 4096];
-        let (head_end, length) = loop {
-            let n = self.stream.read(&mut chunk).expect("read");
-            assert!(n > 0, "serve closed the connection");
-            self.buffer.extend_from_slice(&chunk[..n]);
-            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = std::str::from_utf8(&self.buffer[..end]).expect("a text head");
-                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().expect("a length"))
-                    })
-                    .expect("a Content-Length");
-                break (end + 4, length);
+        let mut answer = None;
+        loop {
+            if let Some((head_end, length)) = answer
+                && self.buffer.len() >= head_end + length
+            {
+                return;
             }
-        };
-        while self.buffer.len() < head_end + length {
-            let n = self.stream.read(&mut chunk).expect("read");
+            let n = self.stream.read(&mut chunk).await.expect("read");
             assert!(n > 0, "serve closed the connection");
             self.buffer.extend_from_slice(&chunk[..n]);
+            if answer.is_none() {
+                answer = head(&self.buffer);
+            }
         }
     }
 }
 
-fn over_http(
-    address: &str,
-    sessions: &[(u64, String)],
-    connections: usize,
-    time: Duration,
-) -> Load {
-    let connections: Vec<std::sync::Mutex<Connection>> = (0..connections)
-        .map(|n| {
-            let (user, id) = &sessions[n % sessions.len()];
-            std::sync::Mutex::new(Connection::new(address, &format!("{user}.{id}")))
+/// Where the head of the answer in `buffer` ends, and its `Content-Length`, once it is whole.
+fn head(buffer: &[u8]) -> Option<(usize, usize)> {
+    let end = buffer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buffer[..end]).expect("a text head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().expect("a length"))
         })
+        .expect("a Content-Length");
+    Some((end + 4, length))
+}
+
+/// The CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server's stat");
+    // The fields after the command name (which is in parentheses): utime and stime are the
+    // 12th and 13th of them, in clock ticks.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..]
+        .split(' ')
         .collect();
-    // Warm up each connection once.
-    for connection in &connections {
-        connection.lock().expect("a connection").whoami();
-    }
-    measure(connections.len(), time, |thread| {
-        connections[thread].lock().expect("a connection").whoami();
-    })
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf CLK_TCK");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a tick rate")
 }
 
 /// A raw `GET` + `SETEX` round trip (one session entry read, then written with its TTL).
@@ -309,10 +370,19 @@ fn main() {
         .map(|threads| in_process(&path, &sessions, threads, time))
         .collect();
     let (mut serve, address) = start_serve(&path);
-    let http: Vec<Load> = [1, 8]
+    // Each HTTP measurement with the server's CPU time per request.
+    let on_serve = |route: &str, connections: usize| {
+        let before = cpu_time(serve.id());
+        let load = over_http(&address, route, &sessions, connections, time);
+        let cpu = cpu_time(serve.id()) - before;
+        let per_request = cpu.as_secs_f64() * 1e6 / (load.requests + connections as u64) as f64;
+        (load, per_request)
+    };
+    let whoami: Vec<(Load, f64)> = [1, 8]
         .into_iter()
-        .map(|connections| over_http(&address, &sessions, connections, time))
+        .map(|connections| on_serve("/v1/sessions/whoami", connections))
         .collect();
+    let health = on_serve("/v1/health", 8);
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(serve.id().to_string())
@@ -320,7 +390,7 @@ fn main() {
     let _ = serve.wait();
 
     let mut rows = Vec::new();
-    for (n, (http, local)) in [1, 8].into_iter().zip(http.iter().zip(&local)) {
+    for (n, ((http, _), local)) in [1, 8].into_iter().zip(whoami.iter().zip(&local)) {
         let ratio = http.rate() / local.rate();
         rows.push(Row {
             operation: if n == 1 {
@@ -360,6 +430,16 @@ fn main() {
             }
         }
         None => println!("SKIPPED: redis-server is not installed; no Redis round trip to compare"),
+    }
+    for (what, (load, cpu)) in [
+        ("whoami, 1 connection", &whoami[0]),
+        ("whoami, 8 connections", &whoami[1]),
+        ("GET /v1/health (one settings read), 8 connections", &health),
+    ] {
+        println!(
+            "serve, {what}: {}; the server's CPU time {cpu:.1} µs a request",
+            load.describe()
+        );
     }
     println!("total run time: {:.1} s", started.elapsed().as_secs_f64());
 }

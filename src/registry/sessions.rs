@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::model::{
     ActiveSession, Revoked, Settings, SignIn, SignedIn, UserState, sort_most_recent_first,
 };
-use crate::store::{Changes, SignInWrite, Stream, Touch};
+use crate::store::{Changes, Keep, SignInWrite, Stream, Touch};
 use crate::{Error, Result, secret, useragent};
 
 use super::{MAX_USER_AGENT_CHARS, Registry, WRITE_CHUNK};
@@ -36,7 +36,7 @@ impl Registry {
         // A request on a live session is a touch, which reads nothing more (a blocked user's
         // sessions are revoked when the user is blocked); anything else is a sign-in.
         if known_id {
-            match self.touch(&mut session, now, settings.expire_delay())? {
+            match self.touch(&mut session, now, settings.expire_delay(), Keep::SignInTime)? {
                 Touch::Touched { .. } => {
                     return Ok(SignedIn {
                         session,
@@ -106,20 +106,14 @@ impl Registry {
         let now = self.now();
         let private_id = secret::private_id(public_id);
         let delay = self.settings()?.expire_delay();
-        let Some(stored) = self
-            .store
-            .session(user_id, &private_id)?
-            .filter(|s| !s.is_expired(now, delay))
-        else {
-            return Ok(None);
-        };
-        let mut session = ActiveSession {
-            // What the request cannot say: kept as signed in.
-            is_impersonated: stored.is_impersonated,
-            admin_mode: stored.admin_mode,
-            ..described(private_id, user_id, request, stored.created_at, now)?
-        };
-        if !matches!(self.touch(&mut session, now, delay)?, Touch::Touched { .. }) {
+        // One read and one write: what the request cannot say (its sign-in time, whether it
+        // is impersonated, admin mode) is kept by the touch itself.
+        let mut session = described(private_id, user_id, request, now, now)?;
+        let keep = Keep::SignInTimeAndFlags;
+        if !matches!(
+            self.touch(&mut session, now, delay, keep)?,
+            Touch::Touched { .. }
+        ) {
             return Ok(None);
         }
         Ok(Some(session))
@@ -138,26 +132,39 @@ impl Registry {
 
     /// A request on the session `session` names: when it is live, it takes `session`'s
     /// values in one compare-and-swap (in dry run, it is only looked up), and `session` takes
-    /// its stored `created_at`.
+    /// what the store kept (its `created_at`, and what `keep` says).
     fn touch(
         &self,
         session: &mut ActiveSession,
         now: DateTime<Utc>,
         delay: chrono::Duration,
+        keep: Keep,
     ) -> Result<Touch> {
         let touched = if self.dry_run {
             self.store
                 .session(session.user_id, &session.session_private_id)?
                 .filter(|s| !s.is_expired(now, delay))
-                .map_or(Touch::Missing, |s| Touch::Touched {
-                    created_at: s.created_at,
+                .map_or(Touch::Missing, |stored| {
+                    let kept = crate::store::touched(&stored, session, keep);
+                    Touch::Touched {
+                        created_at: kept.created_at,
+                        is_impersonated: kept.is_impersonated,
+                        admin_mode: kept.admin_mode,
+                    }
                 })
         } else {
             self.store
-                .touch(session, crate::model::live_after(now, delay))?
+                .touch(session, crate::model::live_after(now, delay), keep)?
         };
-        if let Touch::Touched { created_at } = touched {
+        if let Touch::Touched {
+            created_at,
+            is_impersonated,
+            admin_mode,
+        } = touched
+        {
             session.created_at = created_at;
+            session.is_impersonated = is_impersonated;
+            session.admin_mode = admin_mode;
         }
         Ok(touched)
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use super::{Backend, Changes, Records, SessionGuard, SignInWrite, Touch};
+use super::{Backend, Changes, Keep, Records, SessionGuard, SignInWrite, Touch};
 use crate::model::{ActiveSession, AuditEntry, RememberToken, User, UserState};
 use crate::{Error, secret};
 
@@ -178,9 +178,11 @@ pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store)
         ..stored.clone()
     };
     assert_eq!(
-        store.touch(&moved, Some(at(0))).unwrap(),
+        store.touch(&moved, Some(at(0)), Keep::SignInTime).unwrap(),
         Touch::Touched {
-            created_at: stored.created_at
+            created_at: stored.created_at,
+            is_impersonated: false,
+            admin_mode: false,
         }
     );
     let kept = ActiveSession {
@@ -197,7 +199,10 @@ pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store)
         updated_at: at(9),
         ..kept.clone()
     };
-    assert_eq!(store.touch(&later, Some(at(2))).unwrap(), Touch::Missing);
+    assert_eq!(
+        store.touch(&later, Some(at(2)), Keep::SignInTime).unwrap(),
+        Touch::Missing
+    );
     assert_eq!(
         store.session(alice.id, &stored.session_private_id).unwrap(),
         Some(kept),
@@ -209,12 +214,82 @@ pub fn a_touch_moves_a_session_and_never_brings_back_a_revoked_one(store: Store)
             ..Changes::default()
         })
         .unwrap();
-    assert_eq!(store.touch(&moved, None).unwrap(), Touch::Missing);
+    assert_eq!(
+        store.touch(&moved, None, Keep::SignInTime).unwrap(),
+        Touch::Missing
+    );
     assert_eq!(
         store.session(alice.id, &stored.session_private_id).unwrap(),
         None
     );
     assert_eq!(store.session_count_of(alice.id).unwrap(), 0);
+}
+
+/// A request that only authenticates keeps the stored flags; `ActiveSession.set` writes the
+/// request's.
+pub fn a_touch_keeps_the_flags_only_when_asked(store: Store) {
+    let alice = create(&store, "alice");
+    let stored = ActiveSession {
+        is_impersonated: true,
+        admin_mode: true,
+        ..session(alice.id, "one", 1)
+    };
+    sign_in(&store, &stored, 10);
+    let request = ActiveSession {
+        ip_address: "10.0.0.2".into(),
+        is_impersonated: false,
+        admin_mode: false,
+        updated_at: at(2),
+        ..stored.clone()
+    };
+    let read = || {
+        store
+            .session(alice.id, &stored.session_private_id)
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(
+        store
+            .touch(&request, None, Keep::SignInTimeAndFlags)
+            .unwrap(),
+        Touch::Touched {
+            created_at: stored.created_at,
+            is_impersonated: true,
+            admin_mode: true,
+        }
+    );
+    let kept = read();
+    assert_eq!(
+        (
+            kept.ip_address.as_str(),
+            kept.is_impersonated,
+            kept.admin_mode
+        ),
+        ("10.0.0.2", true, true),
+        "an authenticating touch keeps the stored flags"
+    );
+    let set = ActiveSession {
+        updated_at: at(3),
+        ..request
+    };
+    assert_eq!(
+        store.touch(&set, None, Keep::SignInTime).unwrap(),
+        Touch::Touched {
+            created_at: stored.created_at,
+            is_impersonated: false,
+            admin_mode: false,
+        }
+    );
+    let written = read();
+    assert_eq!(
+        (
+            written.is_impersonated,
+            written.admin_mode,
+            written.created_at
+        ),
+        (false, false, stored.created_at),
+        "ActiveSession.set writes the request's flags"
+    );
 }
 
 /// A run's revocations, each rewriting one entry under its key with what the run removed so
@@ -532,11 +607,10 @@ pub fn a_revoke_racing_a_touch_never_resurrects_the_session(store: Store) {
                         updated_at: at(minute),
                         ..stored.clone()
                     };
-                    if store.touch(&next, None).unwrap()
-                        != (Touch::Touched {
-                            created_at: stored.created_at,
-                        })
-                    {
+                    if !matches!(
+                        store.touch(&next, None, Keep::SignInTime).unwrap(),
+                        Touch::Touched { .. }
+                    ) {
                         break;
                     }
                 }
@@ -617,6 +691,7 @@ macro_rules! conformance {
                 a_sign_in_at_the_limit_evicts_the_least_recently_used
                 a_sign_in_removes_expired_sessions_first
                 a_touch_moves_a_session_and_never_brings_back_a_revoked_one
+                a_touch_keeps_the_flags_only_when_asked
                 a_revoke_removes_the_sessions_and_the_remember_me_tokens_together
                 an_entry_rewritten_under_its_key_keeps_its_place
                 destroy_all_reports_and_audits_what_it_removed

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
-    Stream, Touch, UserDirectory,
+    Applied, Backend, Changes, Disagreement, Keep, Records, SessionStore, SignInOutcome,
+    SignInWrite, Stream, Touch, UserDirectory, touched,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
@@ -302,17 +302,22 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
+    fn touch(
+        &self,
+        updated: &ActiveSession,
+        live_after: Option<DateTime<Utc>>,
+        keep: Keep,
+    ) -> Result<Touch> {
         self.write(|s| {
             let key = (updated.user_id, updated.session_private_id.clone());
             Ok(match s.sessions.get_mut(&key) {
                 Some(session) if live_after.is_none_or(|after| session.updated_at > after) => {
-                    let created_at = session.created_at;
-                    *session = ActiveSession {
-                        created_at,
-                        ..updated.clone()
-                    };
-                    Touch::Touched { created_at }
+                    *session = touched(session, updated, keep);
+                    Touch::Touched {
+                        created_at: session.created_at,
+                        is_impersonated: session.is_impersonated,
+                        admin_mode: session.admin_mode,
+                    }
                 }
                 _ => Touch::Missing,
             })

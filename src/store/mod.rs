@@ -145,11 +145,45 @@ impl SignInWrite {
     }
 }
 
+/// What a touch keeps of the stored session, besides when it was signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing more: the request says the rest (GitLab's `ActiveSession.set`, where the
+    /// request knows whether it is impersonated and in admin mode).
+    SignInTime,
+    /// Its flags too (`is_impersonated`, `admin_mode`): what a request that only
+    /// authenticates cannot say.
+    SignInTimeAndFlags,
+}
+
+/// `stored` as a touch by `updated` leaves it, keeping what `keep` says.
+pub(crate) fn touched(
+    stored: &ActiveSession,
+    updated: &ActiveSession,
+    keep: Keep,
+) -> ActiveSession {
+    let (is_impersonated, admin_mode) = match keep {
+        Keep::SignInTime => (updated.is_impersonated, updated.admin_mode),
+        Keep::SignInTimeAndFlags => (stored.is_impersonated, stored.admin_mode),
+    };
+    ActiveSession {
+        created_at: stored.created_at,
+        is_impersonated,
+        admin_mode,
+        ..updated.clone()
+    }
+}
+
 /// What [`SessionStore::touch`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Touch {
-    /// The session was live and now holds the new values; it was signed in at `created_at`.
-    Touched { created_at: DateTime<Utc> },
+    /// The session was live and now holds the new values but what was kept: it was signed in
+    /// at `created_at`, and holds these flags.
+    Touched {
+        created_at: DateTime<Utc>,
+        is_impersonated: bool,
+        admin_mode: bool,
+    },
     /// No live session has this id (never stored, revoked or expired): nothing written.
     Missing,
     /// The session was there when read and gone when written (revoked in between): nothing
@@ -255,9 +289,15 @@ pub trait SessionStore {
 
     /// An authenticated request on a stored session: the live session with `updated`'s user
     /// and private id (live: last updated after `live_after`, if given) takes `updated`'s
-    /// values but keeps its `created_at`, in one atomic single-key write checked against what
-    /// was read (a compare-and-swap). A session revoked a moment before is never brought back.
-    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch>;
+    /// values but keeps its `created_at` (and what `keep` says), in one atomic single-key
+    /// write checked against what was read (a compare-and-swap). A session revoked a moment
+    /// before is never brought back.
+    fn touch(
+        &self,
+        updated: &ActiveSession,
+        live_after: Option<DateTime<Utc>>,
+        keep: Keep,
+    ) -> Result<Touch>;
 
     /// Removes every session and every remember-me token of every user, returning how many
     /// sessions of how many users were removed. The audit entry, completed with those counts

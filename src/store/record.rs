@@ -236,12 +236,25 @@ pub fn session_updated_at(key: &[u8], bytes: &[u8]) -> Result<i64> {
     decode_session_record(key, bytes).map(|r| r.updated_at)
 }
 
-/// What a touch reads of a stored session, copying nothing out: when it was signed in, and
-/// its `updated_at` in microseconds.
-pub fn session_times(key: &[u8], bytes: &[u8]) -> Result<(DateTime<Utc>, i64)> {
+/// What a touch reads of a stored session, copying nothing out.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    pub created_at: DateTime<Utc>,
+    /// In microseconds.
+    pub updated_at: i64,
+    pub is_impersonated: bool,
+    pub admin_mode: bool,
+}
+
+/// [`Kept`] of a stored session.
+pub fn session_kept(key: &[u8], bytes: &[u8]) -> Result<Kept> {
     let r = decode_session_record(key, bytes)?;
-    let created_at = time(r.created_at, "session", &|| describe_session_key(key))?;
-    Ok((created_at, r.updated_at))
+    Ok(Kept {
+        created_at: time(r.created_at, "session", &|| describe_session_key(key))?,
+        updated_at: r.updated_at,
+        is_impersonated: r.is_impersonated,
+        admin_mode: r.admin_mode,
+    })
 }
 
 fn decode_session_record<'a>(key: &[u8], bytes: &'a [u8]) -> Result<SessionRecord<'a>> {
@@ -256,19 +269,26 @@ fn describe_session_key(key: &[u8]) -> String {
 }
 
 pub fn encode_session(session: &ActiveSession) -> Vec<u8> {
-    encode_session_created_at(session, micros(session.created_at))
+    encode_touched(session, micros(session.created_at), None)
 }
 
-/// [`encode_session`] with another `created_at` (microseconds): a touch keeps the stored one.
-pub fn encode_session_created_at(session: &ActiveSession, created_at: i64) -> Vec<u8> {
+/// [`encode_session`] with another `created_at` (microseconds), and other flags
+/// (`is_impersonated`, `admin_mode`) when given: what a touch keeps of the stored session.
+pub fn encode_touched(
+    session: &ActiveSession,
+    created_at: i64,
+    flags: Option<(bool, bool)>,
+) -> Vec<u8> {
+    let (is_impersonated, admin_mode) =
+        flags.unwrap_or((session.is_impersonated, session.admin_mode));
     let record = SessionRecord {
         ip_address: &session.ip_address,
         browser: &session.browser,
         os: &session.os,
         device_name: &session.device_name,
         device_type: &session.device_type,
-        is_impersonated: session.is_impersonated,
-        admin_mode: session.admin_mode,
+        is_impersonated,
+        admin_mode,
         created_at,
         updated_at: micros(session.updated_at),
     };

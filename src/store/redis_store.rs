@@ -22,8 +22,8 @@ use redis::{Commands, Connection, Pipeline};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Applied, Backend, Changes, Disagreement, Progress, Records, SessionStore, SignInOutcome,
-    SignInWrite, Stream, Touch, UserDirectory,
+    Applied, Backend, Changes, Disagreement, Keep, Progress, Records, SessionStore, SignInOutcome,
+    SignInWrite, Stream, Touch, UserDirectory, touched,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
@@ -1065,7 +1065,12 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
+    fn touch(
+        &self,
+        updated: &ActiveSession,
+        live_after: Option<DateTime<Utc>>,
+        keep: Keep,
+    ) -> Result<Touch> {
         let stored = self.with(|c| {
             self.entries_on(c, updated.user_id, vec![updated.session_private_id.clone()])
         })?;
@@ -1080,11 +1085,7 @@ impl SessionStore for RedisStore {
         else {
             return Ok(Touch::Missing);
         };
-        let created_at = stored.created_at;
-        let updated = &ActiveSession {
-            created_at,
-            ..updated.clone()
-        };
+        let updated = &touched(&stored, updated, keep);
         // One round trip: the write (`XX`: only over the entry read, never recreating one
         // revoked since) with the last TTL seen, and the setting; when it changed, the TTL is
         // corrected (`EXPIRE` never recreates a key either).
@@ -1107,7 +1108,11 @@ impl SessionStore for RedisStore {
             self.with(|c| c.expire::<_, ()>(&key, current as i64))?;
         }
         Ok(if set.is_some() {
-            Touch::Touched { created_at }
+            Touch::Touched {
+                created_at: updated.created_at,
+                is_impersonated: updated.is_impersonated,
+                admin_mode: updated.admin_mode,
+            }
         } else {
             Touch::Revoked
         })
@@ -1642,7 +1647,7 @@ mod tests {
         assert!((1790..=1800).contains(&ttl), "sign-in TTL {ttl}");
         let _: () = raw.expire(&key, 5).unwrap();
         assert!(matches!(
-            store.touch(&first, None).unwrap(),
+            store.touch(&first, None, Keep::SignInTime).unwrap(),
             Touch::Touched { .. }
         ));
         let ttl: i64 = raw.ttl(&key).unwrap();

@@ -31,8 +31,8 @@ use super::record::{
     self, FORMAT_VERSION, SessionCount, UsernameEntry, index_key, session_key, user_key,
 };
 use super::{
-    Applied, Backend, Changes, Disagreement, Records, SessionStore, SignInOutcome, SignInWrite,
-    Stream, Touch, UserDirectory,
+    Applied, Backend, Changes, Disagreement, Keep, Records, SessionStore, SignInOutcome,
+    SignInWrite, Stream, Touch, UserDirectory,
 };
 use crate::model::{ActiveSession, AuditEntry, RememberToken, Revoked, Settings, User, UserState};
 use crate::{Error, Result};
@@ -723,7 +723,12 @@ impl SessionStore for SledStore {
         })
     }
 
-    fn touch(&self, updated: &ActiveSession, live_after: Option<DateTime<Utc>>) -> Result<Touch> {
+    fn touch(
+        &self,
+        updated: &ActiveSession,
+        live_after: Option<DateTime<Utc>>,
+        keep: Keep,
+    ) -> Result<Touch> {
         let Some(key) = session_key(updated.user_id, &updated.session_private_id) else {
             return Ok(Touch::Missing);
         };
@@ -735,11 +740,16 @@ impl SessionStore for SledStore {
             return Ok(Touch::Missing);
         };
         for _ in 0..MAX_ATTEMPTS {
-            let (created_at, updated_at) = record::session_times(&key, &old)?;
-            if live_after.is_some_and(|after| updated_at <= after) {
+            let kept = record::session_kept(&key, &old)?;
+            if live_after.is_some_and(|after| kept.updated_at <= after) {
                 return Ok(Touch::Missing);
             }
-            let new = record::encode_session_created_at(updated, created_at.timestamp_micros());
+            let flags = match keep {
+                Keep::SignInTime => (updated.is_impersonated, updated.admin_mode),
+                Keep::SignInTimeAndFlags => (kept.is_impersonated, kept.admin_mode),
+            };
+            let new =
+                record::encode_touched(updated, kept.created_at.timestamp_micros(), Some(flags));
             let swapped = self.write(|| {
                 generation
                     .sessions
@@ -747,7 +757,13 @@ impl SessionStore for SledStore {
                     .map_err(storage)
             })?;
             match swapped {
-                Ok(()) => return Ok(Touch::Touched { created_at }),
+                Ok(()) => {
+                    return Ok(Touch::Touched {
+                        created_at: kept.created_at,
+                        is_impersonated: flags.0,
+                        admin_mode: flags.1,
+                    });
+                }
                 // Revoked since it was read: never brought back.
                 Err(sled::CompareAndSwapError { current: None, .. }) => return Ok(Touch::Revoked),
                 // Touched by another request meanwhile: the newer request wins.
