@@ -431,7 +431,8 @@ impl Registry {
             let removed = changes.removed_sessions.iter().map(|(_, id)| id);
             created.chain(removed).cloned().collect()
         };
-        let (audit, key) = self.join_run(changes.audit.clone(), touched, changes.new_users.len())?;
+        let (audit, key) =
+            self.join_run(changes.audit.clone(), touched, changes.new_users.len())?;
         changes.audit.clone_from(&audit);
         changes.audit_key = key;
         let applied = self.store.apply(changes)?;

@@ -1802,15 +1802,33 @@ fn a_run_creating_users_and_signing_each_in_writes_one_entry_per_action() {
         .iter()
         .map(|e| {
             let users = e.user_ids.len();
-            (e.action.as_str(), e.count, e.sessions, users, e.detail.as_str())
+            (
+                e.action.as_str(),
+                e.count,
+                e.sessions,
+                users,
+                e.detail.as_str(),
+            )
         })
         .collect();
     assert_eq!(
         summary,
         [
             ("update_user", 2, 0, 2, "2 updates of 2 users in one run"),
-            ("remember_me", 2, 0, 2, "2 remember-me tokens issued to 2 users in one run"),
-            ("forget_me", 2, 0, 2, "remember-me tokens of 2 users revoked in one run"),
+            (
+                "remember_me",
+                2,
+                0,
+                2,
+                "2 remember-me tokens issued to 2 users in one run"
+            ),
+            (
+                "forget_me",
+                2,
+                0,
+                2,
+                "remember-me tokens of 2 users revoked in one run"
+            ),
             (
                 "block_user",
                 2,
@@ -1865,7 +1883,14 @@ fn outside_a_run_each_mutation_is_one_entry() {
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["create_user", "create_user", "create_user", "sign_in", "sign_in", "sign_in"]
+        [
+            "create_user",
+            "create_user",
+            "create_user",
+            "sign_in",
+            "sign_in",
+            "sign_in"
+        ]
     );
     for (entry, user) in log.iter().zip(users.iter().cycle()) {
         assert_eq!(entry.user_ids, [user.id]);

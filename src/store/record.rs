@@ -430,7 +430,10 @@ mod tests {
         assert_eq!((read.session_ids.len(), read.count), (0, 0));
         let with_ids = &bytes[..bytes.len() - 1];
         let read = decode_audit(1, with_ids).unwrap();
-        assert_eq!((read.session_ids, read.count), (entry.session_ids.clone(), 0));
+        assert_eq!(
+            (read.session_ids, read.count),
+            (entry.session_ids.clone(), 0)
+        );
     }
 
     #[test]

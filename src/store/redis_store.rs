@@ -809,7 +809,11 @@ impl RedisStore {
                 .arg(format!("{ENTRY_V2}{}:", session.user_id))
                 .arg(audit)
                 .arg(Settings::default().session_expire_delay)
-                .arg(write.audit_key.map_or_else(String::new, |key| key.to_string()))
+                .arg(
+                    write
+                        .audit_key
+                        .map_or_else(String::new, |key| key.to_string()),
+                )
                 .invoke(c)
         })?;
         match done {
