@@ -203,8 +203,9 @@ pub struct AuditEntry {
     /// removed, those its sign-ins created; empty outside a run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub session_ids: Vec<String>,
-    /// How many times the action was done: more than 1 in a run's entry summing them (users
-    /// created, sign-ins, revocations…); 0 in an entry written before this was kept.
+    /// How many times the action was done: 1 for one mutation, more in a run's entry summing
+    /// them (users created, sign-ins, revocations…); 0 in an entry written before this was
+    /// kept.
     #[serde(default)]
     pub count: u64,
 }
