@@ -186,7 +186,8 @@ impl Settings {
     }
 }
 
-/// One entry of the audit log: a mutation, who made it and from where.
+/// One entry of the audit log: a mutation (or, for a run, every mutation of one action), who
+/// made it and from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
@@ -198,14 +199,19 @@ pub struct AuditEntry {
     pub action: String,
     /// The users affected (may be empty for actions on everyone).
     pub user_ids: Vec<u64>,
-    /// How many sessions were removed.
+    /// How many sessions were removed (by a revocation, or evicted by a sign-in's limit).
     pub sessions: u64,
     /// A short human description.
     pub detail: String,
-    /// The sessions removed (their stored, hashed ids), when the entry sums up many
-    /// revocations (a script run's); empty otherwise.
+    /// The sessions a run's entry touched (their stored, hashed ids): those its revocations
+    /// removed, those its sign-ins created; empty outside a run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub session_ids: Vec<String>,
+    /// How many times the action was done: 1 for one mutation, more in a run's entry summing
+    /// them (users created, sign-ins, revocations…); 0 in an entry written before this was
+    /// kept.
+    #[serde(default)]
+    pub count: u64,
 }
 
 /// Totals returned by bulk revocations.
@@ -215,9 +221,12 @@ pub struct Revoked {
     pub users: u64,
 }
 
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 impl std::fmt::Display for Revoked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plural = |n: u64| if n == 1 { "" } else { "s" };
         write!(
             f,
             "{} session{} of {} user{}",
@@ -230,14 +239,62 @@ impl std::fmt::Display for Revoked {
 }
 
 impl AuditEntry {
-    /// The entry of a sign-in that evicted `evicted` sessions to stay within the limit.
+    /// The entry of a sign-in that evicted `evicted` sessions to stay within the limit (a
+    /// run's entry of sign-ins adds them to those its earlier sign-ins evicted).
     #[must_use]
     pub fn with_evicted(mut self, evicted: usize) -> Self {
-        self.sessions = evicted as u64;
         if evicted > 0 {
-            self.detail = format!("{}, {evicted} evicted by the limit", self.detail);
+            self.sessions += evicted as u64;
+            self.detail = if self.count > 1 {
+                self.run_detail()
+            } else {
+                format!("{}, {evicted} evicted by the limit", self.detail)
+            };
         }
         self
+    }
+
+    /// What a run's entry says it did, from its count, users and sessions.
+    pub fn run_detail(&self) -> String {
+        let (n, users, sessions) = (self.count, self.user_ids.len() as u64, self.sessions);
+        let of_users = format!("of {users} user{}", plural(users));
+        let sessions_of_users = format!("{sessions} session{} {of_users}", plural(sessions));
+        match self.action.as_str() {
+            "sign_in" => {
+                let evicted = if sessions > 0 {
+                    format!(", {sessions} evicted by the limit")
+                } else {
+                    String::new()
+                };
+                format!("{n} sign-in{} {of_users} in one run{evicted}", plural(n))
+            }
+            "create_user" => format!("{n} user{} created in one run", plural(n)),
+            "update_user" => format!("{n} update{} {of_users} in one run", plural(n)),
+            "block_user" => format!(
+                "{users} user{} blocked in one run: {sessions} session{} and their remember-me tokens revoked",
+                plural(users),
+                plural(sessions)
+            ),
+            "unblock_user" => format!("{users} user{} unblocked in one run", plural(users)),
+            "remember_me" => format!(
+                "{n} remember-me token{} issued to {users} user{} in one run",
+                plural(n),
+                plural(users)
+            ),
+            "forget_me" => format!(
+                "remember-me tokens of {users} user{} revoked in one run",
+                plural(users)
+            ),
+            "sweep_expired" => format!(
+                "{sessions} expired session{} removed in one run",
+                plural(sessions)
+            ),
+            "cleanup" => format!("{sessions_of_users} removed in one run"),
+            "destroy_session" | "sign_out" | "destroy_all_but_current" | "destroy_where" => {
+                format!("{sessions_of_users} in one run, remember-me tokens revoked")
+            }
+            other => format!("{n} {other} {of_users} in one run"),
+        }
     }
 
     /// The entry of a revocation of everything, once the store knows what it removed.

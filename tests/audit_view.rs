@@ -1,6 +1,6 @@
 //! `sessionctl audit` through the real binary: text, JSON Lines and CSV, the `--user`,
-//! `--since` and `--action` filters, and a script run's revocations as one entry (on sled and
-//! on Redis), also when the run is killed.
+//! `--since` and `--action` filters, a script run's revocations as one entry (on sled and on
+//! Redis), also when the run is killed, and a run's other mutations as one entry per action.
 
 mod common;
 
@@ -15,14 +15,17 @@ use common::redis::Redis;
 use predicates::prelude::*;
 
 /// A database whose audit log holds, oldest first: create alice, create bob, sign-ins of
-/// both, and the revocation of alice's session.
+/// both, and the revocation of alice's session (each its own entry: a run's mutations of one
+/// action are one entry, and each of these is the only one of its action in its run).
 fn audited() -> Db {
     let db = Db::new();
+    db.eval("User.create(#{username: \"alice\", email: \"a@x.org\"})");
+    db.eval("User.create(#{username: \"bob\", email: \"b@x.org\"})");
     db.eval(
-        "let a = User.create(#{username: \"alice\", email: \"a@x.org\"});
-         let b = User.create(#{username: \"bob\", email: \"b@x.org\"});
-         ActiveSession.set(b, #{ip_address: \"2.2.2.2\", user_agent: \"x\"});
-         let s = ActiveSession.set(a, #{ip_address: \"1.1.1.1\", user_agent: \"x\"});
+        "ActiveSession.set(User.find_by_username(\"bob\"), #{ip_address: \"2.2.2.2\", user_agent: \"x\"})",
+    );
+    db.eval(
+        "let s = ActiveSession.set(User.find_by_username(\"alice\"), #{ip_address: \"1.1.1.1\", user_agent: \"x\"});
          s.destroy()",
     );
     db
@@ -220,4 +223,89 @@ fn a_killed_run_leaves_an_entry_of_exactly_what_it_revoked() {
         .map(|id| id.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, gone);
+}
+
+/// Creates 300 users and signs each in.
+const CREATE_AND_SIGN_IN_300: &str = "for n in 0..300 {
+     let u = User.create(#{username: `user${n}`, email: `u${n}@x.org`});
+     ActiveSession.set(u, #{ip_address: `10.1.${n / 256}.${n % 256}`, user_agent: \"x\"});
+ }";
+
+/// The JSON Lines of `audit --format json` (newest first).
+fn json_entries(cmd: Command) -> Vec<serde_json::Value> {
+    stdout(cmd, &["audit", "--format", "json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Runs a script (saved in `scratch`) creating 300 users and signing each in, on the store
+/// `cmd` opens, and checks that the log holds two entries of it: one per action, with the
+/// count, the users and (for the sign-ins) the sessions.
+fn a_run_of_300_sign_ins_is_one_entry_per_action(cmd: impl Fn() -> Command, scratch: &Path) {
+    let script = scratch.join("create_and_sign_in.rhai");
+    std::fs::write(&script, CREATE_AND_SIGN_IN_300).unwrap();
+    let script = script.display().to_string();
+    stdout(cmd(), &["run", &script]);
+    let users: Vec<u64> = stdout(cmd(), &["-e", "User.all.map(|u| u.id)"])
+        .lines()
+        .map(|id| id.parse().unwrap())
+        .collect();
+    assert_eq!(users.len(), 300);
+    let sessions: BTreeSet<String> = stdout(cmd(), &["-e", IDS])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(sessions.len(), 300);
+    let entries = json_entries(cmd());
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    let ids = |entry: &serde_json::Value, field: &str| -> Vec<serde_json::Value> {
+        entry[field].as_array().cloned().unwrap_or_default()
+    };
+    let (signed_in, created) = (&entries[0], &entries[1]);
+    for entry in &entries {
+        assert_eq!(entry["origin"], script.as_str());
+        assert_eq!(entry["count"], 300);
+        let user_ids: Vec<u64> = ids(entry, "user_ids")
+            .iter()
+            .map(|id| id.as_u64().unwrap())
+            .collect();
+        assert_eq!(user_ids, users);
+    }
+    assert_eq!(created["action"], "create_user");
+    assert_eq!(created["detail"], "300 users created in one run");
+    assert!(ids(created, "session_ids").is_empty());
+    assert_eq!(signed_in["action"], "sign_in");
+    assert_eq!(signed_in["detail"], "300 sign-ins of 300 users in one run");
+    let session_ids: BTreeSet<String> = ids(signed_in, "session_ids")
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(session_ids, sessions);
+    // The text view: one line an entry.
+    let text = stdout(cmd(), &["audit"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("  sign_in users=")
+            && lines[0].contains(" and 290 more  300 sign-ins of 300 users in one run"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("  create_user users=")
+            && lines[1].ends_with(" and 290 more  300 users created in one run"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_script_run_signing_in_300_users_is_one_audit_entry_per_action() {
+    let db = Db::new();
+    a_run_of_300_sign_ins_is_one_entry_per_action(|| db.cmd(), db.scratch());
+}
+
+#[test]
+fn a_script_run_signing_in_300_users_is_one_audit_entry_per_action_on_redis() {
+    let Some(server) = Redis::start() else { return };
+    a_run_of_300_sign_ins_is_one_entry_per_action(|| server.cmd(), server.scratch());
 }

@@ -20,10 +20,29 @@ fn big() -> Db {
 #[test]
 fn audit_into_head_ends_quietly() {
     let db = Db::new();
-    // One audit entry each: about 95 KiB of audit lines.
-    db.eval(
-        "for i in 0..1000 { User.create(#{username: \"user\" + i, email: \"user\" + i + \"@example.org\"}) }",
-    );
+    // 1,000 audit entries (as 1,000 separate runs would leave them; one run's are one entry
+    // an action): about 95 KiB of audit lines.
+    {
+        use sessionctl::store::{Backend, Mode, SledStore};
+        let store = SledStore::open(&db.path(), Mode::Write).unwrap();
+        for i in 0..1000 {
+            store
+                .append_audit(&sessionctl::model::AuditEntry {
+                    at: chrono::Utc::now(),
+                    os_user: "root".into(),
+                    origin: "-e".into(),
+                    action: "create_user".into(),
+                    user_ids: vec![i],
+                    sessions: 0,
+                    detail: format!("user user{i} <user{i}@example.org>"),
+                    session_ids: Vec::new(),
+                    count: 1,
+                })
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    sessionctl::store::close_cleanly(&db.path()).unwrap();
     let run = db.run_closing_stdout(ONE_LINE, &["audit", "--limit", "1000"]);
     run.assert_quiet_success();
 }

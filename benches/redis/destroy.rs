@@ -63,6 +63,7 @@ fn through_store(store: &dyn SessionStore, loaded: &Loaded) -> Duration {
         sessions: 0,
         detail: String::new(),
         session_ids: Vec::new(),
+        count: 1,
     };
     let started = Instant::now();
     let revoked = store.remove_all_sessions(Some(audit)).expect("destroy all");

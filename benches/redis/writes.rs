@@ -54,6 +54,7 @@ impl Bench {
                 let session = new_session(&mut rng, id, now);
                 SignInWrite {
                     audit: Some(audit_entry(&session)),
+                    audit_key: None,
                     session,
                     limit,
                     now,
@@ -212,6 +213,7 @@ fn audit_entry(session: &ActiveSession) -> AuditEntry {
             session.user_id, session.ip_address, session.browser, session.os
         ),
         session_ids: Vec::new(),
+        count: 1,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Import: complete records checked whole, then written all or nothing.
 
 use crate::error::RecordKind;
-use crate::model::User;
+use crate::model::{AuditEntry, User};
 use crate::store::Changes;
 use crate::{Error, Result, secret};
 
@@ -29,7 +29,12 @@ impl Registry {
             many => format!("{} users", many.len()),
         };
         // The ids of the new users are added by the store once assigned.
-        let entry = self.audit_entry("create_user", vec![], 0, detail);
+        let entry = self
+            .audit_entry("create_user", vec![], 0, detail)
+            .map(|entry| AuditEntry {
+                count: users.len() as u64,
+                ..entry
+            });
         if self.dry_run {
             self.plan(entry);
             return Ok(users);
@@ -39,9 +44,11 @@ impl Registry {
             audit: entry,
             ..Changes::default()
         };
-        let created = self.store.apply(changes)?.created_users;
-        self.store.flush()?;
-        Ok(created)
+        // `None` only for no users.
+        Ok(self
+            .commit_durably(changes)?
+            .map(|applied| applied.created_users)
+            .unwrap_or_default())
     }
 
     /// Writes complete records (from an export or the generator) after checking them all:

@@ -22,8 +22,9 @@ pub use crate::store::Records as Import;
 /// The longest User-Agent kept; GitLab cuts it the same way before parsing.
 pub const MAX_USER_AGENT_CHARS: usize = 1024;
 
-/// Session ids one run entry of the audit log keeps; a run revoking more continues in another
-/// entry, so that rewriting the entry costs no more than this however long the run.
+/// Session ids (and user ids) one run entry of the audit log keeps; a run touching more
+/// continues in another entry, so that rewriting the entry costs no more than this however
+/// long the run.
 pub const RUN_ENTRY_IDS: usize = 1000;
 
 /// Records written per transaction by an import, and expired sessions removed per transaction
@@ -61,7 +62,7 @@ pub struct Registry {
     run: Mutex<Option<Vec<RunEntry>>>,
 }
 
-/// The audit entry summing up a run's revocations of one action, and its key in the log.
+/// The audit entry summing up a run's mutations of one action, and its key in the log.
 struct RunEntry {
     key: u64,
     entry: AuditEntry,
@@ -119,9 +120,11 @@ impl Registry {
     }
 
     /// Starts a run (a script, `-e`, one console input): from now on until the next run, the
-    /// revocations of sessions it makes one by one are one audit entry per action, with their
-    /// count, users and session ids, rewritten by each revocation in the same atomic write
-    /// (after [`RUN_ENTRY_IDS`] ids, the run continues in a new entry).
+    /// audited mutations it makes (sign-ins, users created, updated, blocked, revocations,
+    /// remember-me tokens, sweeps…) are one audit entry per action, with their count, users
+    /// and session ids, rewritten by each mutation in the same atomic write (after
+    /// [`RUN_ENTRY_IDS`] ids, the run continues in a new entry). `destroy_all` (a write of
+    /// the store's own, not one transaction on Redis) keeps an entry each.
     pub fn begin_run(&self) {
         *self.run.lock().expect("run lock") = Some(Vec::new());
     }
@@ -316,89 +319,88 @@ impl Registry {
             return Ok(0);
         }
         let count = private_ids.len() as u64;
-        let audit = self.audit_entry(
-            action,
-            vec![user.id],
-            count,
-            format!(
-                "{count} session{} of {} (id={}), remember-me tokens revoked",
-                plural(count),
-                user.username,
-                user.id
-            ),
-        );
-        let (audit, audit_key) = match audit {
-            Some(entry) if !self.dry_run => {
-                let (entry, key) = self.run_entry(entry, &private_ids)?;
-                (Some(entry), key)
-            }
-            other => (other, None),
-        };
         let changes = Changes {
             removed_sessions: private_ids.into_iter().map(|id| (user.id, id)).collect(),
             revoke_tokens_of: vec![user.id],
-            audit: audit.clone(),
-            audit_key,
+            audit: self.audit_entry(
+                action,
+                vec![user.id],
+                count,
+                format!(
+                    "{count} session{} of {} (id={}), remember-me tokens revoked",
+                    plural(count),
+                    user.username,
+                    user.id
+                ),
+            ),
             ..Changes::default()
         };
-        let removed = self
+        Ok(self
             .commit_durably(changes)?
-            .map_or(count, |a| a.sessions_removed);
-        // Written: the run's entry is now what the log holds.
-        if let (Some(entry), Some(key)) = (audit, audit_key)
-            && let Some(run) = self.run.lock().expect("run lock").as_mut()
-        {
+            .map_or(count, |a| a.sessions_removed))
+    }
+
+    /// During a run, `audit` (one mutation, touching the sessions `touched` gives and creating
+    /// `new_users` users) joined to the run's entry of its action, and that entry's key, for
+    /// the mutation's own write; outside a run, `audit` as it is. The run's entry of an
+    /// action has room while it holds at most [`RUN_ENTRY_IDS`] session ids and user ids;
+    /// then a new entry continues it. A mutation touching more sessions than that (a mass
+    /// operation) records their count, not their ids.
+    fn join_run(
+        &self,
+        audit: Option<AuditEntry>,
+        touched: impl FnOnce() -> Vec<String>,
+        new_users: usize,
+    ) -> Result<(Option<AuditEntry>, Option<u64>)> {
+        let run = self.run.lock().expect("run lock");
+        let (Some(run), Some(entry)) = (run.as_ref(), audit.as_ref()) else {
+            return Ok((audit, None));
+        };
+        let mut touched = touched();
+        if touched.len() > RUN_ENTRY_IDS {
+            touched.clear();
+        }
+        let users = entry.user_ids.len() + new_users;
+        let current = run
+            .iter()
+            .rev()
+            .find(|r| r.entry.action == entry.action)
+            .filter(|r| {
+                r.entry.session_ids.len() + touched.len() <= RUN_ENTRY_IDS
+                    && r.entry.user_ids.len() + users <= RUN_ENTRY_IDS
+            });
+        let Some(current) = current else {
+            // The action's first entry in the run (or the one after a full entry).
+            let first = AuditEntry {
+                session_ids: touched,
+                ..entry.clone()
+            };
+            return Ok((Some(first), Some(self.store.new_audit_key()?)));
+        };
+        let mut summed = current.entry.clone();
+        summed.count += entry.count;
+        summed.sessions += entry.sessions;
+        for id in &entry.user_ids {
+            if !summed.user_ids.contains(id) {
+                summed.user_ids.push(*id);
+            }
+        }
+        summed.session_ids.extend(touched);
+        summed.detail = summed.run_detail();
+        Ok((Some(summed), Some(current.key)))
+    }
+
+    /// After the write of a run's entry under `key`: `written` is what the log now holds.
+    fn keep_run_entry(&self, key: Option<u64>, written: Option<AuditEntry>) {
+        let (Some(key), Some(entry)) = (key, written) else {
+            return;
+        };
+        if let Some(run) = self.run.lock().expect("run lock").as_mut() {
             match run.iter_mut().find(|r| r.key == key) {
                 Some(kept) => kept.entry = entry,
                 None => run.push(RunEntry { key, entry }),
             }
         }
-        Ok(removed)
-    }
-
-    /// During a run, `entry` (one revocation of `private_ids`) added to the run's entry of its
-    /// action, and that entry's key; outside a run, `entry` as it is.
-    fn run_entry(
-        &self,
-        entry: AuditEntry,
-        private_ids: &[String],
-    ) -> Result<(AuditEntry, Option<u64>)> {
-        let run = self.run.lock().expect("run lock");
-        let Some(run) = run.as_ref() else {
-            return Ok((entry, None));
-        };
-        // The action's latest entry, while it has room.
-        let current = run
-            .iter()
-            .rev()
-            .find(|r| r.entry.action == entry.action)
-            .filter(|r| r.entry.session_ids.len() + private_ids.len() <= RUN_ENTRY_IDS);
-        let (key, mut summed) = match current {
-            Some(r) => (r.key, r.entry.clone()),
-            None => (
-                self.store.new_audit_key()?,
-                AuditEntry {
-                    user_ids: Vec::new(),
-                    sessions: 0,
-                    ..entry.clone()
-                },
-            ),
-        };
-        summed.sessions += entry.sessions;
-        for id in entry.user_ids {
-            if !summed.user_ids.contains(&id) {
-                summed.user_ids.push(id);
-            }
-        }
-        summed.session_ids.extend(private_ids.iter().cloned());
-        summed.detail = format!(
-            "{} session{} of {} user{} in one run, remember-me tokens revoked",
-            summed.sessions,
-            plural(summed.sessions),
-            summed.user_ids.len(),
-            plural(summed.user_ids.len() as u64)
-        );
-        Ok((summed, Some(key)))
     }
 
     fn split_expired(
@@ -413,8 +415,10 @@ impl Registry {
     }
 
     /// Applies `changes`, or in dry run records what they would do. `None` in dry run.
-    /// Sign-ins and touches are made durable by the next flush (group commit).
-    fn commit(&self, changes: Changes) -> Result<Option<crate::store::Applied>> {
+    /// During a run, their audit entry joins the run's entry of its action
+    /// ([`Registry::begin_run`]). Sign-ins and touches are made durable by the next flush
+    /// (group commit).
+    fn commit(&self, mut changes: Changes) -> Result<Option<crate::store::Applied>> {
         if self.dry_run {
             self.plan(changes.audit);
             return Ok(None);
@@ -422,7 +426,25 @@ impl Registry {
         if changes.is_empty() {
             return Ok(None);
         }
-        self.store.apply(changes).map(Some)
+        let touched = || {
+            let created = changes.sessions.iter().map(|s| &s.session_private_id);
+            let removed = changes.removed_sessions.iter().map(|(_, id)| id);
+            created.chain(removed).cloned().collect()
+        };
+        let (audit, key) =
+            self.join_run(changes.audit.clone(), touched, changes.new_users.len())?;
+        changes.audit.clone_from(&audit);
+        changes.audit_key = key;
+        let applied = self.store.apply(changes)?;
+        // The store adds the ids of the users it created to the entry it writes.
+        let written = audit.map(|mut entry| {
+            entry
+                .user_ids
+                .extend(applied.created_users.iter().map(|u| u.id));
+            entry
+        });
+        self.keep_run_entry(key, written);
+        Ok(Some(applied))
     }
 
     /// [`Registry::commit`], durable when it returns: for revocations and new users, which a
@@ -466,6 +488,7 @@ impl Registry {
             sessions,
             detail,
             session_ids: Vec::new(),
+            count: 1,
         })
     }
 }

@@ -78,13 +78,19 @@ impl Registry {
                 evicted: Vec::new(),
             });
         }
+        let (audit, audit_key) =
+            self.join_run(audit, || vec![session.session_private_id.clone()], 0)?;
         let outcome = self.store.sign_in(SignInWrite {
             session: session.clone(),
             limit: settings.session_limit,
             now,
             expire_delay: settings.expire_delay(),
-            audit,
+            audit: audit.clone(),
+            audit_key,
         })?;
+        // What the store wrote: the entry completed with what the limit evicted.
+        let evicted = outcome.evicted.len();
+        self.keep_run_entry(audit_key, audit.map(|a| a.with_evicted(evicted)));
         Ok(SignedIn {
             session,
             public_id,

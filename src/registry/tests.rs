@@ -1244,6 +1244,7 @@ fn an_import_that_fails_part_way_leaves_nothing_and_can_be_run_again() {
         sessions: 0,
         detail: detail.into(),
         session_ids: Vec::new(),
+        count: 1,
     };
     store.import(bad, Some(entry("bad"))).unwrap_err();
     assert_eq!(store.user_count().unwrap(), 0);
@@ -1747,6 +1748,193 @@ fn a_runs_revocations_are_one_entry_continued_after_the_cap() {
         std::slice::from_ref(&s.session_private_id)
     );
 }
+/// The newest `n` entries of the log, oldest first.
+fn last_entries(registry: &Registry, n: usize) -> Vec<AuditEntry> {
+    let mut log = registry.recent_audit(n).unwrap();
+    log.reverse();
+    log
+}
+
+#[test]
+fn a_run_creating_users_and_signing_each_in_writes_one_entry_per_action() {
+    let f = audited_fixture("-e");
+    f.registry.begin_run();
+    let users: Vec<User> = (0..5).map(|n| f.user(&format!("u{n}"))).collect();
+    let sessions: Vec<String> = users
+        .iter()
+        .map(|u| f.sign_in(u).session.session_private_id)
+        .collect();
+    let user_ids: Vec<u64> = users.iter().map(|u| u.id).collect();
+    let log = f.registry.recent_audit(100).unwrap();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    // Each entry keeps the place of its first write: the users were created first.
+    let (signed_in, created) = (&log[0], &log[1]);
+    assert_eq!(created.action, "create_user");
+    assert_eq!((created.count, created.sessions), (5, 0));
+    assert_eq!(created.user_ids, user_ids);
+    assert!(created.session_ids.is_empty());
+    assert_eq!(created.detail, "5 users created in one run");
+    assert_eq!(signed_in.action, "sign_in");
+    assert_eq!((signed_in.count, signed_in.sessions), (5, 0));
+    assert_eq!(signed_in.user_ids, user_ids);
+    assert_eq!(signed_in.session_ids, sessions);
+    assert_eq!(signed_in.detail, "5 sign-ins of 5 users in one run");
+
+    // Every other audited mutation joins its action's entry too.
+    f.registry.begin_run();
+    for user in &users[..2] {
+        f.registry
+            .update_user(
+                user.id,
+                UserUpdate {
+                    name: Some(format!("{} renamed", user.username)),
+                    ..UserUpdate::default()
+                },
+            )
+            .unwrap();
+        f.registry.remember_me(user.id).unwrap();
+        f.registry.forget_me(user.id).unwrap();
+        f.registry.block_user(user.id).unwrap();
+        f.registry.unblock_user(user.id).unwrap();
+    }
+    let log = last_entries(&f.registry, 5);
+    let summary: Vec<(&str, u64, u64, usize, &str)> = log
+        .iter()
+        .map(|e| {
+            let users = e.user_ids.len();
+            (
+                e.action.as_str(),
+                e.count,
+                e.sessions,
+                users,
+                e.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("update_user", 2, 0, 2, "2 updates of 2 users in one run"),
+            (
+                "remember_me",
+                2,
+                0,
+                2,
+                "2 remember-me tokens issued to 2 users in one run"
+            ),
+            (
+                "forget_me",
+                2,
+                0,
+                2,
+                "remember-me tokens of 2 users revoked in one run"
+            ),
+            (
+                "block_user",
+                2,
+                2,
+                2,
+                "2 users blocked in one run: 2 sessions and their remember-me tokens revoked"
+            ),
+            ("unblock_user", 2, 0, 2, "2 users unblocked in one run"),
+        ]
+    );
+    assert_eq!(log[3].session_ids, sessions[..2]);
+    assert_eq!(f.registry.recent_audit(100).unwrap().len(), 7);
+}
+
+#[test]
+fn a_runs_sign_ins_count_what_the_limit_evicted() {
+    let f = audited_fixture("-e");
+    f.registry.set_setting("session_limit", "2").unwrap();
+    let alice = f.user("alice");
+    f.registry.begin_run();
+    for minute in 0..4 {
+        f.clock.advance(Duration::minutes(minute));
+        f.sign_in(&alice);
+    }
+    let entry = &f.registry.recent_audit(1).unwrap()[0];
+    assert_eq!((entry.count, entry.sessions), (4, 2));
+    assert_eq!(
+        entry.detail,
+        "4 sign-ins of 1 user in one run, 2 evicted by the limit"
+    );
+    // One sign-in of a run, at the limit, says so as a sign-in outside a run does.
+    f.registry.begin_run();
+    f.sign_in(&alice);
+    let entry = &f.registry.recent_audit(1).unwrap()[0];
+    assert_eq!((entry.count, entry.sessions), (1, 1));
+    assert!(
+        entry.detail.starts_with("alice from 127.0.0.1")
+            && entry.detail.ends_with(", 1 evicted by the limit"),
+        "{}",
+        entry.detail
+    );
+}
+
+#[test]
+fn outside_a_run_each_mutation_is_one_entry() {
+    let f = audited_fixture("serve");
+    let users: Vec<User> = (0..3).map(|n| f.user(&format!("u{n}"))).collect();
+    for user in &users {
+        f.sign_in(user);
+    }
+    let log = last_entries(&f.registry, 100);
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "create_user",
+            "create_user",
+            "create_user",
+            "sign_in",
+            "sign_in",
+            "sign_in"
+        ]
+    );
+    for (entry, user) in log.iter().zip(users.iter().cycle()) {
+        assert_eq!(entry.user_ids, [user.id]);
+        assert_eq!(entry.count, 1);
+        assert!(entry.session_ids.is_empty());
+    }
+    assert_eq!(log[0].detail, "user u0 <u0@example.com>");
+}
+
+#[test]
+fn a_run_creating_more_users_than_an_entry_holds_continues_in_a_new_one() {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let registry = Registry::new(
+        Box::new(crate::store::memory::MemoryStore::default()),
+        clock,
+    )
+    .unwrap()
+    .audited_as(Actor {
+        os_user: "root".into(),
+        origin: "-e".into(),
+    });
+    registry.begin_run();
+    let created: Vec<u64> = (0..=RUN_ENTRY_IDS)
+        .map(|n| {
+            registry
+                .create_user(NewUser {
+                    username: format!("u{n}"),
+                    email: format!("u{n}@x.org"),
+                    ..NewUser::default()
+                })
+                .unwrap()
+                .id
+        })
+        .collect();
+    let log = last_entries(&registry, 10);
+    let counts: Vec<u64> = log.iter().map(|e| e.count).collect();
+    assert_eq!(counts, [RUN_ENTRY_IDS as u64, 1]);
+    let ids: Vec<u64> = log.iter().flat_map(|e| e.user_ids.clone()).collect();
+    assert_eq!(ids, created);
+    assert_eq!(log[0].detail, "1000 users created in one run");
+}
+
 /// A request of an application on the session `public_id`, from `ip`.
 fn request_on(public_id: &str, ip: &str) -> SignIn {
     SignIn {

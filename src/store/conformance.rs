@@ -29,6 +29,7 @@ fn entry(action: &str) -> AuditEntry {
         sessions: 0,
         detail: action.into(),
         session_ids: Vec::new(),
+        count: 1,
     }
 }
 
@@ -77,6 +78,7 @@ fn sign_in(store: &Store, session: &ActiveSession, limit: u32) -> super::SignInO
             now: session.updated_at,
             expire_delay: Duration::days(7),
             audit: Some(entry("sign_in")),
+            audit_key: None,
         })
         .unwrap()
 }
@@ -351,6 +353,72 @@ pub fn an_entry_rewritten_under_its_key_keeps_its_place(store: Store) {
     assert_eq!(ids(&store, alice.id), [secret::private_id("c")]);
 }
 
+/// A run's sign-ins, each rewriting one entry under its key in the write of the sign-in, below
+/// the limit and at it (where the limit's evictions are added to the entry); a refused
+/// sign-in leaves the entry as it was.
+pub fn a_sign_in_rewrites_the_run_entry_under_its_key(store: Store) {
+    let alice = create(&store, "alice");
+    let bob = create(&store, "bob");
+    let key = store.new_audit_key().unwrap();
+    let sign_in = |session: &ActiveSession, n: u64| {
+        store.sign_in(SignInWrite {
+            session: session.clone(),
+            limit: 2,
+            now: session.updated_at,
+            expire_delay: Duration::days(7),
+            audit: Some(AuditEntry {
+                count: n,
+                user_ids: vec![session.user_id],
+                session_ids: vec![session.session_private_id.clone(); n as usize],
+                detail: format!("{n} sign-ins"),
+                ..entry("sign_in")
+            }),
+            audit_key: Some(key),
+        })
+    };
+    sign_in(&session(alice.id, "a", 1), 1).unwrap();
+    store
+        .apply(Changes {
+            revoke_tokens_of: vec![alice.id],
+            audit: Some(entry("between")),
+            ..Changes::default()
+        })
+        .unwrap();
+    sign_in(&session(alice.id, "b", 2), 2).unwrap();
+    // At the limit: "a" is evicted, and counted in the entry.
+    let outcome = sign_in(&session(alice.id, "c", 3), 3).unwrap();
+    assert_eq!(outcome.evicted, [secret::private_id("a")]);
+    // Refused sign-ins (a missing user, a blocked one) leave the entry as it was.
+    assert!(sign_in(&session(bob.id + 100, "x", 4), 4).is_err());
+    store
+        .apply(Changes {
+            updated_users: vec![User {
+                state: UserState::Blocked,
+                ..bob.clone()
+            }],
+            ..Changes::default()
+        })
+        .unwrap();
+    let refused = sign_in(&session(bob.id, "y", 4), 4);
+    assert!(
+        matches!(refused, Err(Error::UserBlocked { .. })),
+        "{refused:?}"
+    );
+    let log = store.recent_audit(10).unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["between", "sign_in"]);
+    assert_eq!((log[1].count, log[1].sessions), (3, 1));
+    assert_eq!(log[1].session_ids.len(), 3);
+    assert!(
+        log[1].detail.ends_with("1 evicted by the limit"),
+        "{}",
+        log[1].detail
+    );
+    let mut expected: Vec<String> = ["b", "c"].map(secret::private_id).into();
+    expected.sort();
+    assert_eq!(ids(&store, alice.id), expected);
+}
+
 pub fn a_revoke_removes_the_sessions_and_the_remember_me_tokens_together(store: Store) {
     let alice = create(&store, "alice");
     for n in ["a", "b"] {
@@ -558,6 +626,7 @@ pub fn a_blocked_user_cannot_sign_in(store: Store) {
         now: at(1),
         expire_delay: Duration::days(7),
         audit: Some(entry("sign_in")),
+        audit_key: None,
     });
     assert!(
         matches!(refused, Err(Error::UserBlocked { id, .. }) if id == alice.id),
@@ -694,6 +763,7 @@ macro_rules! conformance {
                 a_touch_keeps_the_flags_only_when_asked
                 a_revoke_removes_the_sessions_and_the_remember_me_tokens_together
                 an_entry_rewritten_under_its_key_keeps_its_place
+                a_sign_in_rewrites_the_run_entry_under_its_key
                 destroy_all_reports_and_audits_what_it_removed
                 an_import_is_all_or_nothing
                 a_settings_change_is_written_with_its_audit_entry

@@ -62,8 +62,8 @@ pub struct Changes {
     pub audit: Option<AuditEntry>,
     /// Where `audit` goes: `None`, appended; `Some(key)` (from [`Backend::new_audit_key`]),
     /// written under `key`, replacing the entry an earlier write put there, which keeps its
-    /// place in the log. A run's many revocations are one entry this way, rewritten by each
-    /// in the same atomic write as the revocation.
+    /// place in the log. A run's many mutations of one action are one entry this way,
+    /// rewritten by each in the same atomic write as the mutation.
     pub audit_key: Option<u64>,
 }
 
@@ -98,6 +98,9 @@ pub struct SignInWrite {
     pub expire_delay: chrono::Duration,
     /// Completed with the eviction count ([`AuditEntry::with_evicted`]).
     pub audit: Option<AuditEntry>,
+    /// Where `audit` goes, as [`Changes::audit_key`]: a run's entry of sign-ins is rewritten
+    /// by each of them in its own atomic write.
+    pub audit_key: Option<u64>,
 }
 
 impl SignInWrite {
@@ -135,6 +138,7 @@ impl SignInWrite {
                 limit: self.limit,
             }),
             audit: self.audit.clone().map(|a| a.with_evicted(evicted.len())),
+            audit_key: self.audit_key,
             ..Changes::default()
         };
         let outcome = SignInOutcome {

@@ -362,8 +362,8 @@ struct AuditRecord {
     detail: String,
 }
 
-/// An audit entry: the record, then (when there are any) the removed sessions' ids, which a
-/// record written before they were kept lacks, and which older readers ignore.
+/// An audit entry: the record, then the touched sessions' ids and the count, which a record
+/// written before they were kept lacks (read as none and 0), and which older readers ignore.
 pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
     let record = AuditRecord {
         at: micros(entry.at),
@@ -375,11 +375,8 @@ pub fn encode_audit(entry: &AuditEntry) -> Vec<u8> {
         detail: entry.detail.clone(),
     };
     let mut bytes = postcard::to_stdvec(&record).expect("encoding to memory cannot fail");
-    if !entry.session_ids.is_empty() {
-        bytes.extend(
-            postcard::to_stdvec(&entry.session_ids).expect("encoding to memory cannot fail"),
-        );
-    }
+    bytes.extend(postcard::to_stdvec(&entry.session_ids).expect("encoding to memory cannot fail"));
+    bytes.extend(postcard::to_stdvec(&entry.count).expect("encoding to memory cannot fail"));
     bytes
 }
 
@@ -387,13 +384,19 @@ pub fn decode_audit(seq: u64, bytes: &[u8]) -> Result<AuditEntry> {
     let key = || format!("audit entry {seq}");
     let (r, rest): (AuditRecord, &[u8]) =
         postcard::take_from_bytes(bytes).map_err(|e| corrupt("audit", key(), &e))?;
-    let session_ids = if rest.is_empty() {
-        Vec::new()
+    let (session_ids, rest) = if rest.is_empty() {
+        (Vec::new(), rest)
+    } else {
+        postcard::take_from_bytes(rest).map_err(|e| corrupt("audit", key(), &e))?
+    };
+    let count = if rest.is_empty() {
+        0
     } else {
         postcard::from_bytes(rest).map_err(|e| corrupt("audit", key(), &e))?
     };
     Ok(AuditEntry {
         session_ids,
+        count,
         at: time(r.at, "audit", &key)?,
         os_user: r.os_user,
         origin: r.origin,
@@ -420,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn an_audit_entry_keeps_its_session_ids_and_older_readers_ignore_them() {
+    fn an_audit_entry_keeps_its_session_ids_and_count_and_older_readers_ignore_them() {
         let entry = AuditEntry {
             at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             os_user: "root".into(),
@@ -430,21 +433,27 @@ mod tests {
             sessions: 2,
             detail: "2 sessions".into(),
             session_ids: vec![private_id("a"), private_id("b")],
+            count: 2,
         };
         let bytes = encode_audit(&entry);
         assert_eq!(decode_audit(1, &bytes).unwrap(), entry);
-        // A reader of the record alone (an older build) finds the entry without the ids.
+        // A reader of the record alone (a build before the ids) finds the entry without them.
         let older: AuditRecord = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(older.sessions, 2);
-        // An entry without ids is the record alone, as older builds wrote it.
-        let plain = AuditEntry {
-            session_ids: Vec::new(),
-            ..entry
-        };
-        let bytes = encode_audit(&plain);
+        // A reader of the record and the ids (a build before the count) finds both.
         let (_, rest): (AuditRecord, &[u8]) = postcard::take_from_bytes(&bytes).unwrap();
-        assert!(rest.is_empty());
-        assert_eq!(decode_audit(1, &bytes).unwrap(), plain);
+        let ids: Vec<String> = postcard::from_bytes(rest).unwrap();
+        assert_eq!(ids, entry.session_ids);
+        // What those builds wrote is read with no ids and a count of 0.
+        let record_alone = &bytes[..bytes.len() - rest.len()];
+        let read = decode_audit(1, record_alone).unwrap();
+        assert_eq!((read.session_ids.len(), read.count), (0, 0));
+        let with_ids = &bytes[..bytes.len() - 1];
+        let read = decode_audit(1, with_ids).unwrap();
+        assert_eq!(
+            (read.session_ids, read.count),
+            (entry.session_ids.clone(), 0)
+        );
     }
 
     #[test]

@@ -48,8 +48,10 @@ const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
 /// entry (TTL from the settings), its lookup member, the last sign-in and the audit entry;
 /// returns -2. Returns -1 for a missing user, -3 for a blocked one, and otherwise the live
 /// count, leaving the sign-in to the planned transaction. KEYS: users, lookup set, entry,
-/// `last_sign_in`, audit, settings; ARGV: user id, limit, value, private id, time, the user's
-/// entry key prefix, audit JSON (empty: none), the default expire delay (minutes).
+/// `last_sign_in`, audit, settings, `audit_runs`; ARGV: user id, limit, value, private id,
+/// time, the user's entry key prefix, audit JSON (empty: none), the default expire delay
+/// (minutes), the run entry's key (empty: the entry is appended; else it is written in
+/// `audit_runs` under that key, and the stream lists the key from its first write).
 static SIGN_IN: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -71,7 +73,16 @@ local delay = redis.call('HGET', KEYS[6], 'session_expire_delay') or ARGV[8]
 redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(delay) * 60)
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-if ARGV[7] ~= '' then redis.call('XADD', KEYS[5], '*', 'entry', ARGV[7]) end
+if ARGV[7] ~= '' then
+  if ARGV[9] == '' then
+    redis.call('XADD', KEYS[5], '*', 'entry', ARGV[7])
+  else
+    if redis.call('HEXISTS', KEYS[7], ARGV[9]) == 0 then
+      redis.call('XADD', KEYS[5], '*', 'run', ARGV[9])
+    end
+    redis.call('HSET', KEYS[7], ARGV[9], ARGV[7])
+  end
+end
 return -2
 "#,
     )
@@ -789,6 +800,7 @@ impl RedisStore {
                 .key(self.key("last_sign_in"))
                 .key(self.key("audit"))
                 .key(self.key("settings"))
+                .key(self.key("audit_runs"))
                 .arg(session.user_id)
                 .arg(write.limit)
                 .arg(encode_entry(session))
@@ -797,6 +809,11 @@ impl RedisStore {
                 .arg(format!("{ENTRY_V2}{}:", session.user_id))
                 .arg(audit)
                 .arg(Settings::default().session_expire_delay)
+                .arg(
+                    write
+                        .audit_key
+                        .map_or_else(String::new, |key| key.to_string()),
+                )
                 .invoke(c)
         })?;
         match done {
@@ -1428,6 +1445,7 @@ mod tests {
                 now: at,
                 expire_delay: chrono::Duration::minutes(90),
                 audit: None,
+                audit_key: None,
             })
             .unwrap();
         // GitLab's golden vector: public 6919a6f1… is private 2::418729c7….
@@ -1639,6 +1657,7 @@ mod tests {
             now,
             expire_delay: chrono::Duration::days(7),
             audit: None,
+            audit_key: None,
         };
         let first = session(alice.id, "one");
         store.sign_in(write(first.clone())).unwrap();
