@@ -27,12 +27,18 @@ struct Holding {
 
 impl Holding {
     fn start(db: &Db) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    /// A holder `run - OPTIONS`.
+    fn start_with(db: &Db, options: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
             .env_remove("SESSIONCTL_DB")
             .env("NO_COLOR", "1")
             .arg("--db")
             .arg(db.path())
             .args(["run", "-"])
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -877,4 +883,21 @@ fn an_attached_command_draws_no_progress_on_the_holders_terminal() {
         "{text}"
     );
     assert_eq!(holder.exit(), Some(0));
+}
+
+#[test]
+fn a_dry_run_holder_serves_reading_commands_and_refuses_writing_ones() {
+    let db = Db::seeded(3, 1);
+    let free = run(&db, &["export"]);
+    let holder = Holding::start_with(&db, &["--dry-run"]);
+    assert_eq!(run(&db, &["export"]), free);
+    assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
+    let (code, _, err) = run(&db, &["config", "set", "session_limit", "50"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("opened it for reading only"), "{err}");
+    let (code, _, err) = run(&db, &["config", "set", "session_limit", "50", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("dry run: would"), "{err}");
+    assert!(holder.finish("1").status.success());
+    assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
 }
