@@ -901,3 +901,36 @@ fn a_dry_run_holder_serves_reading_commands_and_refuses_writing_ones() {
     assert!(holder.finish("1").status.success());
     assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
 }
+
+#[test]
+fn ctrl_c_stops_an_attached_seed_before_it_writes() {
+    let db = Db::seeded(2, 1);
+    let holder = Holding::start(&db);
+    let child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .env_remove("SESSIONCTL_DB")
+        .env("NO_COLOR", "1")
+        .arg("--db")
+        .arg(db.path())
+        .args(["seed", "--users", "2000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    // Generating two million users takes the holder far longer than this.
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    signal(&child, "-INT");
+    let output = wait_within(child, TIMEOUT);
+    eprintln!("Ctrl-C to the attached seed's exit: {:?}", sent.elapsed());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert_eq!(err, "sessionctl: interrupted: nothing seeded\n");
+    assert!(
+        sent.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(run(&db, &["-e", "User.count"]).1, "2\n");
+    assert!(holder.finish("1").status.success());
+    db.cmd().arg("check").assert().success();
+}
