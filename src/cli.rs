@@ -15,10 +15,11 @@ use crate::clock::SystemClock;
 use crate::exit::CliError;
 use crate::host::attach;
 use crate::options::{DryRun, Format, FormatArg, Global, ScriptLimits};
-use crate::registry::{Actor, AuditFilter, Registry};
+use crate::registry::{Actor, Registry};
 use crate::script::{Evaluator, Limits, Output};
 use crate::store::{Location, Mode};
-use crate::{batch, console, demo, stdout, store, transfer};
+use crate::transfer::Place;
+use crate::{batch, commands, console, demo, stdout, store, transfer};
 
 /// See every device signed in to your users' accounts, and revoke sessions: one, a user's
 /// all, or everyone's — GitLab's `ActiveSession` from a rhai console or saved scripts.
@@ -327,7 +328,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
     }
     let location = crate::paths::location(global)?;
     check_arguments(cli.command.as_ref())?;
+    // `init` and `restore` write a new database: on a held one they are refused below, as on
+    // any database.
     if let Location::Sled(dir) = &location
+        && !matches!(cli.command, Some(Command::Init | Command::Restore { .. }))
         && let Some(connection) = attach::connect(dir).map_err(|e| attach::fail(&e))?
     {
         return attached(connection, cli, &location);
@@ -345,12 +349,6 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         drop(holder);
         return batch::leave_to_exit(evaluator, done);
     }
-    let read = Mode::Read;
-    let write = if global.dry_run {
-        Mode::Read
-    } else {
-        Mode::Write
-    };
     match cli.command {
         None if !std::io::stdin().is_terminal() => Err(CliError::Usage(
             "standard input is not a terminal: use `sessionctl run -` to run a script from it, or -e CODE".into(),
@@ -369,20 +367,6 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             batch::leave_to_exit(evaluator, done)
         }
         Some(Command::Init) => init(sled_only(&location, "init", "a Redis server needs no creating")?, global.dry_run),
-        Some(Command::Seed { users, sessions_per_user, seed, .. }) => {
-            let plan = demo::Plan { users, sessions_per_user, seed, ..demo::Plan::default() };
-            creating(&location, "seed", global.dry_run, |registry| self::seed(registry, plan))
-        }
-        Some(Command::Export { file }) => close(open_registry(&location, "export", read)?, |r| transfer::export(r, file.as_deref())),
-        Some(Command::Backup { file }) => close(open_registry(&location, "backup", read)?, |r| transfer::backup(r, &file)),
-        Some(Command::Salvage { file }) => {
-            sled_only(&location, "salvage", "it reads what is left of a damaged sled database")?;
-            close(open_registry(&location, "salvage", Mode::Salvage)?, |r| transfer::backup(r, &file))
-        }
-        Some(Command::Import { file, .. }) => {
-            let origin = format!("import {}", file.display());
-            creating(&location, &origin, global.dry_run, |registry| transfer::import(registry, &file))
-        }
         Some(Command::Restore { file, .. }) => {
             let directory = sled_only(&location, "restore", "it writes a new database; load users and sessions into Redis with `import`")?;
             if store::holds_database(directory) {
@@ -392,23 +376,98 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                 )));
             }
             let origin = format!("restore {}", file.display());
-            creating(&location, &origin, global.dry_run, |registry| transfer::restore(registry, &file))
+            creating(&location, &origin, global.dry_run, |registry| {
+                let done = transfer::restore(registry, &file);
+                commands::report_dry_run(registry);
+                done
+            })
         }
-        Some(Command::Config { action }) => {
-            let mode = if matches!(action, ConfigAction::Set { .. }) { write } else { read };
-            close(open_registry(&location, "config", mode)?.dry_run(global.dry_run), |r| config(r, action, global.yes))
-        }
-        Some(Command::Audit { limit, user, since, action, .. }) => close(open_registry(&location, "audit", read)?, |r| {
-            let user_id = user.map(|user| find_user(r, &user)).transpose()?;
-            audit(r, &AuditFilter { user_id, since, action }, limit, global.format)
-        }),
-        Some(Command::Check) => match open_registry(&location, "check", read) {
-            // Damage is what `check` looks for: reported as its finding, exit 1.
-            Err(CliError::Core(error @ crate::Error::Damaged { .. })) => stdout::line(&error).and(Err(CliError::Reported(1))),
-            opened => close(opened?, check),
+        Some(command) => match data_command(command, global.format) {
+            Ok(data) => local_data(&location, global, data),
+            Err(Command::Serve { listen, listen_public }) => serve(&location, &listen, listen_public),
+            Err(_) => unreachable!("handled above"),
         },
-        Some(Command::Serve { listen, listen_public }) => serve(&location, &listen, listen_public),
-        Some(Command::Completions { .. }) => unreachable!("handled above"),
+    }
+}
+
+/// The data command of `command`, or the command given back when it is not one.
+fn data_command(command: Command, format: Format) -> Result<commands::Command, Command> {
+    let local = |file: PathBuf| Place::local(&file);
+    Ok(match command {
+        Command::Seed {
+            users,
+            sessions_per_user,
+            seed,
+            ..
+        } => commands::Command::Seed {
+            users,
+            sessions_per_user,
+            seed,
+        },
+        Command::Import { file, .. } => commands::Command::Import { file: local(file) },
+        Command::Export { file } => commands::Command::Export {
+            file: file.map(local),
+        },
+        Command::Backup { file } => commands::Command::Backup { file: local(file) },
+        Command::Salvage { file } => commands::Command::Salvage { file: local(file) },
+        Command::Config {
+            action: ConfigAction::Get { key },
+        } => commands::Command::ConfigGet { key },
+        Command::Config {
+            action: ConfigAction::Set { key, value, .. },
+        } => commands::Command::ConfigSet { key, value },
+        Command::Audit {
+            limit,
+            user,
+            since,
+            action,
+            ..
+        } => commands::Command::Audit {
+            limit,
+            user,
+            since,
+            action,
+            format,
+        },
+        Command::Check => commands::Command::Check,
+        other => return Err(other),
+    })
+}
+
+/// A data command on a store this process opens: each opens it as it needs (creating it for
+/// `seed` and `import`), and closes it.
+fn local_data(
+    location: &Location,
+    global: &Global,
+    data: commands::Command,
+) -> Result<(), CliError> {
+    use commands::Command as Data;
+    let origin = data.origin();
+    let mode = match &data {
+        Data::Seed { .. } | Data::Import { .. } => None,
+        Data::Salvage { .. } => {
+            sled_only(
+                location,
+                "salvage",
+                "it reads what is left of a damaged sled database",
+            )?;
+            Some(Mode::Salvage)
+        }
+        Data::ConfigSet { .. } if !global.dry_run => Some(Mode::Write),
+        _ => Some(Mode::Read),
+    };
+    let check = matches!(data, Data::Check);
+    let work =
+        |registry: &Registry| commands::run(registry, data, commands::Context::local(global.yes));
+    let Some(mode) = mode else {
+        return creating(location, &origin, global.dry_run, work);
+    };
+    match open_registry(location, &origin, mode) {
+        // Damage is what `check` looks for: reported as its finding, exit 1.
+        Err(CliError::Core(error @ crate::Error::Damaged { .. })) if check => {
+            stdout::line(&error).and(Err(CliError::Reported(1)))
+        }
+        opened => close(opened?.dry_run(global.dry_run), work),
     }
 }
 
@@ -487,21 +546,6 @@ fn demo_database(cli: &Cli) -> Result<(), CliError> {
     }
 }
 
-/// `sessionctl seed`: the synthetic data, and what was made.
-fn seed(registry: &Registry, plan: demo::Plan) -> Result<(), CliError> {
-    let (users, sessions) = demo::build(registry, plan)?;
-    let done = if registry.is_dry_run() {
-        "would seed"
-    } else {
-        "seeded"
-    };
-    stdout::line(format_args!(
-        "{done} {} users with {} sessions",
-        console::thousands(users),
-        console::thousands(sessions)
-    ))
-}
-
 /// `sessionctl init`: an empty database where there is none.
 fn init(path: &Path, dry_run: bool) -> Result<(), CliError> {
     if store::holds_database(path) {
@@ -555,21 +599,13 @@ fn creating(
                 origin,
                 Mode::Create,
             )?;
-            return close(registry.dry_run(true), |registry| {
-                let done = work(registry);
-                report_dry_run(registry);
-                done
-            });
+            return close(registry.dry_run(true), work);
         }
         Location::Sled(path) if !dry_run && !store::holds_database(path) => path,
         _ => {
             let mode = if dry_run { Mode::Read } else { Mode::Write };
             let registry = open_registry(location, origin, mode)?.dry_run(dry_run);
-            return close(registry, |registry| {
-                let done = work(registry);
-                report_dry_run(registry);
-                done
-            });
+            return close(registry, work);
         }
     };
     if path.exists() && !path.is_dir() {
@@ -685,7 +721,7 @@ fn hold(evaluator: &Evaluator, location: &Location, role: &str) -> Option<attach
 }
 
 /// The command on a store another process holds, through that process (see [`attach`]):
-/// `-e`, `run` and the console; the data commands are refused, naming the holder.
+/// `-e`, `run`, the console and the data commands; `serve` is refused, naming the holder.
 fn attached(connection: attach::Connection, cli: Cli, location: &Location) -> Result<(), CliError> {
     let global = &cli.global;
     let terminal = std::io::stdin().is_terminal();
@@ -730,196 +766,24 @@ fn attached(connection: attach::Connection, cli: Cli, location: &Location) -> Re
             let job = batch(source, code, Some(args));
             connection.run_batch(request(run_origin(&file), job), global.format)
         }
-        Some(command) => {
-            let name = format!("{command:?}");
-            let name = name.split([' ', '{', '(']).next().unwrap_or_default().to_lowercase();
-            Err(CliError::Usage(format!(
-                "database {} is in use by another process ({}): `{name}` does not run attached; run it once that process has ended (-e, run and the console attach to it)",
-                location.describe(),
-                connection.holder()
-            )))
-        }
-    }
-}
-
-/// Prints what dry run skipped, in one line.
-fn report_dry_run(registry: &Registry) {
-    if let Some(summary) = registry.take_planned_summary() {
-        stdout::warn(summary);
-    }
-}
-
-fn config(registry: &Registry, action: ConfigAction, yes: bool) -> Result<(), CliError> {
-    match action {
-        ConfigAction::Get { key: Some(key) } => stdout::line(registry.settings()?.get(&key)?),
-        ConfigAction::Get { key: None } => {
-            let settings = registry.settings()?;
-            let mut lines = Vec::new();
-            for key in crate::model::Settings::KEYS {
-                lines.push(format!("{key} = {}", settings.get(key)?));
-            }
-            stdout::with(|out| lines.iter().try_for_each(|line| writeln!(out, "{line}")))
-        }
-        ConfigAction::Set { key, value, .. } => {
-            let before = registry.settings()?;
-            let mut after = before;
-            after.set(&key, &value)?;
-            // Only lowering a setting can end sessions: raising one reads nothing.
-            let lowers = after.session_limit < before.session_limit
-                || after.session_expire_delay < before.session_expire_delay;
-            let ended = if lowers {
-                registry.sessions_ended_by(after)?
-            } else {
-                crate::model::Revoked::default()
-            };
-            if ended.sessions > 0 && !registry.is_dry_run() {
-                let what = format!(
-                    "{key} {} -> {value} ends {} session{} of {} user{}",
-                    registry.settings()?.get(&key)?,
-                    ended.sessions,
-                    if ended.sessions == 1 { "" } else { "s" },
-                    ended.users,
-                    if ended.users == 1 { "" } else { "s" },
-                );
-                if !yes && !confirm(&what)? {
-                    stdout::warn("Nothing changed.");
-                    return Ok(());
-                }
-            }
-            let settings = registry.set_setting(&key, &value)?;
-            if registry.is_dry_run() {
-                // One line, on standard error: what the change would do, never "key = value".
-                if let Some(summary) = registry.take_planned_summary() {
-                    stdout::warn(if ended.sessions > 0 {
-                        format!(
-                            "{summary}, ending {} session{} of {} user{}",
-                            ended.sessions,
-                            if ended.sessions == 1 { "" } else { "s" },
-                            ended.users,
-                            if ended.users == 1 { "" } else { "s" },
-                        )
-                    } else {
-                        summary
-                    });
-                }
-                return Ok(());
-            }
-            if ended.sessions > 0 {
-                registry.end_sessions_beyond_settings()?;
-            }
-            registry.flush()?;
-            stdout::line(format_args!("{key} = {}", settings.get(&key)?))
-        }
-    }
-}
-
-/// Asks "`what`? [y/N]" on the terminal; without one, refuses (the caller offers `--yes`).
-fn confirm(what: &str) -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(format!(
-            "{what}: standard input is not a terminal to ask; run again with --yes to go ahead"
-        )));
-    }
-    let mut editor = rustyline::DefaultEditor::new().map_err(|e| CliError::Other(e.into()))?;
-    Ok(editor
-        .readline(&format!("{what}. Go ahead? [y/N] "))
-        .is_ok_and(|answer| matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")))
-}
-
-/// A user named on the command line by username or id.
-fn find_user(registry: &Registry, user: &str) -> Result<u64, CliError> {
-    if let Ok(id) = user.parse::<u64>() {
-        return Ok(id);
-    }
-    match registry.find_by_username(user)? {
-        Some(found) => Ok(found.id),
-        None => Err(CliError::Usage(format!(
-            "--user: no user with username {user:?}"
+        Some(Command::Serve { .. }) => Err(CliError::Usage(format!(
+            "database {} is in use by another process ({}): `serve` does not attach, it must hold the database itself; run it once that process has ended",
+            location.describe(),
+            connection.holder()
         ))),
-    }
-}
-
-/// `sessionctl audit`: lines of text, JSON Lines or CSV.
-fn audit(
-    registry: &Registry,
-    filter: &AuditFilter,
-    limit: usize,
-    format: Format,
-) -> Result<(), CliError> {
-    let entries = registry.audit_entries(filter, limit)?;
-    let json = |entry| serde_json::to_value(entry).map_err(|e| CliError::Other(e.into()));
-    match format {
-        Format::Text => {}
-        Format::Json => {
-            return stdout::with(|out| {
-                entries.iter().try_for_each(|entry| {
-                    serde_json::to_writer(&mut *out, entry)?;
-                    writeln!(out)
-                })
-            });
-        }
-        Format::Csv => {
-            let rows = entries.iter().map(json).collect::<Result<Vec<_>, _>>()?;
-            return stdout::csv(&rows);
-        }
-    }
-    stdout::with(|out| {
-        for entry in entries {
-            let users = if entry.user_ids.is_empty() {
-                String::new()
-            } else {
-                // One line an entry: a run's hundreds of users are in `--format json`.
-                let ids: Vec<String> = entry
-                    .user_ids
-                    .iter()
-                    .take(10)
-                    .map(ToString::to_string)
-                    .collect();
-                let more = entry.user_ids.len().saturating_sub(10);
-                let more = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                format!(" users={}{more}", ids.join(","))
+        Some(command) => {
+            let Ok(data) = data_command(command, global.format) else {
+                unreachable!("init, restore and completions do not attach")
             };
-            writeln!(
-                out,
-                "{}  {}  {}  {}{users}  {}",
-                crate::script::Time(entry.at),
-                entry.os_user,
-                entry.origin,
-                entry.action,
-                entry.detail
-            )?;
+            let cwd = std::env::current_dir().map_err(|e| {
+                CliError::Other(anyhow::anyhow!("cannot read the working directory: {e}"))
+            })?;
+            let data = data.resolved(&cwd)?;
+            let origin = data.origin();
+            let job = attach::wire::Job::Data { command: data };
+            connection.run_batch(request(origin, job), global.format)
         }
-        Ok(())
-    })
-}
-
-fn check(registry: &Registry) -> Result<(), CliError> {
-    let spinner = transfer::spinner("checking every index against the records");
-    let found = registry.check();
-    spinner.finish_and_clear();
-    let found = found?;
-    if found.is_empty() {
-        return stdout::line(format_args!(
-            "consistent: {} users, {} sessions",
-            registry.user_count()?,
-            registry.stored_session_count()?
-        ));
     }
-    stdout::with(|out| {
-        found
-            .iter()
-            .try_for_each(|disagreement| writeln!(out, "{disagreement}"))
-    })?;
-    stdout::warn(format_args!(
-        "{} disagreement{} found",
-        found.len(),
-        if found.len() == 1 { "" } else { "s" }
-    ));
-    Err(CliError::Reported(1))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! (`user@example.com`, id 1) and a user with id 123, so every example in the docs works.
 
 use chrono::{DateTime, Duration, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -131,6 +131,16 @@ const USER_AGENTS: [&str; 22] = [
 /// Generates `plan` into the registry, with a progress bar on a terminal. Everything is
 /// written by one import: all of it or, whatever stops it, none.
 pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
+    build_stopping(registry, plan, &|| false).map(Option::unwrap_or_default)
+}
+
+/// [`build`], stopped (`None`, nothing written) when `stop` says so before the import starts
+/// (Ctrl-C in an attach holder); the users and sessions made otherwise.
+pub fn build_stopping(
+    registry: &Registry,
+    plan: Plan,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<(u64, u64)>> {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let now = registry.now();
     let expire = registry.settings()?.expire_delay();
@@ -142,13 +152,17 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
         .transpose()?
         .unwrap_or(0)
         + 1;
-    let progress = ProgressBar::new(plan.users).with_style(
+    let progress = crate::transfer::progress(plan.users).with_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} users ({eta})")
             .expect("valid template"),
     );
     progress.set_message("seeding");
     let mut batch = Import::default();
     for index in 0..plan.users {
+        if stop() {
+            progress.finish_and_clear();
+            return Ok(None);
+        }
         {
             let id = first_id + index;
             let user = make_user(&mut rng, id, now);
@@ -182,7 +196,7 @@ pub fn build(registry: &Registry, plan: Plan) -> Result<(u64, u64)> {
     let written = registry.import(batch, "seed");
     progress.finish_and_clear();
     let (users, sessions, _) = written?;
-    Ok((users, sessions))
+    Ok(Some((users, sessions)))
 }
 
 fn make_user(rng: &mut StdRng, id: u64, now: DateTime<Utc>) -> User {

@@ -22,6 +22,9 @@ pub enum CliError {
     /// The reader of standard output went away (`| head`): stop quietly, exit 0.
     #[error("")]
     Closed,
+    /// An attached data command stopped by Ctrl-C in the holder: what it left.
+    #[error("interrupted: {left}")]
+    Interrupted { left: String },
     /// Standard output cannot be written (other than a closed pipe: a full disk).
     #[error("cannot write to standard output: {0}")]
     Output(std::io::Error),
@@ -35,6 +38,7 @@ impl CliError {
         let usage_or_database = match self {
             // Ctrl-C: the shell's code for a command ended by SIGINT.
             CliError::Script(error) if error.kind == ErrorKind::Interrupted => return 130,
+            CliError::Interrupted { .. } => return 130,
             CliError::Script(error) => error.kind == ErrorKind::Database,
             CliError::Core(error) => {
                 error.is_database_error()

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod console;
 pub mod demo;
 pub mod error;

@@ -4,8 +4,8 @@
 //! never exported (they are never stored): only private ids and token hashes.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
@@ -81,28 +81,95 @@ fn parse_line(line: &str) -> Result<Line, String> {
     }
 }
 
-/// Writes every user, session and remember-me token to `file`, or standard output.
-pub fn export(registry: &Registry, file: Option<&Path>) -> Result<(), CliError> {
-    let sink: Box<dyn Write> = match file {
-        Some(path) => Box::new(
-            File::create(path)
-                .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    match write_all(registry, sink, false) {
+/// A file named on the command line: as given (for messages and the audit log), and where
+/// it is opened (absolute when a holder opens it for an attached client, whose working
+/// directory is not the holder's). `-` is standard input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Place {
+    pub given: PathBuf,
+    pub path: PathBuf,
+}
+
+impl Place {
+    /// A file opened where this process runs.
+    pub fn local(given: &Path) -> Self {
+        Self {
+            given: given.to_owned(),
+            path: given.to_owned(),
+        }
+    }
+
+    /// The same file for a holder to open: resolved against `cwd` (standard input stays `-`).
+    /// A path that is not UTF-8 cannot be sent.
+    pub fn resolved(self, cwd: &Path) -> Result<Self, CliError> {
+        if self.given.to_str().is_none() {
+            return Err(CliError::Usage(format!(
+                "{}: a path that is not UTF-8 cannot be sent to the process holding the database; run the command once it has ended",
+                self.given.display()
+            )));
+        }
+        let path = if self.is_stdin() {
+            self.given.clone()
+        } else {
+            cwd.join(&self.given)
+        };
+        Ok(Self { path, ..self })
+    }
+
+    pub fn is_stdin(&self) -> bool {
+        self.given == Path::new("-")
+    }
+
+    /// The file as given, or `stdin`.
+    pub fn name(&self) -> String {
+        if self.is_stdin() {
+            "stdin".to_owned()
+        } else {
+            self.given.display().to_string()
+        }
+    }
+}
+
+/// Writes every user, session and remember-me token to `file` (whole, or left as it was), or
+/// standard output. `stop` (Ctrl-C in an attach holder) ends it between records.
+pub fn export(
+    registry: &Registry,
+    file: Option<&Place>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), CliError> {
+    if let Some(file) = file {
+        return write_file(registry, file, false, stop);
+    }
+    match write_all(registry, Box::new(crate::stdout::Stdout), false, stop) {
         Err(CliError::Other(error)) if is_broken_pipe(&error) => Ok(()),
+        Err(CliError::Interrupted { .. }) => Err(CliError::Interrupted {
+            left: "the export on standard output is incomplete".into(),
+        }),
         other => other,
     }
 }
 
-/// `sessionctl backup FILE`: the export, the settings and the audit log, written to a
-/// temporary file beside FILE, synced, then renamed over it: FILE is the whole backup or is
-/// left as it was.
-pub fn backup(registry: &Registry, path: &Path) -> Result<(), CliError> {
+/// `sessionctl backup FILE`: the export, the settings and the audit log, written as
+/// [`write_file`] does.
+pub fn backup(registry: &Registry, file: &Place, stop: &dyn Fn() -> bool) -> Result<(), CliError> {
+    write_file(registry, file, true, stop)?;
+    let users = registry.user_count()?;
+    crate::stdout::warn(format!("backed up {users} users to {}", file.name()));
+    Ok(())
+}
+
+/// An export (a backup with `backup`) written to a temporary file beside `file`, synced, then
+/// renamed over it: `file` is the whole export or is left as it was.
+fn write_file(
+    registry: &Registry,
+    file: &Place,
+    backup: bool,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), CliError> {
+    let path = &file.path;
     let name = path
         .file_name()
-        .ok_or_else(|| CliError::Usage(format!("{} is not a file name", path.display())))?;
+        .ok_or_else(|| CliError::Usage(format!("{} is not a file name", file.name())))?;
     let mut temporary_name = std::ffi::OsString::from(".");
     temporary_name.push(name);
     temporary_name.push(".partial");
@@ -110,24 +177,44 @@ pub fn backup(registry: &Registry, path: &Path) -> Result<(), CliError> {
     let cannot = |e: std::io::Error| {
         CliError::Other(anyhow::anyhow!("cannot write {}: {e}", temporary.display()))
     };
-    let file = File::create(&temporary).map_err(cannot)?;
-    let written = write_all(registry, Box::new(file.try_clone().map_err(cannot)?), true)
-        .and_then(|()| file.sync_all().map_err(cannot));
+    let created = File::create(&temporary)
+        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", file.name())))?;
+    let written = created
+        .try_clone()
+        .map_err(cannot)
+        .and_then(|sink| write_all(registry, Box::new(sink), backup, stop))
+        .and_then(|()| created.sync_all().map_err(cannot))
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(cannot));
     if let Err(error) = written {
         let _ = std::fs::remove_file(&temporary);
-        return Err(error);
+        return Err(match error {
+            CliError::Interrupted { .. } => CliError::Interrupted {
+                left: format!("{} left as it was", file.name()),
+            },
+            other => other,
+        });
     }
-    std::fs::rename(&temporary, path).map_err(cannot)?;
-    let users = registry.user_count()?;
-    crate::stdout::warn(format!("backed up {users} users to {}", path.display()));
     Ok(())
 }
 
-fn write_all(registry: &Registry, sink: Box<dyn Write>, backup: bool) -> Result<(), CliError> {
+fn write_all(
+    registry: &Registry,
+    sink: Box<dyn Write>,
+    backup: bool,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), CliError> {
     let mut out = BufWriter::new(sink);
     let progress = progress(registry.user_count()?);
+    let put = |out: &mut BufWriter<Box<dyn Write>>, line: &Line| {
+        if stop() {
+            return Err(CliError::Interrupted {
+                left: String::new(),
+            });
+        }
+        write_line(out, line)
+    };
     let result = (|| -> Result<(), CliError> {
-        write_line(
+        put(
             &mut out,
             &Line::Header(Header {
                 format: FORMAT_NAME.into(),
@@ -135,19 +222,19 @@ fn write_all(registry: &Registry, sink: Box<dyn Write>, backup: bool) -> Result<
             }),
         )?;
         if backup {
-            write_line(&mut out, &Line::Settings(registry.settings()?))?;
+            put(&mut out, &Line::Settings(registry.settings()?))?;
         }
         for user in registry.users(None) {
-            write_line(&mut out, &Line::User(user?))?;
+            put(&mut out, &Line::User(user?))?;
             progress.inc(1);
         }
         for session in registry.list_all() {
-            write_line(&mut out, &Line::Session(session?))?;
+            put(&mut out, &Line::Session(session?))?;
         }
         for user in registry.users(None) {
             let user = user?;
             for token in registry.remember_tokens(user.id)? {
-                write_line(
+                put(
                     &mut out,
                     &Line::RememberToken(Token {
                         user_id: user.id,
@@ -159,7 +246,7 @@ fn write_all(registry: &Registry, sink: Box<dyn Write>, backup: bool) -> Result<
         }
         if backup {
             for entry in registry.recent_audit(usize::MAX)?.into_iter().rev() {
-                write_line(&mut out, &Line::Audit(entry))?;
+                put(&mut out, &Line::Audit(entry))?;
             }
         }
         out.flush().map_err(write_error)
@@ -225,19 +312,24 @@ impl Contents {
 }
 
 /// Reads a whole export or backup, checking every line; a bad line is an error naming it.
-/// `-` is standard input, named `stdin` in messages.
-pub fn read_file(path: &Path) -> Result<Contents, CliError> {
-    let (reader, size, name): (Box<dyn BufRead>, u64, String) = if path == Path::new("-") {
-        (Box::new(std::io::stdin().lock()), 0, "stdin".to_owned())
-    } else {
-        let file = File::open(path)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-        let size = file.metadata().map_or(0, |m| m.len());
+/// `-` is `stdin` (this process's standard input when `None`), named `stdin` in messages.
+/// `stop` (Ctrl-C in an attach holder) ends it between lines.
+pub fn read_file(
+    file: &Place,
+    stdin: Option<Box<dyn BufRead + '_>>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Contents, CliError> {
+    let name = file.name();
+    let (reader, size): (Box<dyn BufRead + '_>, u64) = if file.is_stdin() {
         (
-            Box::new(BufReader::new(file)),
-            size,
-            path.display().to_string(),
+            stdin.unwrap_or_else(|| Box::new(std::io::stdin().lock())),
+            0,
         )
+    } else {
+        let opened = File::open(&file.path)
+            .map_err(|e| CliError::Usage(format!("cannot read {name}: {e}")))?;
+        let size = opened.metadata().map_or(0, |m| m.len());
+        (Box::new(BufReader::new(opened)), size)
     };
     let progress = progress(size);
     let mut contents = Contents {
@@ -247,9 +339,21 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
     let batch = &mut contents.records;
     let bad =
         |number: usize, message: String| CliError::Usage(format!("{name}:{number}: {message}"));
+    let interrupted = || CliError::Interrupted {
+        left: format!("nothing read from {name} was written"),
+    };
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|e| bad(number, format!("cannot read: {e}")))?;
+        if stop() {
+            return Err(interrupted());
+        }
+        let line = line.map_err(|e| {
+            if stop() {
+                interrupted()
+            } else {
+                bad(number, format!("cannot read: {e}"))
+            }
+        })?;
         progress.inc(line.len() as u64 + 1);
         if line.trim().is_empty() {
             continue;
@@ -306,13 +410,18 @@ pub fn read_file(path: &Path) -> Result<Contents, CliError> {
 
 /// Reads a whole export, checks every line, then writes it all; a bad line writes nothing.
 /// The settings and audit log of a backup are not imported (`restore` loads them).
-pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
-    let mut contents = read_file(path)?;
+pub fn import(
+    registry: &Registry,
+    file: &Place,
+    stdin: Option<Box<dyn BufRead + '_>>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), CliError> {
+    let mut contents = read_file(file, stdin, stop)?;
     if contents.settings.is_some() || !contents.audit.is_empty() {
         crate::stdout::warn(format!(
             "note: the settings and the {} audit entries in {} are not imported (restore loads them into a new database)",
             contents.audit.len(),
-            path.display()
+            file.given.display()
         ));
     }
     let records = std::mem::take(&mut contents.records);
@@ -333,7 +442,7 @@ pub fn import(registry: &Registry, path: &Path) -> Result<(), CliError> {
 /// Loads a backup into the new, empty database of `registry`: the settings, the audit log,
 /// then every record (all or nothing, as an import).
 pub fn restore(registry: &Registry, path: &Path) -> Result<(), CliError> {
-    let mut contents = read_file(path)?;
+    let mut contents = read_file(&Place::local(path), None, &|| false)?;
     if let Some(settings) = contents.settings {
         registry.restore_settings(settings)?;
     }
@@ -352,7 +461,7 @@ pub fn restore(registry: &Registry, path: &Path) -> Result<(), CliError> {
 /// A ticking spinner with `message` on a terminal, hidden otherwise: for long work whose
 /// size is unknown.
 pub fn spinner(message: &'static str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if !crate::stdout::stderr_is_terminal() {
         return ProgressBar::hidden();
     }
     let spinner = ProgressBar::new_spinner().with_message(message);
@@ -360,9 +469,9 @@ pub fn spinner(message: &'static str) -> ProgressBar {
     spinner
 }
 
-/// A progress bar on a terminal, hidden otherwise.
+/// A progress bar on a terminal, hidden otherwise (and for an attached client).
 pub fn progress(length: u64) -> ProgressBar {
-    if std::io::stderr().is_terminal() {
+    if crate::stdout::stderr_is_terminal() {
         ProgressBar::new(length)
     } else {
         ProgressBar::hidden()

@@ -27,12 +27,18 @@ struct Holding {
 
 impl Holding {
     fn start(db: &Db) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    /// A holder `run - OPTIONS`.
+    fn start_with(db: &Db, options: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
             .env_remove("SESSIONCTL_DB")
             .env("NO_COLOR", "1")
             .arg("--db")
             .arg(db.path())
             .args(["run", "-"])
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -333,23 +339,23 @@ fn a_protocol_mismatch_is_a_clear_error_on_both_sides() {
         hello
     });
     let (code, _, err) = run(&db, &["-e", "1"]);
-    assert!(fake.join().unwrap().contains("\"version\":1"));
+    assert!(fake.join().unwrap().contains("\"version\":2"));
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("protocol version 999") && err.contains("version 1;"),
+        err.contains("protocol version 999") && err.contains("version 2;"),
         "{err}"
     );
 }
 
 #[test]
-fn data_commands_on_a_held_store_say_why_they_cannot_run() {
+fn serve_on_a_held_store_says_why_it_cannot_attach() {
     let db = Db::seeded(2, 1);
     let holder = Holding::start(&db);
-    let (code, _, err) = run(&db, &["export"]);
-    assert_eq!(code, 2);
+    let (code, _, err) = run(&db, &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("in use by another process (pid")
-            && err.contains("`export` does not run attached"),
+            && err.contains("`serve` does not attach, it must hold the database itself"),
         "{err}"
     );
     // A bad argument is told as such, not as the store being held.
@@ -374,6 +380,15 @@ const PROMPT: &str = "\n\rsessionctl> ";
 
 impl Console {
     fn open(db: &Db) -> Self {
+        let mut console = Self::spawn(db, &["console"]);
+        console.expect(PROMPT);
+        console.expect(" live session");
+        console.expect("sessionctl> ");
+        console
+    }
+
+    /// `sessionctl --db DB ARGS` in a pseudo-terminal.
+    fn spawn(db: &Db, args: &[&str]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
         command
             .env_remove("SESSIONCTL_DB")
@@ -382,21 +397,17 @@ impl Console {
             .env("SESSIONCTL_HISTORY", db.scratch().join("history.txt"))
             .arg("--db")
             .arg(db.path())
-            .arg("console");
-        let mut session = expectrl::Session::spawn(command).expect("spawn the console");
+            .args(args);
+        let mut session = expectrl::Session::spawn(command).expect("spawn sessionctl");
         session
             .get_process_mut()
             .set_window_size(200, 50)
             .expect("set the pty size");
-        let mut console = Self {
+        Self {
             session,
             raw: Vec::new(),
             seen: 0,
-        };
-        console.expect(PROMPT);
-        console.expect(" live session");
-        console.expect("sessionctl> ");
-        console
+        }
     }
 
     fn text(&self) -> String {
@@ -456,6 +467,11 @@ impl Console {
     /// Sends `exit` and returns the exit code.
     fn exit(mut self) -> Option<i32> {
         self.send("exit\r");
+        self.wait()
+    }
+
+    /// Waits for the process to end and returns its exit code.
+    fn wait(self) -> Option<i32> {
         match self.session.get_process().wait().expect("wait") {
             expectrl::WaitStatus::Exited(_, code) => Some(code),
             _ => None,
@@ -536,5 +552,385 @@ fn consoles_attach_to_a_console_and_work_as_on_a_free_store() {
     assert_eq!(holder.exit(), Some(0));
     first.send("User.count\r");
     first.expect("is exiting");
+    db.cmd().arg("check").assert().success();
+}
+
+/// `sessionctl --db DB ARGS` run from `cwd` with `stdin`: (exit code, stdout, stderr).
+fn run_in(db: &Db, cwd: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let output = db
+        .cmd()
+        .current_dir(cwd)
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .expect("run sessionctl");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const HEADER: &str = "{\"type\":\"header\",\"format\":\"sessionctl-export\",\"version\":2}\n";
+
+#[test]
+fn data_commands_attached_behave_as_on_a_free_store() {
+    let db = Db::seeded(6, 2);
+    // Relative paths, from a working directory of the client's that the holder does not share.
+    let work = db.scratch().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let bad = format!("{HEADER}\n{{\"type\":\"user\",\"id\":\"seven\"}}\n");
+    std::fs::write(work.join("bad.jsonl"), &bad).unwrap();
+    let (_, export, _) = run(&db, &["export"]);
+    std::fs::write(work.join("good.jsonl"), &export).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["export"], ""),
+        (vec!["audit"], ""),
+        (vec!["audit", "--format", "json"], ""),
+        (vec!["audit", "--format", "csv", "--limit", "1"], ""),
+        (
+            vec![
+                "audit", "--user", "1", "--since", "7d", "--action", "import",
+            ],
+            "",
+        ),
+        (vec!["audit", "--user", "nobody"], ""),
+        (vec!["config", "get"], ""),
+        (vec!["config", "get", "session_limit"], ""),
+        (vec!["config", "get", "nonsense"], ""),
+        (vec!["config", "set", "session_limit", "1"], ""),
+        (vec!["config", "set", "session_limit", "1", "--dry-run"], ""),
+        (
+            vec![
+                "config",
+                "set",
+                "session_expire_delay",
+                "20000",
+                "--dry-run",
+            ],
+            "y\n",
+        ),
+        (vec!["check"], ""),
+        (vec!["seed", "--users", "3", "--dry-run"], ""),
+        (vec!["import", "bad.jsonl"], ""),
+        (vec!["import", "missing.jsonl"], ""),
+        (vec!["import", "good.jsonl", "--dry-run"], ""),
+        (vec!["import", "-", "--dry-run"], &bad),
+        (vec!["import", "-", "--dry-run"], &export),
+        (vec!["init"], ""),
+        (vec!["restore", "good.jsonl"], ""),
+        (vec!["export", "/nonexistent/directory/x.jsonl"], ""),
+    ];
+    let run_all = || -> Vec<_> {
+        cases
+            .iter()
+            .map(|(args, stdin)| run_in(&db, &work, args, stdin))
+            .collect()
+    };
+    // On the free store first, then attached to a holder: the same output and exit code.
+    let free = run_all();
+    let holder = Holding::start(&db);
+    let attached = run_all();
+    for (((args, _), free), attached) in cases.iter().zip(&free).zip(&attached) {
+        assert_eq!(attached, free, "sessionctl {args:?} attached differs");
+    }
+    let output = holder.finish("User.count");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "6\n");
+    spot_check(&free);
+    db.cmd().arg("check").assert().success();
+}
+
+/// Checks that the comparison of `data_commands_attached_behave_as_on_a_free_store` compared
+/// something: what its cases printed on the free store.
+fn spot_check(free: &[(i32, String, String)]) {
+    assert!(free[0].1.starts_with(HEADER), "{}", free[0].1);
+    assert_eq!(free[1].1.lines().count(), 1, "{}", free[1].1);
+    assert!(free[1].1.contains("  seed  import"), "{}", free[1].1);
+    assert!(
+        free[3].1.starts_with("action,at,detail,origin"),
+        "{}",
+        free[3].1
+    );
+    assert!(free[5].2.contains("no user with username \"nobody\""));
+    assert_eq!(free[7], (0, "100\n".into(), String::new()));
+    assert_eq!(free[8].0, 2);
+    assert!(
+        free[9].0 == 2 && free[9].2.contains("run again with --yes to go ahead"),
+        "{:?}",
+        free[9]
+    );
+    assert!(free[10].2.contains(", ending "), "{:?}", free[10]);
+    assert!(free[11].2.starts_with("dry run: would"), "{:?}", free[11]);
+    assert!(
+        free[12].1.starts_with("consistent: 6 users"),
+        "{:?}",
+        free[12]
+    );
+    assert!(
+        free[13].1.starts_with("would seed 3 users"),
+        "{:?}",
+        free[13]
+    );
+    assert!(
+        free[14].2.starts_with("sessionctl: bad.jsonl:3: "),
+        "{:?}",
+        free[14]
+    );
+    assert!(
+        free[15].2.contains("cannot read missing.jsonl"),
+        "{:?}",
+        free[15]
+    );
+    assert!(
+        free[17].2.starts_with("sessionctl: stdin:3: "),
+        "{:?}",
+        free[17]
+    );
+    assert!(
+        free[19].2.contains("already holds a database"),
+        "{:?}",
+        free[19]
+    );
+    assert!(
+        free[20].2.contains("already holds a database"),
+        "{:?}",
+        free[20]
+    );
+    assert_eq!(free[21].0, 2, "{:?}", free[21]);
+}
+
+#[test]
+fn attached_data_commands_write_to_the_held_store_audited_as_the_attaching_user() {
+    let source = Db::seeded(2, 1);
+    let file = source.scratch().join("two.jsonl");
+    std::fs::write(&file, run(&source, &["export"]).1).unwrap();
+    let file = file.display().to_string();
+    let steps: [&[&str]; 4] = [
+        &["import", &file],
+        &["seed", "--users", "4", "--seed", "3"],
+        &["config", "set", "session_limit", "1", "--yes"],
+        &["config", "set", "session_expire_delay", "20000"],
+    ];
+    let (free, held) = (Db::new(), Db::new());
+    let holder = Holding::start(&held);
+    for step in steps {
+        let local = run(&free, step);
+        assert_eq!(local.0, 0, "{step:?}: {local:?}");
+        assert_eq!(
+            run(&held, step),
+            local,
+            "sessionctl {step:?} attached differs"
+        );
+    }
+    // The holder sees what was written through it at once.
+    let output = holder.finish("User.count");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "6\n");
+    let entries = |db: &Db| -> Vec<(String, String, String)> {
+        run(db, &["audit", "--format", "json"])
+            .1
+            .lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+                let text = |field: &str| entry[field].as_str().unwrap().to_owned();
+                (text("os_user"), text("origin"), text("action"))
+            })
+            .collect()
+    };
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let held_entries = entries(&held);
+    assert_eq!(held_entries, entries(&free));
+    let origins: Vec<&str> = held_entries
+        .iter()
+        .map(|(_, origin, _)| origin.as_str())
+        .collect();
+    assert!(
+        origins.contains(&format!("import {file}").as_str())
+            && origins.contains(&"seed")
+            && origins.contains(&"config"),
+        "{held_entries:?}"
+    );
+    assert!(
+        held_entries
+            .iter()
+            .all(|(os_user, _, _)| os_user == user.trim()),
+        "{held_entries:?}"
+    );
+    held.cmd().arg("check").assert().success();
+}
+
+#[test]
+fn an_attached_import_reads_the_clients_standard_input_in_chunks() {
+    let source = Db::seeded(400, 3);
+    let export = run(&source, &["export"]).1;
+    // Three frames of standard input (256 KiB each), at least.
+    assert!(export.len() > 512 * 1024, "{}", export.len());
+    let target = Db::new();
+    let holder = Holding::start(&target);
+    let (code, out, err) = run_in(&target, target.scratch(), &["import", "-"], &export);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.starts_with("imported 400 users, "), "{err}");
+    assert!(holder.finish("1").status.success());
+    assert_eq!(run(&target, &["export"]).1, export);
+}
+
+#[test]
+fn export_backup_and_salvage_files_land_in_the_clients_working_directory() {
+    let db = Db::seeded(3, 1);
+    let work = db.scratch().join("client");
+    std::fs::create_dir(&work).unwrap();
+    let commands: [&[&str]; 3] = [
+        &["export", "out.jsonl"],
+        &["backup", "backup.jsonl"],
+        &["salvage", "salvaged.jsonl"],
+    ];
+    let written = |args: &[&str]| {
+        let result = run_in(&db, &work, args, "");
+        let file = work.join(args[1]);
+        let contents = std::fs::read_to_string(&file).expect("the file was written");
+        std::fs::remove_file(file).unwrap();
+        (result, contents)
+    };
+    let free: Vec<_> = commands.iter().map(|args| written(args)).collect();
+    let holder = Holding::start(&db);
+    for (args, free) in commands.iter().zip(&free) {
+        assert_eq!(&written(args), free, "sessionctl {args:?} attached differs");
+        // Not in the holder's working directory.
+        assert!(!std::path::Path::new(args[1]).exists());
+    }
+    assert!(holder.finish("1").status.success());
+    assert!(free[0].1.starts_with(HEADER));
+    assert_eq!(free[1].0.2, "backed up 3 users to backup.jsonl\n");
+    assert_eq!(free[2].0.2, "backed up 3 users to salvaged.jsonl\n");
+    // Salvaging a store in use reads the live store: a backup.
+    assert_eq!(free[1].1, free[2].1);
+}
+
+#[test]
+fn lowering_a_setting_attached_asks_at_the_clients_terminal() {
+    let db = Db::seeded(5, 3);
+    let holder = Holding::start(&db);
+    let mut client = Console::spawn(&db, &["config", "set", "session_limit", "1"]);
+    client.expect("session_limit 100 -> 1 ends ");
+    client.expect(". Go ahead? [y/N] ");
+    client.send("n\r");
+    client.expect("Nothing changed.");
+    assert_eq!(client.wait(), Some(0));
+    assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
+    let mut client = Console::spawn(&db, &["config", "set", "session_limit", "1"]);
+    client.expect("Go ahead? [y/N] ");
+    client.send("y\r");
+    client.expect("session_limit = 1");
+    assert_eq!(client.wait(), Some(0));
+    let output = holder
+        .finish("ActiveSession.list(User.all).to_array().map(|s| s.user_id).len() <= User.count");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "true\n",
+        "{output:?}"
+    );
+    assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "1\n");
+}
+
+#[test]
+fn ctrl_c_stops_an_attached_import_and_nothing_is_written() {
+    let db = Db::seeded(2, 1);
+    let holder = Holding::start(&db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .env_remove("SESSIONCTL_DB")
+        .env("NO_COLOR", "1")
+        .arg("--db")
+        .arg(db.path())
+        .args(["import", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    // Part of an import, its standard input left open.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(HEADER.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    signal(&child, "-INT");
+    let output = wait_within(child, TIMEOUT);
+    let delay = sent.elapsed();
+    eprintln!("Ctrl-C to the attached import's exit: {delay:?}");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert_eq!(
+        err,
+        "sessionctl: interrupted: nothing read from stdin was written\n"
+    );
+    assert!(delay < Duration::from_millis(100), "took {delay:?}");
+    drop(stdin);
+    assert_eq!(run(&db, &["-e", "User.count"]).1, "2\n");
+    assert!(holder.finish("1").status.success());
+}
+
+#[test]
+fn an_attached_command_draws_no_progress_on_the_holders_terminal() {
+    let db = Db::seeded(2, 1);
+    let mut holder = Console::open(&db);
+    let (code, out, err) = run(&db, &["seed", "--users", "3000"]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    assert!(out.starts_with("seeded 3,000 users"), "{out}");
+    assert_eq!(run(&db, &["check"]).0, 0);
+    let shown = holder.run("User.count");
+    assert!(shown.contains("=> 3002"), "{shown}");
+    let text = holder.text();
+    assert!(
+        !text.contains("seeding") && !text.contains("checking"),
+        "{text}"
+    );
+    assert_eq!(holder.exit(), Some(0));
+}
+
+#[test]
+fn a_dry_run_holder_serves_reading_commands_and_refuses_writing_ones() {
+    let db = Db::seeded(3, 1);
+    let free = run(&db, &["export"]);
+    let holder = Holding::start_with(&db, &["--dry-run"]);
+    assert_eq!(run(&db, &["export"]), free);
+    assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
+    let (code, _, err) = run(&db, &["config", "set", "session_limit", "50"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("opened it for reading only"), "{err}");
+    let (code, _, err) = run(&db, &["config", "set", "session_limit", "50", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("dry run: would"), "{err}");
+    assert!(holder.finish("1").status.success());
+    assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
+}
+
+#[test]
+fn ctrl_c_stops_an_attached_seed_before_it_writes() {
+    let db = Db::seeded(2, 1);
+    let holder = Holding::start(&db);
+    let child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .env_remove("SESSIONCTL_DB")
+        .env("NO_COLOR", "1")
+        .arg("--db")
+        .arg(db.path())
+        .args(["seed", "--users", "2000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    // Generating two million users takes the holder far longer than this.
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    signal(&child, "-INT");
+    let output = wait_within(child, TIMEOUT);
+    eprintln!("Ctrl-C to the attached seed's exit: {:?}", sent.elapsed());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert_eq!(err, "sessionctl: interrupted: nothing seeded\n");
+    assert!(
+        sent.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(run(&db, &["-e", "User.count"]).1, "2\n");
+    assert!(holder.finish("1").status.success());
     db.cmd().arg("check").assert().success();
 }

@@ -1,13 +1,13 @@
-//! The client's side: the handshake, a batch job (`-e`, `run`) whose output is printed as it
-//! comes, and [`Remote`], the console's evaluation in the holder.
+//! The client's side: the handshake, a batch job (`-e`, `run`) or a data command whose output
+//! is printed as it comes, and [`Remote`], the console's evaluation in the holder.
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::wire::{self, Outcome, Request, ToClient, ToHolder, VERSION};
+use super::wire::{self, Job, Outcome, Request, ToClient, ToHolder, VERSION};
 use super::{Error, fail, socket_path};
 use crate::console::{self, Evaluate, View};
 use crate::exit::CliError;
@@ -115,11 +115,16 @@ impl Connection {
         }
     }
 
-    /// Runs a batch job (`-e`, `run`) in the holder: its output printed as it comes, its
-    /// value as `format` says, its error and exit code as locally. Ctrl-C stops it there.
+    /// Runs a batch job (`-e`, `run`) or a data command in the holder: its output printed as
+    /// it comes, its value as `format` says, its error and exit code as locally; standard
+    /// input sent as it is read when the command reads it. Ctrl-C stops it there.
     pub fn run_batch(mut self, request: Request, format: Format) -> Result<(), CliError> {
+        let stdin = matches!(&request.job, Job::Data { command } if command.reads_stdin());
         self.send(&ToHolder::Start { request })
             .map_err(|e| fail(&e))?;
+        if stdin {
+            send_stdin(Arc::clone(&self.writer));
+        }
         let interrupt = interrupter(&self.writer);
         if let Err(error) = ctrlc::set_handler(interrupt) {
             stdout::warn(format_args!(
@@ -173,6 +178,32 @@ impl Connection {
             }
         }
     }
+}
+
+/// Sends this process's standard input to the holder, chunk by chunk, on a thread of its own
+/// (the holder may answer before it has read it all: a bad line ends the import).
+fn send_stdin(writer: Arc<Mutex<UnixStream>>) {
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut chunk = vec![0; wire::INPUT_CHUNK];
+        loop {
+            let frame = match stdin.read(&mut chunk) {
+                Ok(0) => ToHolder::InputEnd { error: None },
+                Ok(n) => ToHolder::Input {
+                    hex: hex::encode(&chunk[..n]),
+                },
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => ToHolder::InputEnd {
+                    error: Some(error.to_string()),
+                },
+            };
+            let last = matches!(frame, ToHolder::InputEnd { .. });
+            let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            if wire::send(&mut *writer, &frame).is_err() || last {
+                return;
+            }
+        }
+    });
 }
 
 /// Sends [`ToHolder::Interrupt`] when called (from the Ctrl-C handler's thread).

@@ -1,24 +1,28 @@
 //! The holder's side: a thread accepting on the socket, and one thread per client, on which
 //! that client's [`Evaluator`] lives (a view of the held registry with the client's actor and
 //! dry run). A second thread per client reads its frames: Ctrl-C and answers reach the
-//! evaluation while it runs, and a client that goes away stops it.
+//! evaluation while it runs, and a client that goes away stops it. A data command runs on the
+//! client's thread through [`crate::commands`], its output sent to the client
+//! ([`stdout::to_client`]).
 
 use std::cell::RefCell;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::wire::{self, Job, Outcome, Request, ToClient, ToHolder, VERSION};
 use super::{Error, socket_path};
+use crate::commands;
 use crate::console::{self, Look};
+use crate::exit::CliError;
 use crate::options::Format;
 use crate::registry::{Actor, Registry};
 use crate::script::{ErrorKind, Evaluator, Limits, Output};
@@ -236,7 +240,8 @@ fn converse(stream: UnixStream, shared: &Shared) {
         return;
     };
     let _ = writer.borrow().set_read_timeout(None);
-    if shared.base.is_dry_run() && !request.dry_run {
+    let reads_only = matches!(&request.job, Job::Data { command } if !command.writes());
+    if shared.base.is_dry_run() && !request.dry_run && !reads_only {
         let message = format!(
             "the process holding the database ({}) opened it for reading only (a dry run): attach with --dry-run, or run the command again once it has ended",
             shared.holder
@@ -245,6 +250,9 @@ fn converse(stream: UnixStream, shared: &Shared) {
             outcome: Outcome::Failed { message, code: 2 },
         });
         return;
+    }
+    if let Job::Data { command } = &request.job {
+        return run_data(&request, command.clone(), shared, &writer, reader);
     }
     let session = Session::new(&request, shared, &writer);
     let (requests, answers) = read_frames(reader, session.evaluator.interrupt_flag());
@@ -300,6 +308,128 @@ fn read_frames(
     (Frames { requests, finished }, answers)
 }
 
+/// What a client is told when the holder's exit stopped its work.
+fn closing(shared: &Shared) -> ToClient {
+    ToClient::Closing {
+        reason: format!(
+            "the process holding the database ({}) is exiting",
+            shared.holder
+        ),
+    }
+}
+
+/// A client's data command, run on this thread as the command line runs it, its output and
+/// questions sent to the client; Ctrl-C (or the client going away, or the holder exiting)
+/// stops it between records.
+fn run_data(
+    request: &Request,
+    command: commands::Command,
+    shared: &Shared,
+    writer: &Rc<RefCell<UnixStream>>,
+    reader: BufReader<UnixStream>,
+) {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let (frames, answers) = read_frames(reader, Arc::clone(&interrupt));
+    let registry = shared
+        .base
+        .view(Actor::current(request.origin.clone()), request.dry_run);
+    let ask = |question: &str| {
+        let question = question.to_owned();
+        wire::send(&mut *writer.borrow_mut(), &ToClient::Ask { question }).is_ok()
+            && answers.recv().unwrap_or(false)
+    };
+    let stop = || interrupt.load(Ordering::Relaxed);
+    let stdin = command.reads_stdin().then(|| {
+        let input = Input {
+            frames: &frames.requests,
+            interrupt: &interrupt,
+            chunk: Vec::new(),
+            at: 0,
+            ended: false,
+        };
+        Box::new(BufReader::new(input)) as Box<dyn BufRead + '_>
+    });
+    let context = commands::Context {
+        yes: request.yes,
+        terminal: request.terminal,
+        ask: &ask,
+        stop: &stop,
+        stdin,
+    };
+    let sink = |error| FrameSink {
+        writer: Rc::clone(writer),
+        error,
+    };
+    let done = stdout::to_client(sink(false), sink(true), || {
+        commands::run(&registry, command, context)
+    });
+    let frame = match done {
+        Ok(()) => ToClient::Done {
+            outcome: Outcome::Ok,
+        },
+        Err(CliError::Interrupted { .. }) if shared.closing.load(Ordering::SeqCst) => {
+            closing(shared)
+        }
+        Err(error) => ToClient::Done {
+            outcome: Outcome::Failed {
+                message: if error.is_reported() {
+                    String::new()
+                } else {
+                    error.to_string()
+                },
+                code: error.exit_code(),
+            },
+        },
+    };
+    let _ = wire::send(&mut *writer.borrow_mut(), &frame);
+}
+
+/// The client's standard input (`import -`), read from its [`ToHolder::Input`] frames as they
+/// come; an error once Ctrl-C was pressed or the client went away.
+struct Input<'a> {
+    frames: &'a Receiver<ToHolder>,
+    interrupt: &'a AtomicBool,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            if self.interrupt.load(Ordering::Relaxed) {
+                return Err(io::Error::other("interrupted"));
+            }
+            match self.frames.recv_timeout(Duration::from_millis(10)) {
+                Ok(ToHolder::Input { hex }) => {
+                    self.chunk = hex::decode(hex).map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("a bad input frame: {e}"),
+                        )
+                    })?;
+                    self.at = 0;
+                }
+                Ok(ToHolder::InputEnd { error: None }) => self.ended = true,
+                Ok(ToHolder::InputEnd { error: Some(error) }) => {
+                    return Err(io::Error::other(error));
+                }
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::other("the attached client went away"));
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// A client's evaluation.
 struct Session<'a> {
     evaluator: Evaluator,
@@ -323,7 +453,7 @@ impl<'a> Session<'a> {
                 timeout: timeout_ms.map(Duration::from_millis),
                 ..Limits::BATCH
             },
-            Job::Console => Limits::CONSOLE,
+            Job::Console | Job::Data { .. } => Limits::CONSOLE,
         };
         let out = Output::new(FrameSink {
             writer: Rc::clone(writer),
@@ -370,12 +500,7 @@ impl<'a> Session<'a> {
     }
 
     fn closing(&self) -> io::Result<()> {
-        self.send(&ToClient::Closing {
-            reason: format!(
-                "the process holding the database ({}) is exiting",
-                self.shared.holder
-            ),
-        })
+        self.send(&closing(self.shared))
     }
 
     fn run(mut self, request: Request, frames: &Frames, answers: Receiver<bool>) {
@@ -408,6 +533,8 @@ impl<'a> Session<'a> {
                 ));
                 self.console(&frames.requests);
             }
+            // Run without an evaluator, by `run_data`.
+            Job::Data { .. } => {}
         }
     }
 

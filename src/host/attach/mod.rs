@@ -1,8 +1,9 @@
 //! Attach: the process holding a sled store (a console, a running `run` or `-e`, `serve`)
 //! listens on `sessionctl.sock` in the database directory, and another `sessionctl --db PATH`
 //! on that store attaches to it instead of failing with "in use": its `-e`, `run` and console
-//! are evaluated by the holder, on a view of the held registry audited as the attaching user
-//! with the client's own dry run, and their output streamed back as printed.
+//! are evaluated by the holder, and its data commands (`export`, `import`, `config`…) run
+//! there, on a view of the held registry audited as the attaching user with the client's own
+//! dry run, and their output streamed back as printed.
 //!
 //! Safety: the directory must be 0700 (else the holder does not listen, and says so), the
 //! socket is 0600, and a peer whose credentials (`SO_PEERCRED`) name another uid is refused. The

@@ -7,7 +7,9 @@
 //! [`ToHolder::Eval`], [`ToHolder::Variables`], [`ToHolder::Incomplete`] and
 //! [`ToHolder::Counts`] gets its answer in turn. [`ToHolder::Interrupt`] (Ctrl-C) and
 //! [`ToHolder::Answer`] (to a [`ToClient::Ask`]) may come at any time. A holder that exits
-//! sends [`ToClient::Closing`] instead of the next answer.
+//! sends [`ToClient::Closing`] instead of the next answer. A data command ([`Job::Data`])
+//! is answered as a batch job; `import -` is sent the client's standard input in
+//! [`ToHolder::Input`] frames of at most [`INPUT_CHUNK`] bytes, then [`ToHolder::InputEnd`].
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -19,7 +21,11 @@ use crate::script::ScriptError;
 use crate::script::catalogue::Kind;
 
 /// The protocol's version: a holder and a client of different versions refuse each other.
-pub const VERSION: u32 = 1;
+/// (2: data commands, standard input.)
+pub const VERSION: u32 = 2;
+
+/// The most bytes of standard input one [`ToHolder::Input`] frame carries.
+pub const INPUT_CHUNK: usize = 256 * 1024;
 
 /// The longest frame read (a script, a value): more is refused, never buffered without end.
 const MAX_FRAME: u64 = 64 * 1024 * 1024;
@@ -51,6 +57,14 @@ pub enum ToHolder {
     Answer {
         yes: bool,
     },
+    /// Bytes of the client's standard input, in hex (any bytes, not only UTF-8 text).
+    Input {
+        hex: String,
+    },
+    /// The end of the client's standard input, or why it could not be read.
+    InputEnd {
+        error: Option<String>,
+    },
 }
 
 /// What a client asks the holder to do, and how.
@@ -81,6 +95,10 @@ pub enum Job {
         timeout_ms: Option<u64>,
     },
     Console,
+    /// A data command (`export`, `import`, `config`…), its files resolved by the client.
+    Data {
+        command: crate::commands::Command,
+    },
 }
 
 /// What the holder sends.
