@@ -662,7 +662,8 @@ fn an_attached_console_pages_with_its_own_pager() {
         "a line printed around the pager:\n{out}"
     );
     // What a script prints is streamed, not paged.
-    let out = console.run("for i in 0..30 { puts(`line ${i}`) }");
+    console.send("for i in 0..30 { puts(`line ${i}`) }\r");
+    let out = console.expect(PROMPT);
     assert!(out.contains("line 29") && !out.contains("PAGED:"), "{out}");
     assert!(console.run("\\pager off").contains("Pager usage is off."));
     let out = console.run("User.all");
