@@ -3,7 +3,7 @@
 //!
 //! - `TZ` unset: the system zone, `/etc/localtime` (UTC when there is none).
 //! - `TZ=Asia/Tokyo` or `TZ=:Asia/Tokyo`: that zone of the database; `TZ=/path` (or
-//!   `:/path`): that TZif file.
+//!   `:/path`): that compiled zone file.
 //! - Otherwise a POSIX rule (`JST-9`, `CET-1CEST,M3.5.0,M10.5.0/3`).
 //! - Empty, or naming nothing known: UTC, as the C library does (no error, no warning).
 //!
@@ -55,7 +55,7 @@ pub fn resolve(tz: Option<&str>) -> TimeZone {
         .unwrap_or(TimeZone::UTC)
 }
 
-/// A TZif file's zone; `None` when it cannot be read or is not one.
+/// A compiled zone file's zone; `None` when it cannot be read or is not one.
 fn file(path: &Path) -> Option<TimeZone> {
     let data = std::fs::read(path).ok()?;
     TimeZone::tzif(&path.to_string_lossy(), &data).ok()
@@ -205,7 +205,14 @@ mod tests {
 
     #[test]
     fn an_unknown_or_empty_zone_is_utc() {
-        for tz in ["Nowhere/Land", "", ":", "/nonexistent/zone", "JST", "../../etc/passwd"] {
+        for tz in [
+            "Nowhere/Land",
+            "",
+            ":",
+            "/nonexistent/zone",
+            "JST",
+            "../../etc/passwd",
+        ] {
             assert_eq!(
                 short_of(tz, "2026-01-01T13:00:00Z"),
                 "2026-01-01 13:00 UTC",

@@ -548,7 +548,10 @@ fn consoles_attach_to_a_console_and_work_as_on_a_free_store() {
 /// A table's time in the zone `minutes` east of UTC, named `name`.
 fn shown_in(at: chrono::DateTime<chrono::Utc>, minutes: i32, name: &str) -> String {
     let zone = chrono::FixedOffset::east_opt(minutes * 60).unwrap();
-    format!("{} {name}", at.with_timezone(&zone).format("%Y-%m-%d %H:%M"))
+    format!(
+        "{} {name}",
+        at.with_timezone(&zone).format("%Y-%m-%d %H:%M")
+    )
 }
 
 /// The inspect form of a time in the zone `minutes` east of UTC.
@@ -586,9 +589,15 @@ fn attached_clients_see_times_in_their_own_zone_at_once() {
     tokyo.send("User.find(1).last_sign_in_at\r");
     let value = tokyo.expect(PROMPT);
     let expected = inspected_in(at, 9 * 60);
-    assert!(value.contains(&format!("=> {expected}")), "{expected} not in\n{value}");
+    assert!(
+        value.contains(&format!("=> {expected}")),
+        "{expected} not in\n{value}"
+    );
     let table = holder.run("User.all");
-    assert!(table.contains(&in_sao_paulo), "{in_sao_paulo} not in\n{table}");
+    assert!(
+        table.contains(&in_sao_paulo),
+        "{in_sao_paulo} not in\n{table}"
+    );
 
     // `-e` attached: its own zone too (a POSIX rule; a zone nobody knows is UTC).
     for (tz, minutes) in [("JST-9", 9 * 60), ("Nowhere/Land", 0)] {

@@ -644,7 +644,11 @@ fn an_attached_console_pages_with_its_own_pager() {
     let pager = [("PAGER", "sed s/^/PAGED:/")];
     let history = db.scratch().join("attached-history.txt");
     let mut console = Console::open_env(&db, &history, &[], true, &pager);
-    assert!(console.text().contains("attached to pid"), "{}", console.text());
+    assert!(
+        console.text().contains("attached to pid"),
+        "{}",
+        console.text()
+    );
     console.send("[User.find(1)]\r");
     let out = console.expect(PROMPT);
     assert!(out.contains("│ 0 ") && !out.contains("PAGED:"), "{out}");

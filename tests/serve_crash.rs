@@ -47,7 +47,11 @@ fn revoke_attached(db: &Db, seen: &Mutex<Seen>) {
     let socket = db.path().join("sessionctl.sock");
     let deadline = Instant::now() + Duration::from_secs(20);
     while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "serve never listened on {socket:?}");
+        assert!(
+            Instant::now() < deadline,
+            "serve never listened on {}",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))

@@ -131,12 +131,18 @@ impl Connection {
 
     /// Prints what the holder sends until the evaluation is done, answering its questions; a
     /// console's result through `pager` (with warnings coloured as its `bool` says).
-    fn until_done(&mut self, format: Format, pager: Option<(&Pager, bool)>) -> Result<(), CliError> {
+    fn until_done(
+        &mut self,
+        format: Format,
+        pager: Option<(&Pager, bool)>,
+    ) -> Result<(), CliError> {
         loop {
             match self.receive().map_err(|e| fail(&e))? {
                 ToClient::Out { text } => stdout::with(|out| out.write_all(text.as_bytes()))?,
                 ToClient::Shown { text } => match pager {
-                    Some((pager, color_err)) => pager.show(&text, color_err, |text| stdout::line(text))?,
+                    Some((pager, color_err)) => {
+                        pager.show(&text, color_err, |text| stdout::line(text))?;
+                    }
                     None => stdout::line(text)?,
                 },
                 ToClient::Err { text } => {
