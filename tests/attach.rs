@@ -333,10 +333,10 @@ fn a_protocol_mismatch_is_a_clear_error_on_both_sides() {
         hello
     });
     let (code, _, err) = run(&db, &["-e", "1"]);
-    assert!(fake.join().unwrap().contains("\"version\":1"));
+    assert!(fake.join().unwrap().contains("\"version\":2"));
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("protocol version 999") && err.contains("version 1;"),
+        err.contains("protocol version 999") && err.contains("version 2;"),
         "{err}"
     );
 }
