@@ -14,6 +14,11 @@
 //! Forms: [`short`] for tables (`2026-01-01 22:00 JST`; the offset, `+03:00`, for zones whose
 //! abbreviation is numeric), [`rfc3339`] for the inspect form (`2026-01-01T22:00:00+09:00`).
 //! Plain text and JSON stay RFC 3339 in UTC, which machines read.
+//!
+//! jiff rather than chrono-tz: it reads the database the C library and `date` read (updated
+//! with the system), POSIX rules and `/etc/localtime`, and gives each offset its abbreviation;
+//! chrono-tz compiles a copy of the database into the binary and reads neither `TZ` rules nor
+//! `/etc/localtime`. chrono stays for everything else.
 
 use std::cell::RefCell;
 use std::path::Path;
