@@ -735,6 +735,7 @@ fn attached(connection: attach::Connection, cli: Cli, location: &Location) -> Re
         yes: global.yes,
         terminal,
         look,
+        tz: crate::zone::env_tz(),
         job,
     };
     let batch = |source: String, code: String, args: Option<Vec<String>>| {

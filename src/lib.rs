@@ -25,6 +25,7 @@ pub mod stdout;
 pub mod store;
 pub mod transfer;
 pub mod useragent;
+pub mod zone;
 
 pub use error::{Error, Result};
 

@@ -380,18 +380,24 @@ const PROMPT: &str = "\n\rsessionctl> ";
 
 impl Console {
     fn open(db: &Db) -> Self {
-        let mut console = Self::spawn(db, &["console"]);
+        Self::open_env(db, &[])
+    }
+
+    /// A console with `env` set too.
+    fn open_env(db: &Db, env: &[(&str, &str)]) -> Self {
+        let mut console = Self::spawn(db, &["console"], env);
         console.expect(PROMPT);
         console.expect(" live session");
         console.expect("sessionctl> ");
         console
     }
 
-    /// `sessionctl --db DB ARGS` in a pseudo-terminal.
-    fn spawn(db: &Db, args: &[&str]) -> Self {
+    /// `sessionctl --db DB ARGS` in a pseudo-terminal, with `env` set.
+    fn spawn(db: &Db, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
         command
             .env_remove("SESSIONCTL_DB")
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("TERM", "xterm-256color")
             .env("SESSIONCTL_HISTORY", db.scratch().join("history.txt"))
@@ -809,14 +815,14 @@ fn export_backup_and_salvage_files_land_in_the_clients_working_directory() {
 fn lowering_a_setting_attached_asks_at_the_clients_terminal() {
     let db = Db::seeded(5, 3);
     let holder = Holding::start(&db);
-    let mut client = Console::spawn(&db, &["config", "set", "session_limit", "1"]);
+    let mut client = Console::spawn(&db, &["config", "set", "session_limit", "1"], &[]);
     client.expect("session_limit 100 -> 1 ends ");
     client.expect(". Go ahead? [y/N] ");
     client.send("n\r");
     client.expect("Nothing changed.");
     assert_eq!(client.wait(), Some(0));
     assert_eq!(run(&db, &["config", "get", "session_limit"]).1, "100\n");
-    let mut client = Console::spawn(&db, &["config", "set", "session_limit", "1"]);
+    let mut client = Console::spawn(&db, &["config", "set", "session_limit", "1"], &[]);
     client.expect("Go ahead? [y/N] ");
     client.send("y\r");
     client.expect("session_limit = 1");
@@ -933,4 +939,82 @@ fn ctrl_c_stops_an_attached_seed_before_it_writes() {
     assert_eq!(run(&db, &["-e", "User.count"]).1, "2\n");
     assert!(holder.finish("1").status.success());
     db.cmd().arg("check").assert().success();
+}
+
+/// A table's time in the zone `minutes` east of UTC, named `name`.
+fn shown_in(at: chrono::DateTime<chrono::Utc>, minutes: i32, name: &str) -> String {
+    let zone = chrono::FixedOffset::east_opt(minutes * 60).unwrap();
+    format!(
+        "{} {name}",
+        at.with_timezone(&zone).format("%Y-%m-%d %H:%M")
+    )
+}
+
+/// The inspect form of a time in the zone `minutes` east of UTC.
+fn inspected_in(at: chrono::DateTime<chrono::Utc>, minutes: i32) -> String {
+    let zone = chrono::FixedOffset::east_opt(minutes * 60).unwrap();
+    at.with_timezone(&zone)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+#[test]
+fn attached_clients_see_times_in_their_own_zone_at_once() {
+    let db = Db::seeded(1, 1);
+    let at: chrono::DateTime<chrono::Utc> = db
+        .eval("User.find(1).last_sign_in_at")
+        .parse()
+        .expect("RFC 3339");
+    // Zones without daylight saving time, so that the names do not depend on the date.
+    let mut holder = Console::open_env(&db, &[("TZ", "America/Sao_Paulo")]);
+    let mut tokyo = Console::open_env(&db, &[("TZ", "Asia/Tokyo")]);
+    let mut kolkata = Console::open_env(&db, &[("TZ", ":Asia/Kolkata")]);
+    let (in_tokyo, in_kolkata, in_sao_paulo) = (
+        shown_in(at, 9 * 60, "JST"),
+        shown_in(at, 5 * 60 + 30, "IST"),
+        shown_in(at, -3 * 60, "-03:00"),
+    );
+    // Turn by turn, each console its own zone: a zone switched for the whole holder would
+    // show one of them the other's.
+    for _ in 0..2 {
+        let table = tokyo.run("User.all");
+        assert!(table.contains(&in_tokyo), "{in_tokyo} not in\n{table}");
+        let table = kolkata.run("User.all");
+        assert!(table.contains(&in_kolkata), "{in_kolkata} not in\n{table}");
+    }
+    // (A signature hint redraws the line as it is typed: wait for the prompt alone.)
+    tokyo.send("User.find(1).last_sign_in_at\r");
+    let value = tokyo.expect(PROMPT);
+    let expected = inspected_in(at, 9 * 60);
+    assert!(
+        value.contains(&format!("=> {expected}")),
+        "{expected} not in\n{value}"
+    );
+    let table = holder.run("User.all");
+    assert!(
+        table.contains(&in_sao_paulo),
+        "{in_sao_paulo} not in\n{table}"
+    );
+
+    // `-e` attached: its own zone too (a POSIX rule; a zone nobody knows is UTC).
+    for (tz, minutes) in [("JST-9", 9 * 60), ("Nowhere/Land", 0)] {
+        let output = db
+            .cmd()
+            .env("TZ", tz)
+            .args(["-e", "pp(User.find(1).last_sign_in_at)"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        // `pp` shows the inspect form, in the zone; then `-e` prints the value, in UTC.
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [inspected_in(at, minutes), inspected_in(at, 0)],
+            "TZ={tz}"
+        );
+    }
+    let table = kolkata.run("User.all");
+    assert!(table.contains(&in_kolkata), "{in_kolkata} not in\n{table}");
+    assert_eq!(tokyo.exit(), Some(0));
+    assert_eq!(kolkata.exit(), Some(0));
+    assert_eq!(holder.exit(), Some(0));
 }

@@ -637,6 +637,60 @@ fn output_taller_than_the_terminal_goes_through_the_pager() {
 }
 
 #[test]
+fn an_attached_console_pages_with_its_own_pager() {
+    let db = Db::seeded(25, 1);
+    // The holder pages nothing (PAGER is empty): the attached console's pager is its own.
+    let holder = Console::open(&db, &history_file(&db));
+    let pager = [("PAGER", "sed s/^/PAGED:/")];
+    let history = db.scratch().join("attached-history.txt");
+    let mut console = Console::open_env(&db, &history, &[], true, &pager);
+    assert!(
+        console.text().contains("attached to pid"),
+        "{}",
+        console.text()
+    );
+    console.send("[User.find(1)]\r");
+    let out = console.expect(PROMPT);
+    assert!(out.contains("│ 0 ") && !out.contains("PAGED:"), "{out}");
+    // Taller than the attached console's terminal: every line through its pager.
+    console
+        .session
+        .get_process_mut()
+        .set_window_size(200, 10)
+        .expect("set the pty size");
+    let out = console.run("User.all");
+    assert!(out.contains("PAGED:… 5 more (25 users in all)"), "{out}");
+    assert!(out.contains("PAGED:│ 19 "), "{out}");
+    assert!(
+        !out.contains("\n│"),
+        "a line printed around the pager:\n{out}"
+    );
+    // What a script prints is streamed, not paged.
+    console.send("for i in 0..30 { puts(`line ${i}`) }\r");
+    let out = console.expect(PROMPT);
+    assert!(out.contains("line 29") && !out.contains("PAGED:"), "{out}");
+    assert!(console.run("\\pager off").contains("Pager usage is off."));
+    let out = console.run("User.all");
+    assert!(out.contains("│ 19 ") && !out.contains("PAGED:"), "{out}");
+    assert!(exited_ok(console.exit()));
+
+    // Attached with standard output a pipe: never paged.
+    let output = db
+        .cmd()
+        .env("PAGER", "sed s/^/PAGED:/")
+        .env("LINES", "5")
+        .arg("console")
+        .write_stdin("User.all\n")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("attached to pid"), "{out}");
+    assert!(out.contains("… 5 more") && !out.contains("PAGED:"), "{out}");
+    assert!(exited_ok(holder.exit()));
+}
+
+#[test]
 fn an_empty_pager_variable_turns_paging_off() {
     let db = Db::seeded(25, 1);
     let mut console = Console::open(&db, &history_file(&db));
@@ -716,16 +770,24 @@ fn expanded_view_shows_one_block_per_record() {
 }
 
 #[test]
-fn tables_show_times_in_the_tz_zone_with_its_offset() {
+fn tables_show_times_in_the_tz_zone_with_its_name() {
     let db = Db::seeded(1, 1);
     let utc: chrono::DateTime<chrono::Utc> = db
         .eval("User.find(1).last_sign_in_at")
         .parse()
         .expect("RFC 3339");
-    for (tz, hours, offset) in [("UTC", 0, "+00:00"), ("Asia/Tokyo", 9, "+09:00")] {
-        let zone = chrono::FixedOffset::east_opt(hours * 3600).unwrap();
+    // Zones without daylight saving time, so that the name does not depend on the date; São
+    // Paulo's abbreviation is numeric ("-03"): its offset is shown.
+    for (tz, minutes, name) in [
+        ("UTC", 0, "UTC"),
+        ("Asia/Tokyo", 9 * 60, "JST"),
+        ("JST-9", 9 * 60, "JST"),
+        ("America/Sao_Paulo", -3 * 60, "-03:00"),
+        ("Nowhere/Land", 0, "UTC"),
+    ] {
+        let zone = chrono::FixedOffset::east_opt(minutes * 60).unwrap();
         let shown = format!(
-            "{} {offset}",
+            "{} {name}",
             utc.with_timezone(&zone).format("%Y-%m-%d %H:%M")
         );
         let mut console = Console::open_env(&db, &history_file(&db), &[], true, &[("TZ", tz)]);

@@ -1,5 +1,6 @@
-//! Times in the local zone: the console's tables and the inspect form (`pp`, `=> …`) show them
-//! in the zone `TZ` names, with its offset; JSON stays RFC 3339 in UTC.
+//! Times in the local zone: the inspect form (`pp`, `=> …`) shows them in the zone `TZ` names,
+//! with its offset (the console's tables, with its name: `tests/console.rs`); JSON stays
+//! RFC 3339 in UTC.
 
 mod common;
 

@@ -1,14 +1,18 @@
-//! Crash safety of `serve`: SIGKILL lands during a storm of HTTP sign-ins, whoami calls and
-//! revocations (threads, each on its own keep-alive connection); after the restart `check`
-//! finds nothing wrong, and every sign-in that got its 201 is there: `serve` answers 201 only
-//! once the sign-in is durable.
+//! Crash safety of `serve`: SIGKILL lands during a storm of HTTP sign-ins and whoami calls
+//! (threads, each on its own keep-alive connection) while an attached `sessionctl -e` revokes
+//! sessions through `serve` (the holder of the store); after the restart `check` finds nothing
+//! wrong, and every sign-in that got its 201 is there: `serve` answers 201 only once the
+//! sign-in is durable.
 //!
 //! `SESSIONCTL_CRASH_RUNS` sets how many kills (default 3, small for CI).
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::Db;
 use common::serve::Server;
@@ -24,15 +28,59 @@ fn runs() -> usize {
 /// What the storm's threads saw answered before the kill.
 #[derive(Default)]
 struct Seen {
-    /// `(user id, private id)` of every sign-in answered 201 and never revoked since.
+    /// `(user id, private id)` of every sign-in answered 201 on users 1 to 40, which nothing
+    /// revokes.
     signed_in: Vec<(u64, String)>,
     whoami: usize,
+    /// Sessions the attached revoker revoked (users 41 to 50).
     revoked: usize,
 }
 
-/// Signs in, asks whoami and (with `revoking`) revokes through `server` until a request fails
-/// (the kill).
-fn storm(server: &Server, seen: &Mutex<Seen>, revoking: bool) {
+/// The attached revoker's script: revokes every session of users 41 to 50, one line each,
+/// until the holder is gone.
+const REVOKER: &str = r#"loop { for id in 41..=50 { for s in User.find(id).sessions { if s.destroy() { puts("revoked") } } } }"#;
+
+/// Runs [`REVOKER`] attached to the `serve` holding `db` (once its socket answers), counting
+/// its revocations in `seen` until the kill ends it; then checks that it ended because the
+/// holder was gone.
+fn revoke_attached(db: &Db, seen: &Mutex<Seen>) {
+    let socket = db.path().join("sessionctl.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "serve never listened on {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .env_remove("SESSIONCTL_DB")
+        .env("NO_COLOR", "1")
+        .arg("--db")
+        .arg(db.path())
+        .args(["--yes", "-e", REVOKER])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the revoker");
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        assert_eq!(line.expect("the revoker's output"), "revoked");
+        seen.lock().unwrap().revoked += 1;
+    }
+    let output = child.wait_with_output().expect("wait for the revoker");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.code() == Some(2) && err.contains("lost the process holding"),
+        "the revoker did not end with its holder: {:?}\n{err}",
+        output.status
+    );
+}
+
+/// Signs in and asks whoami through `server` until a request fails (the kill); with
+/// `revoking`, signs in on users 41 to 50 too while an attached `sessionctl` revokes them.
+fn storm(db: &Db, server: &Server, seen: &Mutex<Seen>, revoking: bool) {
     std::thread::scope(|scope| {
         // Sign-ins, each followed by a whoami on the new session.
         for thread in 0..4 {
@@ -61,9 +109,10 @@ fn storm(server: &Server, seen: &Mutex<Seen>, revoking: bool) {
                 }
             });
         }
-        // Revocations: sign in twice on users of their own, revoke the first from the second.
-        // Each is a durable commit, which makes the sign-ins before it durable too: half the
-        // runs go without, so that only the sign-in's own commit stands behind its 201.
+        // Revocations: sign-ins on users of their own, which an attached `sessionctl`
+        // revokes. Each revocation is a durable commit, which makes the sign-ins before it
+        // durable too: half the runs go without, so that only the sign-in's own commit stands
+        // behind its 201.
         if !revoking {
             return;
         }
@@ -72,24 +121,13 @@ fn storm(server: &Server, seen: &Mutex<Seen>, revoking: bool) {
             loop {
                 let body = format!(r#"{{"username": "user{}"}}"#, 41 + n % 10);
                 n += 1;
-                let (Some(doomed), Some(caller)) = (
-                    server.try_request("POST", "/v1/sessions", None, Some(&body)),
-                    server.try_request("POST", "/v1/sessions", None, Some(&body)),
-                ) else {
-                    break;
-                };
-                let id = doomed.body["private_id"].as_str().unwrap();
-                let token = caller.body["session_token"].as_str().unwrap();
-                let path = format!("/v1/sessions/{id}");
-                match server.try_request("DELETE", &path, Some(token), None) {
-                    Some(reply) => {
-                        assert_eq!(reply.status, 204, "{:?}", reply.body);
-                        seen.lock().unwrap().revoked += 1;
-                    }
+                match server.try_request("POST", "/v1/sessions", None, Some(&body)) {
+                    Some(reply) => assert_eq!(reply.status, 201, "{:?}", reply.body),
                     None => break,
                 }
             }
         });
+        scope.spawn(move || revoke_attached(db, seen));
     });
 }
 
@@ -106,24 +144,40 @@ fn sigkill_during_a_storm_of_sign_ins_keeps_every_201() {
         let server = Server::on_db(&db);
         let seen = Mutex::new(Seen::default());
         let killer = Arc::new(server);
+        let revoking = run % 2 == 1;
         std::thread::scope(|scope| {
-            // The kill lands a random time after the first sign-in was answered.
+            // The kill lands a random time after the first sign-in was answered (and the
+            // first revocation made, in a run with the revoker).
             let delay = Duration::from_millis(rng.random_range(50..1000));
             let (target, seen) = (Arc::clone(&killer), &seen);
             scope.spawn(move || {
-                while seen.lock().unwrap().signed_in.is_empty() {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let seen = seen.lock().unwrap();
+                    if !seen.signed_in.is_empty() && (!revoking || seen.revoked > 0) {
+                        break;
+                    }
+                    drop(seen);
+                    // Killed all the same: the assertions below say what was missing.
+                    if Instant::now() > deadline {
+                        break;
+                    }
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 std::thread::sleep(delay);
                 common::serve::signal(target.pid(), "KILL");
             });
-            storm(&killer, seen, run % 2 == 1);
+            storm(&db, &killer, seen, revoking);
         });
         drop(killer);
         let seen = seen.into_inner().unwrap();
         assert!(
             !seen.signed_in.is_empty(),
             "run {run}: no sign-in answered before the kill"
+        );
+        assert!(
+            !revoking || seen.revoked > 0,
+            "run {run}: the attached revoker revoked nothing before the kill"
         );
 
         let check = db.cmd().arg("check").output().unwrap();

@@ -31,7 +31,6 @@ use crate::script::{Confirm, ErrorKind, Evaluator, Output, ScriptError, Shown};
 use crate::stdout;
 use editor::ConsoleHelper;
 pub use pager::Pager;
-use pager::Paging;
 use ruby_hint::ruby_hint;
 pub use table::Expanded;
 use table::Layout;
@@ -134,7 +133,13 @@ impl Evaluate for Local {
             expanded: view.expanded,
             ..self.look
         };
-        show(&mut self.evaluator, code, look, Some(&view.pager))
+        let out = self.evaluator.output();
+        show(&mut self.evaluator, code, look, |text| {
+            view.pager.show(text, look.color_err, |text| {
+                out.line(text);
+                Ok(())
+            })
+        })
     }
 
     fn variables(&self) -> Vec<(String, Kind)> {
@@ -356,6 +361,11 @@ impl View {
         self.expanded
     }
 
+    /// The pager, as `\pager` left it.
+    pub fn pager(&self) -> &Pager {
+        &self.pager
+    }
+
     /// A backslash command: `\x [on|off|auto]`, `\pager [on|off]`.
     fn command(&mut self, input: &str) -> Result<(), CliError> {
         let (name, arg) = input.split_once(char::is_whitespace).unwrap_or((input, ""));
@@ -384,15 +394,15 @@ impl View {
     }
 }
 
-/// Runs one console input on `evaluator` and writes its value (a table, `=> …`), its error
-/// and any Ruby-habit hint to the evaluator's outputs, as `look` says; a value taller than
-/// the terminal through `pager`, when given. A failed output ends the console (see
-/// `stdout::check`); the error its closing caused is not the input's.
+/// Runs one console input on `evaluator`, writes its error and any Ruby-habit hint to the
+/// evaluator's outputs and gives its value as shown (a table, `=> …`, as `look` says) to
+/// `present` (which prints it or pages it: [`Pager::show`]). A failed output ends the console
+/// (see `stdout::check`); the error its closing caused is not the input's.
 pub fn show(
     evaluator: &mut Evaluator,
     code: &str,
     look: Look,
-    pager: Option<&Pager>,
+    present: impl FnOnce(&str) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let Look {
         color,
@@ -432,14 +442,7 @@ pub fn show(
         });
     }
     if let Some(text) = text {
-        match pager.map_or(Paging::Skipped, |pager| pager.page(&text)) {
-            Paging::Shown => {}
-            Paging::Skipped => out.line(&text),
-            Paging::Failed(why) => {
-                warn(&why, color_err);
-                out.line(&text);
-            }
-        }
+        present(&text)?;
     }
     stdout::check(&out)
 }

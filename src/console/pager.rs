@@ -6,6 +6,8 @@
 use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
 
+use crate::exit::CliError;
+
 /// The pager command, or `None` when paging is off.
 pub struct Pager {
     command: Option<String>,
@@ -14,7 +16,7 @@ pub struct Pager {
 }
 
 /// What a write through the pager came to.
-pub enum Paging {
+enum Paging {
     /// The pager showed it (or its reader quit early).
     Shown,
     /// Not paged: too short, paging off, or not a terminal; the caller prints it.
@@ -58,9 +60,27 @@ impl Pager {
         })
     }
 
+    /// Shows a console result: through the pager when [`Pager::page`] pages it, else with
+    /// `print` (after a warning, coloured when `color_err`, if the pager could not run).
+    pub fn show(
+        &self,
+        text: &str,
+        color_err: bool,
+        print: impl FnOnce(&str) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        match self.page(text) {
+            Paging::Shown => Ok(()),
+            Paging::Skipped => print(text),
+            Paging::Failed(why) => {
+                super::warn(&why, color_err);
+                print(text)
+            }
+        }
+    }
+
     /// Shows `text` (and a newline) through the pager when paging is on, standard output is a
     /// terminal and `text` has more lines than it has rows.
-    pub fn page(&self, text: &str) -> Paging {
+    fn page(&self, text: &str) -> Paging {
         let Some(command) = &self.command else {
             return Paging::Skipped;
         };

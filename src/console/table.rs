@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::model::{ActiveSession, User};
 use crate::registry::Registry;
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use comfy_table::{Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use owo_colors::OwoColorize;
 
@@ -338,11 +338,9 @@ fn footer(shown: usize, rest: Rest, what: &str) -> String {
     }
 }
 
-/// A time in the local zone (`TZ`), with its offset: `2026-01-01 22:00 +09:00`.
+/// A time in the viewer's zone, named: `2026-01-01 22:00 JST` (see [`crate::zone::short`]).
 fn time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M %:z")
-        .to_string()
+    crate::zone::short(at)
 }
 
 /// `1234567` → `1,234,567`.

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-use chrono::{DateTime, Duration, Local, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rhai::EvalAltResult;
 
 use super::Context;
@@ -24,16 +24,14 @@ pub struct SessionClass;
 pub struct AuditClass;
 
 /// A point in time. Prints (plain text, JSON) as RFC 3339 in UTC; its inspect form
-/// ([`Time::local`]) is in the local zone.
+/// ([`Time::local`]) is in the viewer's zone (`crate::zone`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Time(pub DateTime<Utc>);
 
 impl Time {
-    /// RFC 3339 in the local zone (`TZ`), with its offset: `2026-01-01T22:00:00+09:00`.
+    /// RFC 3339 in the viewer's zone (`TZ`), with its offset: `2026-01-01T22:00:00+09:00`.
     pub fn local(self) -> String {
-        self.0
-            .with_timezone(&Local)
-            .to_rfc3339_opts(SecondsFormat::Secs, false)
+        crate::zone::rfc3339(self.0)
     }
 }
 

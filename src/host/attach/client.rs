@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::wire::{self, Job, Outcome, Request, ToClient, ToHolder, VERSION};
 use super::{Error, fail, socket_path};
-use crate::console::{self, Evaluate, View};
+use crate::console::{self, Evaluate, Pager, View};
 use crate::exit::CliError;
 use crate::options::Format;
 use crate::script::catalogue::Kind;
@@ -131,14 +131,25 @@ impl Connection {
                 "warning: Ctrl-C will not stop the script in the holder: {error}"
             ));
         }
-        self.until_done(format)
+        self.until_done(format, None)
     }
 
-    /// Prints what the holder sends until the evaluation is done, answering its questions.
-    fn until_done(&mut self, format: Format) -> Result<(), CliError> {
+    /// Prints what the holder sends until the evaluation is done, answering its questions; a
+    /// console's result through `pager` (with warnings coloured as its `bool` says).
+    fn until_done(
+        &mut self,
+        format: Format,
+        pager: Option<(&Pager, bool)>,
+    ) -> Result<(), CliError> {
         loop {
             match self.receive().map_err(|e| fail(&e))? {
                 ToClient::Out { text } => stdout::with(|out| out.write_all(text.as_bytes()))?,
+                ToClient::Shown { text } => match pager {
+                    Some((pager, color_err)) => {
+                        pager.show(&text, color_err, |text| stdout::line(text))?;
+                    }
+                    None => stdout::line(text)?,
+                },
                 ToClient::Err { text } => {
                     let _ = std::io::stderr().write_all(text.as_bytes());
                 }
@@ -221,12 +232,15 @@ pub struct Remote {
     writer: Arc<Mutex<UnixStream>>,
     holder: String,
     dry_run: bool,
+    /// Whether warnings (a pager that failed) are coloured.
+    color_err: bool,
 }
 
 impl Remote {
     /// Starts a console session in the holder.
     pub fn start(mut connection: Connection, request: Request) -> Result<Self, CliError> {
         let dry_run = request.dry_run;
+        let color_err = request.look.color_err;
         connection
             .send(&ToHolder::Start { request })
             .map_err(|e| fail(&e))?;
@@ -235,6 +249,7 @@ impl Remote {
             writer: Arc::clone(&connection.writer),
             connection: Arc::new(Mutex::new(connection)),
             dry_run,
+            color_err,
         })
     }
 
@@ -262,7 +277,7 @@ impl Evaluate for Remote {
                 expanded: view.expanded(),
             })
             .map_err(|e| fail(&e))?;
-        connection.until_done(Format::Text)
+        connection.until_done(Format::Text, Some((view.pager(), self.color_err)))
     }
 
     fn variables(&self) -> Vec<(String, Kind)> {

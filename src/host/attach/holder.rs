@@ -251,6 +251,8 @@ fn converse(stream: UnixStream, shared: &Shared) {
         });
         return;
     }
+    // This thread serves this client alone: its times are shown in the client's zone.
+    crate::zone::show_in(crate::zone::resolve(request.tz.as_deref()));
     if let Job::Data { command } = &request.job {
         return run_data(&request, command.clone(), shared, &writer, reader);
     }
@@ -569,12 +571,21 @@ impl<'a> Session<'a> {
         while let Ok(request) = requests.recv() {
             let sent = match request {
                 ToHolder::Eval { code, expanded } => {
-                    // Not paged: the client's terminal is not this process's.
                     let look = Look {
                         expanded,
                         ..self.look
                     };
-                    let outcome = match console::show(&mut self.evaluator, &code, look, None) {
+                    // The result goes in one frame, for the client's pager.
+                    let writer = &self.writer;
+                    let shown = console::show(&mut self.evaluator, &code, look, |text| {
+                        let frame = ToClient::Shown {
+                            text: text.to_owned(),
+                        };
+                        // A client gone is found when the outcome is sent.
+                        let _ = wire::send(&mut *writer.borrow_mut(), &frame);
+                        Ok(())
+                    });
+                    let outcome = match shown {
                         Ok(()) => Outcome::Ok,
                         Err(error) => Outcome::Failed {
                             message: error.to_string(),

@@ -21,7 +21,8 @@ use crate::script::ScriptError;
 use crate::script::catalogue::Kind;
 
 /// The protocol's version: a holder and a client of different versions refuse each other.
-/// (2: data commands, standard input.)
+/// (2: data commands, standard input; a console's results come as [`ToClient::Shown`], for
+/// the client's pager.)
 pub const VERSION: u32 = 2;
 
 /// The most bytes of standard input one [`ToHolder::Input`] frame carries.
@@ -78,6 +79,10 @@ pub struct Request {
     /// Whether the client's standard input is a terminal, where a question can be asked.
     pub terminal: bool,
     pub look: Look,
+    /// The client's `TZ` (`None`: unset), in whose zone the holder shows it times
+    /// (`crate::zone`).
+    #[serde(default)]
+    pub tz: Option<String>,
     pub job: Job,
 }
 
@@ -123,6 +128,10 @@ pub enum ToClient {
     /// A question for the person at the client's terminal (`Revoke 3 sessions of 2 users? [y/N] `).
     Ask {
         question: String,
+    },
+    /// A console input's result as shown (a table, `=> …`): the client pages it or prints it.
+    Shown {
+        text: String,
     },
     /// A batch job's value for `--format json` or `csv`: its JSON (or why it has none) and
     /// the name of its type.
