@@ -2,11 +2,13 @@
 //! status codes) to one call of the registry and back. The rules (the limit, touches,
 //! remember-me tokens, the current session's protection, audit) are the registry's.
 //!
-//! The store's calls are synchronous; each request runs them in `block_in_place`, so a durable
-//! commit (an fsync) or a Redis round trip never holds up the other connections (tokio hands
-//! the worker's other tasks to another thread meanwhile). Measured on `whoami` with one
-//! connection (docs/performance.md): 9.4 k/s, against 4.2 k/s through `spawn_blocking` and
-//! 11.5 k/s called directly (which would stall a worker for a whole fsync).
+//! The store's calls are synchronous. A call that may wait (a durable commit's fsync, any
+//! Redis round trip) runs in `block_in_place`, so it never holds up the other connections
+//! (tokio hands the worker's other tasks to another thread meanwhile). On sled, the calls
+//! that never wait for a disk sync (`whoami`'s touch, `list`, `health`: in-memory reads and a
+//! compare-and-swap of a few microseconds) run on the worker itself, sparing the hand-over
+//! (in the serve bench, it cut the server's CPU time a `whoami` by about a quarter: see
+//! docs/performance.md).
 
 use std::sync::Arc;
 
@@ -36,6 +38,9 @@ pub struct Api {
     pub registry: Registry,
     /// Where the store is, for `/v1/health` (passwords redacted).
     pub location: String,
+    /// Whether the store answers reads and touches from this process's memory (sled), so
+    /// that they run on the worker ([`quick`]); a networked store's (Redis) never do.
+    pub local: bool,
 }
 
 type Shared = Arc<Api>;
@@ -126,7 +131,7 @@ async fn remember(
 /// `GET /v1/sessions/whoami`: the caller's user and session, touched.
 async fn whoami(State(api): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = Caller::from_headers(&headers)?;
-    blocking(&api, move |registry| {
+    quick(&api, move |registry| {
         let (user, session) = caller.authenticate(registry)?;
         // Written straight to JSON: no tree of values built first (what every request costs).
         Ok(axum::Json(Whoami {
@@ -140,7 +145,7 @@ async fn whoami(State(api): State<Shared>, headers: HeaderMap) -> Result<Respons
 /// `GET /v1/sessions`: the caller's sessions, newest activity first.
 async fn list(State(api): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = Caller::from_headers(&headers)?;
-    blocking(&api, move |registry| {
+    quick(&api, move |registry| {
         let (user, current) = caller.authenticate(registry)?;
         let sessions = registry.list(user.id)?;
         let sessions: Vec<SessionView> = sessions
@@ -206,7 +211,7 @@ async fn sign_out(State(api): State<Shared>, headers: HeaderMap) -> Result<Respo
 /// `GET /v1/health`: 200 when the store answers (its settings are read), else 503.
 async fn health(State(api): State<Shared>) -> Response {
     let location = api.location.clone();
-    let answer = blocking(&api, |registry| Ok(registry.settings()?));
+    let answer = quick(&api, |registry| Ok(registry.settings()?));
     match answer {
         Ok(settings) => axum::Json(serde_json::json!({
             "status": "ok",
@@ -236,6 +241,20 @@ fn blocking<T>(
     work: impl FnOnce(&Registry) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     tokio::task::block_in_place(|| work(&api.registry))
+}
+
+/// [`blocking`] for work that never waits for a disk sync (reads, touches): on a local store
+/// it runs on the worker itself (only a process's first write waits, once, for the commit
+/// record to be marked open: see `store/seal.rs`).
+fn quick<T>(
+    api: &Shared,
+    work: impl FnOnce(&Registry) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if api.local {
+        work(&api.registry)
+    } else {
+        blocking(api, work)
+    }
 }
 
 /// The caller of a route on its own sessions: the session its token names, and the end user's

@@ -33,6 +33,7 @@ pub fn run(
     let api = api::Api {
         registry: registry.view(Actor::current("api"), false),
         location,
+        local: dir.is_some(),
     };
     // Consoles, `-e` and `run` on the same sled store attach (each with its own view).
     let holder = dir.and_then(|dir| attach::hold(&registry, dir, "serve"));
