@@ -653,7 +653,7 @@ fn spot_check(free: &[(i32, String, String)]) {
     assert_eq!(free[1].1.lines().count(), 1, "{}", free[1].1);
     assert!(free[1].1.contains("  seed  import"), "{}", free[1].1);
     assert!(
-        free[3].1.starts_with("action,at,detail,origin"),
+        free[3].1.starts_with("action,at,count,detail,origin"),
         "{}",
         free[3].1
     );

@@ -1,10 +1,12 @@
 //! The `serve` load bench (issue 14): `GET /v1/sessions/whoami` on the real `sessionctl serve`
-//! over loopback, with 1 and with 8 keep-alive connections (one client thread each, our own
-//! minimal HTTP/1.1 client: a fixed request, the answer read to its `Content-Length`), requests
+//! over loopback, with 1 and with 8 keep-alive connections (our own minimal HTTP/1.1 client on
+//! one event-loop thread: a fixed request, the answer read to its `Content-Length`), requests
 //! per second and p99, against the registry's touch (`Registry::authenticate`, what whoami
 //! calls) in-process with 1 and 8 threads on the same database. Beside it, for comparison, a
 //! raw Redis `GET` + `SETEX` round trip on a private `redis-server` (Unix socket) of the same
-//! machine. Prints one table in the style of `benches/store/` (its `report` module is shared).
+//! machine, and the server's CPU time a request, with `GET /v1/health` (one settings read: the
+//! server's HTTP floor). Prints one table in the style of `benches/store/` (its `report`
+//! module is shared).
 //!
 //! Run: `cargo bench --bench serve [-- --quick]` (quick: 1 s a measurement instead of 5 s).
 
@@ -374,7 +376,7 @@ fn main() {
     let on_serve = |route: &str, connections: usize| {
         let before = cpu_time(serve.id());
         let load = over_http(&address, route, &sessions, connections, time);
-        let cpu = cpu_time(serve.id()) - before;
+        let cpu = cpu_time(serve.id()).saturating_sub(before);
         let per_request = cpu.as_secs_f64() * 1e6 / (load.requests + connections as u64) as f64;
         (load, per_request)
     };
