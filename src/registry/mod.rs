@@ -119,7 +119,7 @@ impl Registry {
         self.clock.now()
     }
 
-    /// Starts a run (a script, `-e`, one console input): from now on until the next run, the
+    /// Starts a run (a script, `-e`, one console input): from now on until it ends, the
     /// audited mutations it makes (sign-ins, users created, updated, blocked, revocations,
     /// remember-me tokens, sweeps…) are one audit entry per action, with their count, users
     /// and session ids, rewritten by each mutation in the same atomic write (after
@@ -127,6 +127,11 @@ impl Registry {
     /// the store's own, not one transaction on Redis) keeps an entry each.
     pub fn begin_run(&self) {
         *self.run.lock().expect("run lock") = Some(Vec::new());
+    }
+
+    /// Ends the run [`Registry::begin_run`] started: from now on, one entry per mutation.
+    pub fn end_run(&self) {
+        *self.run.lock().expect("run lock") = None;
     }
 
     /// The mutations that dry run skipped since the last call, oldest first.

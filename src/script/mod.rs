@@ -263,10 +263,18 @@ impl Evaluator {
 
     /// Evaluates `code`, named `source` in error messages. The result is also kept in `_`.
     /// Each evaluation (a script, `-e`, a console input) is one run of the audit log
-    /// ([`Registry::begin_run`]).
+    /// ([`Registry::begin_run`]), which ends with it: what the registry does afterwards for
+    /// another caller is audited on its own.
     pub fn eval(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
+        let registry = Rc::clone(&self.context.registry);
+        registry.begin_run();
+        let result = self.eval_in_run(source, code);
+        registry.end_run();
+        result
+    }
+
+    fn eval_in_run(&mut self, source: &str, code: &str) -> Result<Dynamic, ScriptError> {
         self.context.interrupted.store(false, Ordering::Relaxed);
-        self.context.registry.begin_run();
         self.context
             .deadline
             .set(self.context.timeout.map(|t| Instant::now() + t));

@@ -411,6 +411,32 @@ fn mutations_are_audited() {
     assert_eq!(f.plain("let a = Audit.recent(1)[0]; `${a.action} ${a.origin} ${a.os_user} ${a.sessions} ${a.user_ids}`"), "destroy_all_but_current test.rhai tester 3 [3]");
 }
 
+/// Regression (found by the store bench after #12's runs took every mutation): a run is one
+/// evaluation; a mutation the registry makes afterwards for another caller is its own entry.
+#[test]
+fn issue_12_a_run_ends_with_its_evaluation() {
+    let mut f = fixture();
+    f.run(r#"User.create(#{username: "carol", email: "carol@example.com", name: "Carol"})"#);
+    f.eval
+        .registry()
+        .create_user(NewUser {
+            username: "dave".into(),
+            email: "dave@example.com".into(),
+            name: "Dave".into(),
+            ..NewUser::default()
+        })
+        .unwrap();
+    let entries = f.eval.registry().recent_audit(10).unwrap();
+    let created: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.action == "create_user")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert!(created.iter().any(|d| d.contains("dave")), "{created:?}");
+    assert!(created.iter().any(|d| d.contains("carol")), "{created:?}");
+}
+
 #[test]
 fn an_interrupt_stops_a_loop() {
     let mut f = fixture();
