@@ -151,12 +151,7 @@ impl Registry {
                 .session(session.user_id, &session.session_private_id)?
                 .filter(|s| !s.is_expired(now, delay))
                 .map_or(Touch::Missing, |stored| {
-                    let kept = crate::store::touched(&stored, session, keep);
-                    Touch::Touched {
-                        created_at: kept.created_at,
-                        is_impersonated: kept.is_impersonated,
-                        admin_mode: kept.admin_mode,
-                    }
+                    Touch::touched(&crate::store::touched(&stored, session, keep))
                 })
         } else {
             self.store

@@ -313,11 +313,7 @@ impl SessionStore for MemoryStore {
             Ok(match s.sessions.get_mut(&key) {
                 Some(session) if live_after.is_none_or(|after| session.updated_at > after) => {
                     *session = touched(session, updated, keep);
-                    Touch::Touched {
-                        created_at: session.created_at,
-                        is_impersonated: session.is_impersonated,
-                        admin_mode: session.admin_mode,
-                    }
+                    Touch::touched(session)
                 }
                 _ => Touch::Missing,
             })

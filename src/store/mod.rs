@@ -166,15 +166,35 @@ pub(crate) fn touched(
     updated: &ActiveSession,
     keep: Keep,
 ) -> ActiveSession {
-    let (is_impersonated, admin_mode) = match keep {
-        Keep::SignInTime => (updated.is_impersonated, updated.admin_mode),
-        Keep::SignInTimeAndFlags => (stored.is_impersonated, stored.admin_mode),
-    };
+    let (is_impersonated, admin_mode) =
+        keep.flags((stored.is_impersonated, stored.admin_mode), updated);
     ActiveSession {
         created_at: stored.created_at,
         is_impersonated,
         admin_mode,
         ..updated.clone()
+    }
+}
+
+impl Touch {
+    /// [`Touch::Touched`], with what `session`, as the touch left it, holds.
+    pub fn touched(session: &ActiveSession) -> Self {
+        Touch::Touched {
+            created_at: session.created_at,
+            is_impersonated: session.is_impersonated,
+            admin_mode: session.admin_mode,
+        }
+    }
+}
+
+impl Keep {
+    /// The flags (`is_impersonated`, `admin_mode`) a touch by `updated` writes over a session
+    /// stored with `stored`.
+    pub fn flags(self, stored: (bool, bool), updated: &ActiveSession) -> (bool, bool) {
+        match self {
+            Keep::SignInTime => (updated.is_impersonated, updated.admin_mode),
+            Keep::SignInTimeAndFlags => stored,
+        }
     }
 }
 

@@ -1125,11 +1125,7 @@ impl SessionStore for RedisStore {
             self.with(|c| c.expire::<_, ()>(&key, current as i64))?;
         }
         Ok(if set.is_some() {
-            Touch::Touched {
-                created_at: updated.created_at,
-                is_impersonated: updated.is_impersonated,
-                admin_mode: updated.admin_mode,
-            }
+            Touch::touched(updated)
         } else {
             Touch::Revoked
         })

@@ -744,10 +744,7 @@ impl SessionStore for SledStore {
             if live_after.is_some_and(|after| kept.updated_at <= after) {
                 return Ok(Touch::Missing);
             }
-            let flags = match keep {
-                Keep::SignInTime => (updated.is_impersonated, updated.admin_mode),
-                Keep::SignInTimeAndFlags => (kept.is_impersonated, kept.admin_mode),
-            };
+            let flags = keep.flags((kept.is_impersonated, kept.admin_mode), updated);
             let new =
                 record::encode_touched(updated, kept.created_at.timestamp_micros(), Some(flags));
             let swapped = self.write(|| {
